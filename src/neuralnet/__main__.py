@@ -1,0 +1,7 @@
+"""``python -m neuralnet`` is the ``neuralnet`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,58 @@
+"""The ``neuralnet`` command: a thin layer that parses options and calls the library.
+
+Each subcommand lives in its own module with ``add_parser(subparsers)`` and
+``run(args) -> int``; ``COMMANDS`` below is the table that ``main`` dispatches on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+
+__all__ = ["main", "build_parser", "COMMANDS"]
+
+#: subcommand name -> module (in neuralnet.cli) that defines add_parser and run
+COMMANDS = {
+    "train": "train",
+    "evaluate": "evaluate",
+    "figures": "figures",
+}
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neuralnet",
+        description="Train, evaluate and inspect multilayer neural networks written from scratch "
+                    "in NumPy (the chapter's NeuralNetMLP and deeper networks).",
+    )
+    parser.add_argument("--version", action="version", version=f"neuralnet {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f".{module_name}", __name__)
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (UsageError, ValueError, FileNotFoundError, FileExistsError, PermissionError,
+            FloatingPointError, OSError) as error:
+        print(f"neuralnet {args.command}: error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, UsageError) else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

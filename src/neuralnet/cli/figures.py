@@ -1,0 +1,35 @@
+"""``neuralnet figures RUN``: draw a run's figures again."""
+
+from __future__ import annotations
+
+import argparse
+
+from .options import add_data_options
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "figures", help="draw the chapter's figures for a run again",
+        description="Redraw the figures of a run folder into RUN/figures/: one digit per class "
+                    "(Figure 11.4), 25 variants of the digit 7 (11.5), the loss per epoch (11.7), the "
+                    "accuracies per epoch (11.8), the first 25 misclassified test images (11.9), the "
+                    "confusion matrix and the hidden units' weights.")
+    parser.add_argument("run_folder", metavar="RUN", help="a run folder written by `neuralnet train`")
+    add_data_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..datasets import DATASETS
+    from ..experiment import draw_figures, load_data
+    from ..io import load_model
+    from ..runs import RunFolder
+
+    run_folder = RunFolder(args.run_folder).require()
+    config = run_folder.config()
+    network, _ = load_model(run_folder.model_path)
+    data = load_data(config, args.data_dir, args.download)
+    for path in draw_figures(run_folder, network, run_folder.history(), data,
+                             DATASETS[config.dataset].class_names):
+        print(path)
+    return 0

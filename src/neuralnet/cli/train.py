@@ -1,0 +1,112 @@
+"""``neuralnet train``: train a network (the chapter's by default) and write a run folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..activations import ACTIVATIONS
+from ..config import DATASET_NAMES, TrainingConfig
+from ..layers import INITIALIZERS
+from ..losses import LOSSES
+from ..optim import OPTIMIZERS, SCHEDULES
+from .options import add_data_options
+
+DEFAULTS = TrainingConfig()
+
+
+def _default(key: str) -> str:
+    value = getattr(DEFAULTS, key)
+    if isinstance(value, list):
+        value = " ".join(map(str, value))
+    return f"(default: {value})"
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a network and write a run folder",
+        description="Train a multilayer perceptron on MNIST or Fashion-MNIST with the chapter's split "
+                    "(55,000 / 5,000 / 10,000), print the chapter's per-epoch log and the test accuracy, "
+                    "and write a run folder <out>/<timestamp>/ with the configuration, history (CSV and "
+                    "JSON), metrics, model (safetensors) and figures. Without options it trains the "
+                    "chapter's network: 784-50-10 sigmoid, MSE, SGD with learning rate 0.1, "
+                    "mini-batches of 100, 50 epochs, seed 123.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter if False else argparse.HelpFormatter)
+    S = argparse.SUPPRESS  # options not given on the command line keep the config file's value
+    model = parser.add_argument_group("network")
+    model.add_argument("--hidden", type=int, nargs="+", metavar="UNITS", default=S,
+                       help=f"units in each hidden layer, e.g. --hidden 512 256 {_default('hidden')}")
+    model.add_argument("--activation", choices=sorted(set(ACTIVATIONS) - {"softmax"}), default=S,
+                       help=f"activation of the hidden layers {_default('activation')}")
+    model.add_argument("--loss", choices=sorted(LOSSES), default=S,
+                       help="mse: sigmoid outputs and the chapter's squared error; cross-entropy: "
+                            f"softmax outputs and the log-loss {_default('loss')}")
+    model.add_argument("--init", choices=sorted(INITIALIZERS), default=S,
+                       help="weight initialisation: normal is the chapter's N(0, 0.1); glorot/xavier "
+                            f"uniform; he N(0, 2/fan_in) {_default('init')}")
+    model.add_argument("--dropout", type=float, metavar="P", default=S,
+                       help=f"dropout probability after each hidden layer, in [0, 1) {_default('dropout')}")
+    model.add_argument("--dtype", choices=["float32", "float64"], default=S,
+                       help=f"floating-point type of weights and data {_default('dtype')}")
+
+    optim = parser.add_argument_group("optimisation")
+    optim.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=S,
+                       help=f"sgd (with optional momentum) or adam {_default('optimizer')}")
+    optim.add_argument("--lr", "--learning-rate", dest="lr", type=float, metavar="RATE", default=S,
+                       help=f"learning rate {_default('lr')}")
+    optim.add_argument("--momentum", type=float, default=S,
+                       help=f"SGD momentum in [0, 1) {_default('momentum')}")
+    optim.add_argument("--nesterov", action="store_true", default=S,
+                       help="use Nesterov momentum (needs --momentum)")
+    optim.add_argument("--weight-decay", "--l2", dest="weight_decay", type=float, metavar="LAMBDA",
+                       default=S, help=f"L2 regularisation strength on the weights {_default('weight_decay')}")
+    optim.add_argument("--schedule", choices=sorted(SCHEDULES), default=S,
+                       help="learning-rate schedule over the epochs: step (x0.1 every 10 epochs), "
+                            f"exponential (x0.95 per epoch), cosine (to 0) {_default('schedule')}")
+    optim.add_argument("--epochs", type=int, default=S, help=f"number of epochs {_default('epochs')}")
+    optim.add_argument("--batch-size", "--minibatch-size", dest="batch_size", type=int, metavar="N",
+                       default=S, help=f"mini-batch size {_default('batch_size')}")
+    optim.add_argument("--early-stopping", type=int, metavar="PATIENCE", default=S,
+                       help="stop when the validation loss has not improved for PATIENCE epochs and "
+                            "keep the best weights (default: off)")
+    optim.add_argument("--seed", type=int, default=S,
+                       help=f"seed of the weight initialisation and the shuffling {_default('seed')}")
+
+    data = parser.add_argument_group("data and output")
+    data.add_argument("--dataset", choices=list(DATASET_NAMES), default=S,
+                      help=f"which data set {_default('dataset')}")
+    data.add_argument("--limit", type=int, metavar="N", default=S,
+                      help="use a stratified subset of N examples (>= 700) for a quick run; the split "
+                           "keeps the chapter's proportions (default: all 70,000)")
+    add_data_options(data)
+    data.add_argument("--out", default="runs", metavar="DIR",
+                      help="folder in which the run folder <timestamp>/ is created (default: runs)")
+    data.add_argument("--config", metavar="FILE",
+                      help="TOML file with any of the keys above (hidden, activation, loss, lr, "
+                           "batch_size, ...); options on the command line override it")
+    data.add_argument("--threads", type=int, metavar="N", default=S,
+                      help="number of BLAS threads (default: the library's own choice)")
+    data.add_argument("--no-figures", dest="figures", action="store_false", help="do not draw the figures")
+    data.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None,
+                      help="no progress bar (it is shown only on a terminal anyway)")
+    data.add_argument("--quiet", action="store_true", help="print only the test accuracy and the run folder")
+    parser.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainingConfig:
+    """Defaults, then the --config file, then the options given on the command line."""
+    base = TrainingConfig.from_toml(args.config).to_dict() if args.config else {}
+    given = {key: getattr(args, key) for key in TrainingConfig.keys() if hasattr(args, key)}
+    return TrainingConfig.from_dict({**base, **given})
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..experiment import train_run
+
+    config = config_from_args(args)
+    log = None if args.quiet else print
+    result = train_run(config, data_dir=args.data_dir, out=args.out, log=log, progress=args.progress,
+                       figures=args.figures, download=args.download)
+    if args.quiet:
+        print(f"Test accuracy: {result.metrics['test_acc'] * 100:.2f}%")
+    print(f"Run folder: {result.path}")
+    return 0

@@ -1,0 +1,145 @@
+"""The chapter's preprocessing: pixel scaling to [-1, 1] and the train/valid/test split.
+
+The chapter does::
+
+    X = ((X / 255.) - .5) * 2
+    X_temp, X_test, y_temp, y_test = train_test_split(
+        X, y, test_size=10000, random_state=123, stratify=y)
+    X_train, X_valid, y_train, y_valid = train_test_split(
+        X_temp, y_temp, test_size=5000, random_state=123, stratify=y_temp)
+
+Here the split is done on index arrays (the same permutation) and each part
+is scaled afterwards, so the whole data set never exists in float64.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from ..preprocessing import scale_pixels
+from .mnist import load_dataset
+
+__all__ = ["DataSplit", "chapter_split", "load_chapter_data", "scale_pixels"]
+
+CHAPTER_TEST_SIZE = 10_000
+CHAPTER_VALID_SIZE = 5_000
+CHAPTER_RANDOM_STATE = 123
+MIN_LIMIT = 700
+
+class DataSplit(NamedTuple):
+    """Training, validation and test parts of a data set."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_valid: np.ndarray
+    y_valid: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+def chapter_split(
+    X: np.ndarray,
+    y: np.ndarray,
+    dtype=np.float32,
+    scale: bool = True,
+    test_size: int = CHAPTER_TEST_SIZE,
+    valid_size: int = CHAPTER_VALID_SIZE,
+    random_state: int = CHAPTER_RANDOM_STATE,
+) -> DataSplit:
+    """Split ``(X, y)`` into train/valid/test parts exactly as the chapter does.
+
+    First ``test_size`` examples are held out for testing, then
+    ``valid_size`` of the rest for validation, both stratified by ``y`` with
+    ``random_state``; for MNIST that gives 55,000 / 5,000 / 10,000. With
+    ``scale`` the image parts are scaled to [-1, 1] in ``dtype``; otherwise
+    they keep ``X``'s dtype. Labels keep ``y``'s dtype.
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    _check_split_sizes(X, y, test_size, valid_size)
+    temp_idx, test_idx = train_test_split(
+        np.arange(len(y)), test_size=test_size, random_state=random_state, stratify=y
+    )
+    train_idx, valid_idx = train_test_split(
+        temp_idx, test_size=valid_size, random_state=random_state, stratify=y[temp_idx]
+    )
+    parts = []
+    for indices in (train_idx, valid_idx, test_idx):
+        images = X[indices]
+        parts += [scale_pixels(images, dtype) if scale else images, y[indices]]
+    return DataSplit(*parts)
+
+
+def load_chapter_data(
+    name: str = "mnist",
+    data_dir: str | os.PathLike | None = None,
+    dtype=np.float32,
+    limit: int | None = None,
+    download: bool = True,
+    scale: bool = True,
+) -> DataSplit:
+    """Load a data set and split it as the chapter does, in one call.
+
+    ``limit=N`` first keeps a stratified subset of N examples
+    (``random_state=123``) and shrinks the test and validation parts in
+    proportion: ``round(N * 10000 / 70000)`` and ``round(N * 5000 / 70000)``
+    (70000 being the size of the whole data set). N must be at least 700.
+    ``scale=False`` keeps the images as uint8 pixels.
+    """
+    X, y = load_dataset(name, data_dir=data_dir, download=download)
+    if limit is None:
+        return chapter_split(X, y, dtype=dtype, scale=scale)
+    n_total = X.shape[0]
+    X, y = _stratified_subset(X, y, limit)
+    test_size = round(limit * CHAPTER_TEST_SIZE / n_total)
+    valid_size = round(limit * CHAPTER_VALID_SIZE / n_total)
+    return chapter_split(X, y, dtype=dtype, scale=scale, test_size=test_size, valid_size=valid_size)
+
+
+def _is_int(value) -> bool:
+    """True for Python and NumPy integers, but not for booleans."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_split_sizes(X: np.ndarray, y: np.ndarray, test_size, valid_size) -> None:
+    """Raise ValueError if the requested part sizes do not fit the data."""
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} examples but y has {y.shape[0]} labels")
+    for label, size in (("test_size", test_size), ("valid_size", valid_size)):
+        if not _is_int(size) or size < 1:
+            raise ValueError(f"{label} must be a positive number of examples, got {size!r}")
+    n_examples = X.shape[0]
+    n_classes = len(np.unique(y))
+    train_size = n_examples - test_size - valid_size
+    if train_size < 1:
+        raise ValueError(
+            f"cannot split {n_examples} examples into test_size={test_size} and "
+            f"valid_size={valid_size} and leave any for training"
+        )
+    for label, size in (("train", train_size), ("test", test_size), ("valid", valid_size)):
+        if size < n_classes:
+            raise ValueError(
+                f"the {label} part would have {size} examples, fewer than the {n_classes} "
+                f"classes; a stratified split of {n_examples} examples into "
+                f"{train_size}/{valid_size}/{test_size} needs at least one per class"
+            )
+
+
+def _stratified_subset(X: np.ndarray, y: np.ndarray, limit) -> tuple[np.ndarray, np.ndarray]:
+    """Keep a stratified subset of ``limit`` examples (all of them if limit == len)."""
+    n_examples = X.shape[0]
+    if not _is_int(limit) or not MIN_LIMIT <= limit <= n_examples:
+        raise ValueError(
+            f"limit must be an integer from {MIN_LIMIT} to {n_examples} (the data set "
+            f"size), got {limit!r}"
+        )
+    if limit == n_examples:
+        return X, y
+    kept, _ = train_test_split(
+        np.arange(n_examples), train_size=limit, random_state=CHAPTER_RANDOM_STATE, stratify=y
+    )
+    return X[kept], y[kept]

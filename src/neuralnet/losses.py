@@ -1,0 +1,138 @@
+"""Loss functions: the value, and the gradient with respect to the network's output.
+
+Targets are matrices ``y`` of shape ``[n_examples, n_outputs]`` (one-hot rows for
+classification). Each loss offers:
+
+* ``total(output, y)``: the sum over examples of the per-example loss, accumulated in
+  float64 (so that evaluating in chunks and dividing by n gives the exact mean);
+* ``value(output, y)``: the mean over examples, the quantity the gradient is of;
+* ``gradient(output, y)``: dL/d(output) for that mean, shape ``[n_examples, n_outputs]``;
+* ``value_and_gradient(output, y)``: both at once, sharing the work (the training loop's call);
+* ``probabilities(output)``: what ``predict_proba`` reports for this loss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import softmax
+
+__all__ = ["Loss", "MeanSquaredError", "SoftmaxCrossEntropy", "LOSSES", "get_loss"]
+
+
+class Loss:
+    name = "loss"
+    #: the activation that the network's last layer must apply before this loss
+    output_activation = "identity"
+
+    def total(self, output: np.ndarray, y: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def value(self, output: np.ndarray, y: np.ndarray) -> float:
+        return self.total(output, y) / output.shape[0]
+
+    def gradient(self, output: np.ndarray, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def value_and_gradient(self, output: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        return self.value(output, y), self.gradient(output, y)
+
+    def probabilities(self, output: np.ndarray) -> np.ndarray:
+        return output
+
+
+class MeanSquaredError(Loss):
+    """The chapter's loss: L = (1/n) sum_i sum_k (a_ik - y_ik)^2.
+
+    This is the loss whose gradient the chapter's ``backward`` computes,
+    dL/da = 2 (a - y) / n. The chapter's *reported* MSE, ``mse_loss``, is the mean over
+    all n * k entries, i.e. L / k; both are given in the training history.
+    """
+
+    name = "mse"
+    output_activation = "sigmoid"
+
+    def total(self, output, y):
+        diff = output - y
+        return float(np.einsum("ij,ij->", diff, diff, dtype=np.float64))
+
+    def gradient(self, output, y):
+        # dL/da = 2 (a - y) / n: [n, k]
+        grad = np.subtract(output, y)
+        grad *= 2.0 / output.shape[0]
+        return grad
+
+    def value_and_gradient(self, output, y):
+        diff = np.subtract(output, y)  # a - y: [n, k]
+        n = output.shape[0]
+        value = float(np.vdot(diff, diff)) / n  # in the data's precision: a per-batch figure
+        diff *= 2.0 / n
+        return value, diff
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Softmax fused with the cross-entropy: the network outputs logits z.
+
+    L = (1/n) sum_i [ logsumexp(z_i) - sum_k y_ik z_ik ], computed with the max-shift
+    log-sum-exp so that logits of +-1e4 give neither overflow nor NaN. Its gradient
+    simplifies to dL/dz = (softmax(z) - y) / n.
+    """
+
+    name = "cross-entropy"
+    output_activation = "identity"
+
+    def total(self, output, y):
+        # logsumexp(z) = m + log(sum(exp(z - m))) with m = max(z): every exp is <= 1
+        row_max = output.max(axis=1, keepdims=True)
+        shifted = output - row_max
+        np.exp(shifted, out=shifted)
+        log_sum = np.log(shifted.sum(axis=1, dtype=np.float64)) + row_max[:, 0]
+        # the targets of each row sum to one (one-hot or probabilities)
+        target_sum = y.sum(axis=1, dtype=np.float64)
+        dot = np.einsum("ij,ij->i", y, output, dtype=np.float64)
+        return float(np.sum(log_sum * target_sum - dot))
+
+    def gradient(self, output, y):
+        # dL/dz = (softmax(z) - y) / n: [n, k]
+        grad = softmax(output)
+        grad -= y
+        grad *= 1.0 / output.shape[0]
+        return grad
+
+    def value_and_gradient(self, output, y):
+        n = output.shape[0]
+        row_max = output.max(axis=1, keepdims=True)
+        grad = np.subtract(output, row_max)
+        np.exp(grad, out=grad)  # e = exp(z - max z), every entry <= 1
+        row_sum = grad.sum(axis=1, keepdims=True)
+        # L_i = logsumexp(z_i) sum_k y_ik - y_i . z_i, logsumexp(z_i) = max z_i + log sum e_i
+        log_sum_exp = np.log(row_sum) + row_max
+        value = float(np.vdot(log_sum_exp, y.sum(axis=1)) - np.vdot(y, output)) / n
+        grad /= row_sum  # softmax(z)
+        grad -= y
+        grad *= 1.0 / n
+        return value, grad
+
+    def probabilities(self, output):
+        return softmax(output)
+
+
+LOSSES: dict[str, type[Loss]] = {
+    "mse": MeanSquaredError,
+    "cross-entropy": SoftmaxCrossEntropy,
+}
+
+_ALIASES = {"squared_error": "mse", "cross_entropy": "cross-entropy", "ce": "cross-entropy",
+            "log_loss": "cross-entropy", "crossentropy": "cross-entropy"}
+
+
+def get_loss(name: str | Loss) -> Loss:
+    """A loss instance from its name ("mse" or "cross-entropy") or an instance."""
+    if isinstance(name, Loss):
+        return name
+    key = str(name).lower()
+    key = _ALIASES.get(key, key)
+    try:
+        return LOSSES[key]()
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; expected one of {sorted(LOSSES)}") from None

@@ -1,0 +1,154 @@
+"""The chapter's figures, drawn with matplotlib's object API (no pyplot state, no display).
+
+Every function takes data and a path, writes a PNG there and returns the path. Images may
+be raw pixels (0..255) or the chapter's scaled pixels (-1..1): ``imshow`` rescales.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = [
+    "plot_digits_per_class", "plot_digit_variants", "plot_loss", "plot_accuracy",
+    "plot_misclassified", "plot_confusion_matrix", "plot_hidden_weights", "confusion_matrix",
+]
+
+IMAGE_SIDE = 28
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _image(row: np.ndarray) -> np.ndarray:
+    side = int(round(np.sqrt(row.size)))
+    if side * side != row.size:
+        raise ValueError(f"an image row must have a square number of pixels, got {row.size}")
+    return np.asarray(row).reshape(side, side)
+
+
+def _image_grid(nrows: int, ncols: int, figsize) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=figsize, layout="tight")
+    axes = fig.subplots(nrows=nrows, ncols=ncols, sharex=True, sharey=True).flatten()
+    axes[0].set_xticks([])
+    axes[0].set_yticks([])
+    return fig, axes
+
+
+def plot_digits_per_class(X: np.ndarray, y: np.ndarray, path, class_names: Sequence[str] | None = None) -> Path:
+    """Figure 11.4: one example of each class (the first in the data), 2 x 5."""
+    classes = np.unique(y)[:10]
+    fig, axes = _image_grid(2, 5, (10, 4.5))
+    for ax, label in zip(axes, classes):
+        ax.imshow(_image(X[y == label][0]), cmap="Greys")
+        ax.set_title(class_names[label] if class_names is not None else str(label))
+    for ax in axes[len(classes):]:
+        ax.axis("off")
+    return _save(fig, path)
+
+
+def plot_digit_variants(X: np.ndarray, y: np.ndarray, path, digit: int = 7) -> Path:
+    """Figure 11.5: the first 25 examples of one class, 5 x 5."""
+    examples = X[y == digit][:25]
+    if len(examples) == 0:
+        raise ValueError(f"there is no example of class {digit} to plot")
+    fig, axes = _image_grid(5, 5, (8, 8))
+    for ax, row in zip(axes, examples):
+        ax.imshow(_image(row), cmap="Greys")
+    for ax in axes[len(examples):]:
+        ax.axis("off")
+    return _save(fig, path)
+
+
+def plot_loss(history, path, column: str = "train_mse", label: str = "Mean squared error") -> Path:
+    """Figure 11.7: the training MSE per epoch."""
+    fig = Figure(figsize=(6, 4), layout="tight")
+    ax = fig.subplots()
+    values = history[column]
+    ax.plot(range(1, len(values) + 1), values)
+    ax.set_ylabel(label)
+    ax.set_xlabel("Epoch")
+    return _save(fig, path)
+
+
+def plot_accuracy(history, path) -> Path:
+    """Figure 11.8: training and validation accuracy (%) per epoch."""
+    fig = Figure(figsize=(6, 4), layout="tight")
+    ax = fig.subplots()
+    train_acc = [a * 100 for a in history["train_acc"]]
+    valid_acc = [a * 100 for a in history["valid_acc"]]
+    epochs = range(1, len(train_acc) + 1)
+    ax.plot(epochs, train_acc, label="Training")
+    ax.plot(epochs, valid_acc, label="Validation")
+    ax.set_ylabel("Accuracy (%)")
+    ax.set_xlabel("Epochs")
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, path,
+                       first: int = 1000, count: int = 25, class_names: Sequence[str] | None = None) -> Path:
+    """Figure 11.9: the first ``count`` misclassified images among the first ``first``,
+    titled "i) True: t / Predicted: p"."""
+    y_true, y_pred = np.asarray(y_true)[:first], np.asarray(y_pred)[:first]
+    wrong = np.flatnonzero(y_true != y_pred)[:count]
+    name = (lambda k: class_names[k]) if class_names is not None else str
+    fig, axes = _image_grid(5, 5, (8, 8.5))
+    for i, (ax, index) in enumerate(zip(axes, wrong)):
+        ax.imshow(_image(X[index]), cmap="Greys", interpolation="nearest")
+        ax.set_title(f"{i + 1}) True: {name(y_true[index])}\n Predicted: {name(y_pred[index])}", fontsize=9)
+    for ax in axes[len(wrong):]:
+        ax.axis("off")
+    return _save(fig, path)
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """counts[i, j] = number of examples of class i predicted as class j."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return counts
+
+
+def plot_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, path, num_classes: int = 10,
+                          class_names: Sequence[str] | None = None) -> Path:
+    """A confusion matrix with the count in every cell."""
+    counts = confusion_matrix(y_true, y_pred, num_classes)
+    names = list(class_names) if class_names is not None else [str(k) for k in range(num_classes)]
+    fig = Figure(figsize=(7, 6), layout="tight")
+    ax = fig.subplots()
+    image = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(image, ax=ax)
+    ax.set_xticks(range(num_classes), names, rotation=45 if class_names is not None else 0, ha="right"
+                  if class_names is not None else "center")
+    ax.set_yticks(range(num_classes), names)
+    ax.set_xlabel("Predicted label")
+    ax.set_ylabel("True label")
+    threshold = counts.max() / 2 if counts.size else 0
+    for i in range(num_classes):
+        for j in range(num_classes):
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if counts[i, j] > threshold else "black")
+    return _save(fig, path)
+
+
+def plot_hidden_weights(weight: np.ndarray, path, max_units: int = 100) -> Path:
+    """Each hidden unit's incoming weights [n_hidden, 784] shown as a 28 x 28 image."""
+    units = weight[:max_units]
+    ncols = int(np.ceil(np.sqrt(len(units))))
+    nrows = int(np.ceil(len(units) / ncols))
+    fig = Figure(figsize=(1.2 * ncols, 1.2 * nrows), layout="tight")
+    axes = np.atleast_1d(fig.subplots(nrows=nrows, ncols=ncols)).flatten()
+    for ax in axes:
+        ax.axis("off")
+    for k, (ax, row) in enumerate(zip(axes, units)):
+        limit = np.abs(row).max() or 1.0
+        ax.imshow(_image(row), cmap="seismic", vmin=-limit, vmax=limit)
+        ax.set_title(str(k), fontsize=7)
+    return _save(fig, path)
