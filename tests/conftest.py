@@ -18,7 +18,7 @@ def data_dir() -> Path:
     """The data folder: $NEURALNET_DATA_DIR if set (failing if it lacks MNIST), else ../shared/data
     (skipping if that lacks MNIST)."""
     env_dir = os.environ.get("NEURALNET_DATA_DIR")
-    root = Path(env_dir) if env_dir else SHARED_DATA_DIR
+    root = Path(env_dir).resolve() if env_dir else SHARED_DATA_DIR
     try:
         locate_dataset_files("mnist", data_dir=root)
     except DataNotFoundError as exc:

@@ -120,7 +120,9 @@ def test_bad_options_give_a_clear_error(argv, message, capsys, tmp_path):
     assert message in capsys.readouterr().err
 
 
-def test_missing_data_names_the_files(tmp_path, capsys):
+def test_missing_data_names_the_files(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("NEURALNET_DATA_DIR", raising=False)  # no fallback folder with the data
+    monkeypatch.setenv("NEURALNET_CACHE_DIR", str(tmp_path / "cache"))
     argv = ["train", "--data-dir", str(tmp_path), "--no-download", "--out", str(tmp_path / "runs")]
     assert main(argv) == 1
     err = capsys.readouterr().err
