@@ -14,9 +14,10 @@ from .chapter import (NeuralNetMLP, accuracy, compute_mse_and_acc, int_to_onehot
                       minibatch_generator, mse_loss, sigmoid, train)
 from .network import Architecture, Network, build_mlp  # noqa: E402
 from .training import EarlyStopping, History, Trainer, TrainingDiverged  # noqa: E402
+from .io import ModelFileError, Predictor, load  # noqa: E402
 
 __all__ = [
     "NeuralNetMLP", "sigmoid", "int_to_onehot", "minibatch_generator", "mse_loss", "accuracy",
     "compute_mse_and_acc", "train", "Network", "Architecture", "build_mlp", "Trainer",
-    "History", "EarlyStopping", "TrainingDiverged", "__version__",
+    "History", "EarlyStopping", "TrainingDiverged", "load", "Predictor", "ModelFileError", "__version__",
 ]

@@ -6,10 +6,14 @@ This is what ``neuralnet train`` does, as a library call::
     from neuralnet.experiment import train_run
     result = train_run(TrainingConfig(epochs=5, limit=7000), data_dir="../shared/data")
     print(result.metrics["test_acc"], result.path)
+
+If a run is interrupted (a crash, SIGKILL, a full disk), ``resume_run("runs/<its folder>")``
+continues it from the checkpoint of its last finished epoch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import sys
 import time
@@ -20,17 +24,20 @@ from typing import Callable
 import numpy as np
 
 from . import __version__, plots
+from .checkpoints import (CHECKPOINT_FILENAME, Checkpoint, CheckpointError, Checkpointer, load_checkpoint,
+                          restore_checkpoint)
 from .config import TrainingConfig
 from .datasets import DATASETS, load_chapter_data
 from .datasets.split import DataSplit
-from .io import CHAPTER_PREPROCESSING, load_model, save_model
+from .io import CHAPTER_PREPROCESSING, MODEL_FILENAME, load_model, save_model
 from .network import Architecture, Network, build_mlp
 from .optim import get_optimizer
 from .runs import FIGURE_FILES, RunFolder, create_run_folder
-from .training import EarlyStopping, History, Trainer, evaluate, format_chapter_line, prepare_targets
+from .training import (EarlyStopping, History, Trainer, TrainingDiverged, evaluate, format_chapter_line,
+                       prepare_targets)
 
-__all__ = ["RunResult", "architecture_for", "make_trainer", "load_data", "train_run",
-           "evaluate_run", "draw_figures", "test_metrics"]
+__all__ = ["RunResult", "architecture_for", "make_trainer", "load_data", "train_run", "resume_run",
+           "evaluate_run", "draw_figures", "test_metrics", "data_fingerprint"]
 
 
 @dataclass
@@ -39,6 +46,7 @@ class RunResult:
     network: Network
     history: History
     metrics: dict
+    resumed_after_epoch: int | None = None  # the checkpoint's epoch, for a resumed run
 
 
 def architecture_for(config: TrainingConfig, n_features: int, n_classes: int) -> Architecture:
@@ -98,52 +106,163 @@ def draw_figures(run: RunFolder, network: Network, history: History, data: DataS
     return written
 
 
+def data_fingerprint(data: DataSplit) -> dict:
+    """Sizes and hashes that identify a data split (every label, a sample of the images):
+    a checkpoint records them so that a run is never resumed on other data."""
+    labels = hashlib.sha256()
+    for part in (data.y_train, data.y_valid, data.y_test):
+        labels.update(np.ascontiguousarray(part, dtype=np.int64).tobytes())
+    step = max(1, data.X_train.shape[0] // 64)
+    sample = hashlib.sha256(np.ascontiguousarray(data.X_train[::step]).tobytes())
+    return {"n_train": int(len(data.y_train)), "n_valid": int(len(data.y_valid)), "n_test": int(len(data.y_test)),
+            "labels_sha256": labels.hexdigest(), "images_sample_sha256": sample.hexdigest()}
+
+
+def _check_model_out(model_out, overwrite: bool) -> Path | None:
+    """Refuse, before any work, to replace an existing file that the user did not ask to replace."""
+    if model_out is None:
+        return None
+    model_out = Path(model_out)
+    if model_out.is_dir():
+        raise IsADirectoryError(f"--model-out {model_out} is a folder; expected a file name such as model.safetensors")
+    if model_out.exists() and not overwrite:
+        raise FileExistsError(f"{model_out} already exists; refusing to overwrite it (add --overwrite, or "
+                              "overwrite=True, to replace it)")
+    return model_out
+
+
 def train_run(config: TrainingConfig, data_dir=None, out: str | Path = "runs", *,
               log: Callable[[str], None] | None = print, progress: bool | None = None,
-              figures: bool = True, download: bool = True) -> RunResult:
-    """Train ``config`` on its data set and write a new run folder under ``out``."""
+              figures: bool = True, download: bool = True, model_out: str | Path | None = None,
+              overwrite: bool = False) -> RunResult:
+    """Train ``config`` on its data set and write a new run folder under ``out``.
+
+    The run folder gets a checkpoint at the end of every epoch (``resume_run`` continues
+    from it) and ``model.safetensors`` last, once everything else is written. ``model_out``:
+    also write the model there; an existing file is replaced only with ``overwrite``.
+    Raises ``TrainingDiverged`` (naming epoch and batch) if the loss becomes NaN or infinite;
+    the checkpoint of the last good epoch is then kept in the run folder.
+    """
     config.validate()
+    model_out = _check_model_out(model_out, overwrite)
     data = load_data(config, data_dir, download)
-    n_classes = len(DATASETS[config.dataset].class_names)
-    architecture = architecture_for(config, data.X_train.shape[1], n_classes)
-    network = build_mlp(architecture, random_seed=config.seed)
-    trainer = make_trainer(config, network)
-
     run = RunFolder(create_run_folder(out))
-    log_lines: list[str] = []
-
-    def emit(line: str) -> None:
-        log_lines.append(line)
-        if log is not None:
-            log(line)
-
     run.write_config(config, data_dir=str(data_dir) if data_dir else None,
                      neuralnet_version=__version__, python=sys.version.split()[0],
                      numpy=np.__version__, platform=platform.platform(),
                      sizes={"train": len(data.y_train), "valid": len(data.y_valid), "test": len(data.y_test)})
-    callbacks = [EarlyStopping(config.early_stopping, monitor="valid_loss")] if config.early_stopping else []
+    return _train(run, config, data, None, log=log, progress=progress, figures=figures,
+                  model_out=model_out, overwrite=overwrite)
+
+
+def resume_run(path: str | Path, data_dir=None, *, log: Callable[[str], None] | None = print,
+               progress: bool | None = None, figures: bool = True, download: bool = True,
+               model_out: str | Path | None = None, overwrite: bool = False) -> RunResult:
+    """Continue the interrupted run in folder ``path`` from its checkpoint, with its own
+    configuration and data; the result is bit for bit that of an uninterrupted run.
+
+    Refuses a run that finished (it has its model file), one without a checkpoint, and a
+    checkpoint written with another configuration or on other data than the run's.
+    """
+    run = RunFolder(path).require()
+    if run.model_path.exists():
+        raise FileExistsError(f"{run.path} finished training already (it holds {MODEL_FILENAME}); nothing to "
+                              "resume. Start a new run with `neuralnet train`.")
+    checkpoint_path = run.file(CHECKPOINT_FILENAME)
+    if not checkpoint_path.exists():
+        raise FileNotFoundError(f"{run.path} has no {CHECKPOINT_FILENAME}: the run stopped before its first "
+                                "epoch ended, so there is nothing to resume; start it again with `neuralnet train`")
+    checkpoint = load_checkpoint(checkpoint_path)
+    for stale in run.path.glob(f".{CHECKPOINT_FILENAME}.*.tmp"):  # a write the interruption cut short
+        stale.unlink(missing_ok=True)
+    config = run.config()
+    if checkpoint.config != config.to_dict():
+        different = sorted(key for key in config.to_dict() if checkpoint.config.get(key) != getattr(config, key))
+        raise CheckpointError(f"{checkpoint_path} was written with another configuration than "
+                              f"{run.file('config.json')} (they differ in {different})")
+    model_out = _check_model_out(model_out, overwrite)
+    if data_dir is None:
+        data_dir = run.read_json("config.json").get("data_dir")
+    data = load_data(config, data_dir, download)
+    if checkpoint.data and checkpoint.data != data_fingerprint(data):
+        raise CheckpointError(f"the data found now ({data_dir or 'the default data folders'}) differ from the data "
+                              f"{run.path} was trained on; resume it with the same data files")
+    if log is not None:
+        log(f"Resuming {run.path} after epoch {checkpoint.epoch}/{config.epochs} (from {CHECKPOINT_FILENAME})")
+    return _train(run, config, data, checkpoint, log=log, progress=progress, figures=figures,
+                  model_out=model_out, overwrite=overwrite)
+
+
+def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: Checkpoint | None, *,
+           log, progress, figures, model_out, overwrite) -> RunResult:
+    """Train (from scratch, or on from ``checkpoint``) and write the rest of the run folder."""
+    n_classes = len(DATASETS[config.dataset].class_names)
+    architecture = architecture_for(config, data.X_train.shape[1], n_classes)
+    network = build_mlp(architecture, random_seed=config.seed)
+    trainer = make_trainer(config, network)
+    named = {"early_stopping": EarlyStopping(config.early_stopping, monitor="valid_loss")} \
+        if config.early_stopping else {}
+    checkpoint_path = run.file(CHECKPOINT_FILENAME)
+    checkpointer = Checkpointer(checkpoint_path, architecture=architecture, config=config.to_dict(),
+                                data=data_fingerprint(data), callbacks=named)
+    log_lines: list[str] = []
+
+    def emit(line: str, echo: bool = True) -> None:
+        log_lines.append(line)
+        if log is not None and echo:
+            log(line)
+
+    resumed_from = None
+    if checkpoint is not None:
+        restore_checkpoint(trainer, checkpoint, named, path=checkpoint_path)
+        resumed_from = checkpoint.epoch
+        for row in trainer.history.rows:  # the log of the epochs before the interruption
+            emit(format_chapter_line(row, config.epochs))
+    stopped_early = any(getattr(callback, "stopped_epoch", None) is not None for callback in named.values())
     started = time.perf_counter()
-    trainer.fit(data.X_train, data.y_train, epochs=config.epochs, batch_size=config.batch_size,
-                X_valid=data.X_valid, y_valid=data.y_valid, callbacks=callbacks, progress=progress,
-                threads=config.threads, log=lambda row: emit(format_chapter_line(row, config.epochs)))
+    try:
+        if stopped_early:  # interrupted after early stopping had decided: only finish
+            for callback in named.values():
+                callback.on_train_end(trainer)
+        else:
+            trainer.fit(data.X_train, data.y_train, epochs=config.epochs, batch_size=config.batch_size,
+                        X_valid=data.X_valid, y_valid=data.y_valid, callbacks=[*named.values(), checkpointer],
+                        progress=progress, threads=config.threads,
+                        log=lambda row: emit(format_chapter_line(row, config.epochs)))
+    except TrainingDiverged as error:
+        checkpointer.on_train_end(trainer)  # the last good epoch's checkpoint is on disk
+        good_epoch = checkpointer.saved_epoch or resumed_from
+        note = (f"the checkpoint of the last good epoch ({good_epoch}) is kept in {checkpoint_path}"
+                if good_epoch else "no epoch finished, so there is no checkpoint")
+        diverged = TrainingDiverged(error.epoch, error.batch, error.loss, error.lr, note=note, what=error.what)
+        emit(str(diverged), echo=False)
+        run.write_history(trainer.history)
+        run.file("log.txt").write_text("\n".join(log_lines) + "\n")
+        raise diverged from None
     train_seconds = time.perf_counter() - started
 
     metrics = test_metrics(network, data)
     metrics.update(train_seconds=train_seconds, epochs_run=len(trainer.history))
-    if callbacks and callbacks[0].stopped_epoch is not None:
-        metrics.update(early_stopped_at=callbacks[0].stopped_epoch, best_epoch=callbacks[0].best_epoch)
+    if resumed_from is not None:
+        metrics.update(resumed_after_epoch=resumed_from)
+    stopper = named.get("early_stopping")
+    if stopper is not None and stopper.stopped_epoch is not None:
+        metrics.update(early_stopped_at=stopper.stopped_epoch, best_epoch=stopper.best_epoch)
     emit(f"Test accuracy: {metrics['test_acc'] * 100:.2f}%")
 
     run.write_history(trainer.history)
     run.write_json("metrics.json", metrics)
     class_names = DATASETS[config.dataset].class_names
-    save_model(run.model_path, network, architecture, classes=list(class_names),
-               preprocessing=CHAPTER_PREPROCESSING, training=config.to_dict(),
-               metrics={k: v for k, v in metrics.items() if k != "confusion_matrix"})
     if figures:
         draw_figures(run, network, trainer.history, data, class_names)
     run.file("log.txt").write_text("\n".join(log_lines) + "\n")
-    return RunResult(run.path, network, trainer.history, metrics)
+    model = dict(architecture=architecture, classes=list(class_names), preprocessing=CHAPTER_PREPROCESSING,
+                 training=config.to_dict(),
+                 metrics={k: v for k, v in metrics.items() if k != "confusion_matrix"})
+    if model_out is not None:
+        save_model(model_out, network, overwrite=overwrite, **model)
+    save_model(run.model_path, network, **model)  # last: a run with its model file is complete
+    return RunResult(run.path, network, trainer.history, metrics, resumed_from)
 
 
 def evaluate_run(path: str | Path, data_dir=None, download: bool = True) -> dict:

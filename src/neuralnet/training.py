@@ -22,12 +22,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .datasets.batches import shuffled_indices
+from .layers import Dropout
 from .network import Network
 from .optim import Optimizer, get_schedule
 
 __all__ = [
     "History", "Trainer", "Callback", "EarlyStopping", "TrainingDiverged",
-    "evaluate", "one_hot", "prepare_targets", "format_chapter_line",
+    "evaluate", "one_hot", "prepare_targets", "check_data", "format_chapter_line", "EpochSnapshot",
 ]
 
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_mse", "train_acc",
@@ -35,13 +36,19 @@ HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_mse", "train_acc",
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite; names the epoch and batch where it happened."""
+    """The loss (or, at the end of an epoch, a weight) became NaN or infinite; names the
+    epoch and batch where it happened. ``note`` adds a sentence (e.g. where the last good
+    checkpoint is)."""
 
-    def __init__(self, epoch: int, batch: int, loss: float, lr: float):
-        self.epoch, self.batch, self.loss, self.lr = epoch, batch, loss, lr
-        super().__init__(
-            f"training diverged: the loss became {loss} at epoch {epoch}, batch {batch} "
-            f"(learning rate {lr:g}); try a lower learning rate, e.g. --lr {lr / 10:g}")
+    def __init__(self, epoch: int, batch: int, loss: float, lr: float, note: str = "",
+                 what: str = "the loss"):
+        self.epoch, self.batch, self.loss, self.lr, self.note, self.what = epoch, batch, loss, lr, note, what
+        message = (f"training diverged: {what} became {loss} at epoch {epoch}, batch {batch} "
+                   f"(learning rate {lr:g}); try a lower learning rate, e.g. --lr {lr / 10:g}")
+        super().__init__(message + (f"; {note}" if note else ""))
+
+    def __reduce__(self):  # keep the fields when the exception crosses a process boundary
+        return type(self), (self.epoch, self.batch, self.loss, self.lr, self.note, self.what)
 
 
 def one_hot(labels: np.ndarray, num_classes: int, dtype=np.float32) -> np.ndarray:
@@ -49,9 +56,13 @@ def one_hot(labels: np.ndarray, num_classes: int, dtype=np.float32) -> np.ndarra
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
-    if labels.size and not np.issubdtype(labels.dtype, np.integer):
-        if not np.all(np.mod(labels, 1) == 0):
-            raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    if labels.dtype.kind not in "iuf":
+        raise TypeError(f"labels must be integers 0..{num_classes - 1}, got an array of dtype {labels.dtype}")
+    if labels.size and labels.dtype.kind == "f":
+        whole = np.isfinite(labels) & (np.floor(labels) == labels)
+        if not whole.all():
+            bad = labels[~whole][0].item()
+            raise ValueError(f"label {bad!r} is not an integer: expected integers in [0, {num_classes - 1}]")
         labels = labels.astype(np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         bad = labels[(labels < 0) | (labels >= num_classes)][0]
@@ -70,9 +81,51 @@ def prepare_targets(network: Network, y: np.ndarray) -> tuple[np.ndarray, np.nda
         labels = y.astype(np.int64, copy=False) if np.issubdtype(y.dtype, np.integer) else y
         return one_hot(labels, network.n_outputs, network.dtype), np.asarray(labels, dtype=np.int64)
     if y.ndim == 2 and y.shape[1] == network.n_outputs:
+        if y.dtype.kind not in "iuf":
+            raise TypeError(f"targets must be numbers, got an array of dtype {y.dtype}")
+        if y.size and not (np.isfinite(y.min()) and np.isfinite(y.max())):
+            raise ValueError("targets y contain NaN or infinite values; expected finite numbers")
         return np.ascontiguousarray(y, dtype=network.dtype), None
     raise ValueError(
         f"y must be class labels [n] or targets [n, {network.n_outputs}], got shape {y.shape}")
+
+
+def check_data(network: Network, X, y, name: str = "train", raw: bool = False
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The one place that checks a data set before training on it or evaluating it.
+
+    Returns (X, Y, labels) as ``Trainer.fit`` uses them: X in the network's dtype (left as it
+    is when ``raw``, i.e. converted batch by batch by a ``preprocess`` function), Y the
+    targets for the loss and labels the class indices (None for regression targets).
+    Raises TypeError for arrays that do not hold numbers and ValueError, naming the bad
+    value and what was expected, for everything else: wrong shape, no examples, NaN or
+    infinite values, labels out of range, X and y of different lengths.
+    """
+    x_name, y_name = f"X_{name}", f"y_{name}"
+    X = np.asarray(X)
+    if X.dtype.kind not in "iuf":
+        raise TypeError(f"{x_name} must hold numbers (floats, or integer pixels), got an array of dtype {X.dtype}")
+    if X.ndim != 2:
+        hint = "; for a single example use X.reshape(1, -1)" if X.ndim == 1 else ""
+        raise ValueError(f"{x_name} must be 2-D [n_examples, {network.n_features}], got shape {X.shape}{hint}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{x_name} is empty (shape {X.shape}): expected at least one example")
+    if X.shape[1] != network.n_features:
+        raise ValueError(f"{x_name} has {X.shape[1]} features, but the network expects {network.n_features}")
+    # min and max propagate NaN and show infinities: two passes, no temporary array
+    if X.dtype.kind == "f" and not (np.isfinite(X.min()) and np.isfinite(X.max())):
+        row, column = np.argwhere(~np.isfinite(X))[0]
+        raise ValueError(f"{x_name} contains {X[row, column]} at row {row}, column {column}: "
+                         "expected finite numbers")
+    if not raw:
+        X = network.as_input(X)
+    try:
+        Y, labels = prepare_targets(network, y)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{y_name}: {error}") from None
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"{x_name} has {X.shape[0]} examples but {y_name} has {Y.shape[0]}")
+    return X, Y, labels
 
 
 def evaluate(network: Network, X: np.ndarray, Y: np.ndarray, labels: np.ndarray | None = None,
@@ -150,6 +203,13 @@ class Callback:
     def on_train_end(self, trainer: "Trainer") -> None:
         pass
 
+    def state_dict(self) -> dict:
+        """What a checkpoint must keep for training to resume exactly (arrays and numbers)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved for ``patience`` epochs; restore the best weights.
@@ -198,6 +258,14 @@ class EarlyStopping(Callback):
         if self.restore_best and self.best_weights is not None:
             np.copyto(trainer.network.flat_values, self.best_weights)
 
+    def state_dict(self) -> dict:
+        return {"best_value": self.best_value, "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch, "best_weights": self.best_weights}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+        self.stopped_epoch, self.best_weights = state["stopped_epoch"], state["best_weights"]
+
 
 def format_chapter_line(row: dict, epochs: int) -> str:
     """The chapter's log line: ``Epoch: 001/050 | Train MSE: 0.05 | Train Acc: 76.17% | ...``."""
@@ -244,14 +312,16 @@ class EpochSnapshot:
     rng_state: object
     lr: float
     seconds: float               # wall time of the epoch's mini-batch loop
+    dropout_rng_states: list = field(default_factory=list)  # one per Dropout layer, in order
 
 
 def _get_rng_state(rng):
+    """The generator's state as a dict of numbers, strings and arrays (JSON-friendly)."""
     if rng is None:
-        return np.random.get_state()
+        return np.random.get_state(legacy=False)
     if isinstance(rng, np.random.Generator):
         return rng.bit_generator.state
-    return rng.get_state()
+    return rng.get_state(legacy=False)
 
 
 def _set_rng_state(rng, state) -> None:
@@ -290,15 +360,27 @@ class Trainer:
         self.snapshot: EpochSnapshot | None = None  # the state the latest history row describes
 
     # -- snapshots ---------------------------------------------------------------------------
+    def _dropout_layers(self) -> list[Dropout]:
+        return [layer for layer in self.network.layers if isinstance(layer, Dropout)]
+
     def capture(self, seconds: float = 0.0) -> EpochSnapshot:
+        """The state now: weights, optimizer, shuffling and dropout RNGs, epoch count."""
         return EpochSnapshot(self.epoch, self.network.flat_values.copy(), self.optimizer.state_dict(),
-                             _get_rng_state(self.rng), self.optimizer.lr, seconds)
+                             _get_rng_state(self.rng), self.optimizer.lr, seconds,
+                             [_get_rng_state(layer.rng) for layer in self._dropout_layers()])
 
     def restore(self, snapshot: EpochSnapshot) -> None:
-        """Put weights, optimizer, shuffling RNG and epoch count back to ``snapshot``."""
+        """Put weights, optimizer, shuffling and dropout RNGs and epoch count back to ``snapshot``."""
         np.copyto(self.network.flat_values, snapshot.weights)
         self.optimizer.load_state_dict(snapshot.optimizer_state)
         _set_rng_state(self.rng, snapshot.rng_state)
+        dropouts = self._dropout_layers()
+        if snapshot.dropout_rng_states:
+            if len(snapshot.dropout_rng_states) != len(dropouts):
+                raise ValueError(f"the snapshot has {len(snapshot.dropout_rng_states)} dropout generator "
+                                 f"states, but the network has {len(dropouts)} Dropout layers")
+            for layer, state in zip(dropouts, snapshot.dropout_rng_states):
+                _set_rng_state(layer.rng, state)
         self.epoch = snapshot.epoch
         self.history.rows = [row for row in self.history.rows if row["epoch"] <= snapshot.epoch]
 
@@ -309,7 +391,8 @@ class Trainer:
             eval_batch_size: int = 10_000, progress: bool | None = None,
             log: Callable[[dict], None] | None = None, threads: int | None = None,
             asynchronous_evaluation: bool | None = None,
-            preprocess: Callable[[np.ndarray], np.ndarray] | None = None) -> History:
+            preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+            allow_single_class: bool = False) -> History:
         """Train until ``epochs`` epochs are complete (counting earlier ones, so a resumed
         trainer continues where it stopped) or a callback stops it.
 
@@ -318,24 +401,30 @@ class Trainer:
         the loop runs on one thread) evaluates each epoch on a second thread.
         ``preprocess``: X_train and X_valid are raw (e.g. uint8 pixels) and each mini-batch is
         converted as it is used (``PixelScaler``: a quarter of the memory traffic).
+        ``allow_single_class``: accept class labels y_train of one class only (refused by
+        default, as a classifier cannot learn from them; incremental training on small
+        batches, such as scikit-learn's ``partial_fit``, may need it).
+
+        The inputs are checked first (``check_data``): TypeError or ValueError, naming the bad
+        value and what was expected, for wrong shapes, NaN or infinite values, labels out of
+        range, a single class, X and y of different lengths, or no examples.
         """
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         net = self.network
-        X_train = self._as_input(X_train, preprocess)
-        Y_train, labels_train = prepare_targets(net, y_train)
-        if X_train.shape[0] != Y_train.shape[0]:
-            raise ValueError(f"X_train has {X_train.shape[0]} examples but y_train has {Y_train.shape[0]}")
+        raw = preprocess is not None
+        X_train, Y_train, labels_train = check_data(net, X_train, y_train, "train", raw=raw)
+        if not allow_single_class and labels_train is not None and labels_train.min() == labels_train.max():
+            raise ValueError(f"y_train holds a single class ({labels_train[0]}): a classifier needs "
+                             f"examples of at least two of the {net.n_outputs} classes")
         if X_train.shape[0] < batch_size and drop_last:
             raise ValueError(f"batch_size {batch_size} is larger than the {X_train.shape[0]} training examples")
         sets = {"train": (X_train, Y_train, labels_train)} if evaluate_train else {}
-        if X_valid is not None:
-            X_valid = self._as_input(X_valid, preprocess)
-            Y_valid, labels_valid = prepare_targets(net, y_valid)
-            if X_valid.shape[0] != Y_valid.shape[0]:
-                raise ValueError(f"X_valid has {X_valid.shape[0]} examples but y_valid has {Y_valid.shape[0]}")
-            sets["valid"] = (X_valid, Y_valid, labels_valid)
+        if X_valid is not None or y_valid is not None:
+            if X_valid is None or y_valid is None:
+                raise ValueError("give both X_valid and y_valid, or neither")
+            sets["valid"] = check_data(net, X_valid, y_valid, "valid", raw=raw)
 
         blas = _BlasThreads()
         loop_threads = training_threads(net, batch_size, threads)
@@ -362,15 +451,6 @@ class Trainer:
         for callback in callbacks:
             callback.on_train_end(self)
         return self.history
-
-
-    def _as_input(self, X, preprocess) -> np.ndarray:
-        if preprocess is None:
-            return self.network.as_input(X)
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.network.n_features:
-            raise ValueError(f"X must have shape (n, {self.network.n_features}), got {X.shape}")
-        return X
 
 
 class _EpochRunner:
@@ -403,18 +483,26 @@ class _EpochRunner:
         order = shuffled_indices(X.shape[0], trainer.rng)  # the chapter's shuffle, same random numbers
         stop = X.shape[0] - X.shape[0] % size if self.drop_last else X.shape[0]
         try:
-            for batch_number, start in enumerate(range(0, stop, size), start=1):
-                batch = order[start:start + size]  # the rows of minibatch_generator's batch
-                x = X[batch] if preprocess is None else preprocess(X[batch])
-                batch_loss = net.train_step(x, Y[batch])
-                if not math.isfinite(batch_loss):
-                    raise TrainingDiverged(epoch_number, batch_number, batch_loss, lr)
-                optimizer.step()
-                bar.update()
-                if self.pending and batch_number % self.POLL_EVERY == 0:
-                    self.deliver(block=False)
+            # a diverging step is reported by the loss check, not by NumPy's overflow warnings
+            with np.errstate(over="ignore", invalid="ignore"):
+                for batch_number, start in enumerate(range(0, stop, size), start=1):
+                    batch = order[start:start + size]  # the rows of minibatch_generator's batch
+                    x = X[batch] if preprocess is None else preprocess(X[batch])
+                    batch_loss = net.train_step(x, Y[batch])
+                    if not math.isfinite(batch_loss):
+                        raise TrainingDiverged(epoch_number, batch_number, batch_loss, lr)
+                    optimizer.step()
+                    bar.update()
+                    if self.pending and batch_number % self.POLL_EVERY == 0:
+                        self.deliver(block=False)
         finally:
             bar.close()
+        # the last step of an epoch may overflow a weight before any loss shows it: once per
+        # epoch (min and max propagate NaN and show infinities), so no snapshot is ever bad
+        weights = net.flat_values
+        for extreme in (weights.min(), weights.max()):
+            if not math.isfinite(extreme):
+                raise TrainingDiverged(epoch_number, batch_number, float(extreme), lr, what="a weight")
         trainer.epoch = epoch_number
         self._latest = trainer.capture(time.perf_counter() - started)
 

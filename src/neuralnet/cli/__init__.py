@@ -19,6 +19,7 @@ COMMANDS = {
     "train": "train",
     "evaluate": "evaluate",
     "figures": "figures",
+    "export": "export",
     "explain": "explain",
 }
 

@@ -9,6 +9,7 @@ from ..config import DATASET_NAMES, TrainingConfig
 from ..layers import INITIALIZERS
 from ..losses import LOSSES
 from ..optim import OPTIMIZERS, SCHEDULES
+from . import UsageError
 from .options import add_data_options
 
 DEFAULTS = TrainingConfig()
@@ -78,8 +79,9 @@ def add_parser(subparsers) -> None:
                       help="use a stratified subset of N examples (>= 700) for a quick run; the split "
                            "keeps the chapter's proportions (default: all 70,000)")
     add_data_options(data)
-    data.add_argument("--out", default="runs", metavar="DIR",
-                      help="folder in which the run folder <timestamp>/ is created (default: runs)")
+    data.add_argument("--out", default=None, metavar="DIR",
+                      help="folder in which the run folder <timestamp>/ is created (default: runs); a new "
+                           "run always gets a new folder, an existing one is never written over")
     data.add_argument("--config", metavar="FILE",
                       help="TOML file with any of the keys above (hidden, activation, loss, lr, "
                            "batch_size, ...); options on the command line override it")
@@ -89,6 +91,18 @@ def add_parser(subparsers) -> None:
     data.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None,
                       help="no progress bar (it is shown only on a terminal anyway)")
     data.add_argument("--quiet", action="store_true", help="print only the test accuracy and the run folder")
+
+    safety = parser.add_argument_group("checkpoints and model files")
+    safety.add_argument("--resume", metavar="RUN",
+                        help="continue the interrupted run in folder RUN from the checkpoint written at the end "
+                             "of its last finished epoch, with the run's own configuration and data (the result "
+                             "is the one the run would have given without the interruption); network, "
+                             "optimisation and data-set options cannot be combined with it")
+    safety.add_argument("--model-out", metavar="FILE",
+                        help="also write the trained model to FILE (safetensors); an existing FILE is not "
+                             "replaced unless --overwrite is given")
+    safety.add_argument("--overwrite", action="store_true",
+                        help="allow --model-out to replace an existing file")
     parser.set_defaults(run=run)
 
 
@@ -100,12 +114,25 @@ def config_from_args(args: argparse.Namespace) -> TrainingConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..experiment import train_run
+    from ..experiment import resume_run, train_run
 
-    config = config_from_args(args)
     log = None if args.quiet else print
-    result = train_run(config, data_dir=args.data_dir, out=args.out, log=log, progress=args.progress,
-                       figures=args.figures, download=args.download)
+    options = dict(log=log, progress=args.progress, figures=args.figures, download=args.download,
+                   model_out=args.model_out, overwrite=args.overwrite)
+    if args.overwrite and args.model_out is None:
+        raise UsageError("--overwrite only applies to --model-out FILE; a run folder is never overwritten")
+    if args.resume is not None:
+        given = [key for key in TrainingConfig.keys() if hasattr(args, key)]
+        given += ["config"] if args.config else []
+        given += ["out"] if args.out is not None else []
+        if given:
+            flags = ", ".join("--" + key.replace("_", "-") for key in given)
+            raise UsageError(f"--resume {args.resume} continues that run with its own configuration and folder; "
+                             f"drop {flags}")
+        result = resume_run(args.resume, data_dir=args.data_dir, **options)
+    else:
+        config = config_from_args(args)
+        result = train_run(config, data_dir=args.data_dir, out=args.out or "runs", **options)
     if args.quiet:
         print(f"Test accuracy: {result.metrics['test_acc'] * 100:.2f}%")
     print(f"Run folder: {result.path}")

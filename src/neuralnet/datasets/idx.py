@@ -83,7 +83,10 @@ def decode_idx(content: bytes, source: str | os.PathLike = "<bytes>") -> np.ndar
         )
     stored = np.frombuffer(content, dtype=element_dtype, count=count, offset=header_size)
     native_dtype = element_dtype.newbyteorder("=")
-    return stored.astype(native_dtype, copy=True).reshape(shape)
+    try:
+        return stored.astype(native_dtype, copy=True).reshape(shape)
+    except ValueError as error:  # e.g. an empty array whose other dimensions overflow memory
+        raise IDXFormatError(f"{source}: the header's shape {shape} cannot be an array: {error}") from None
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
@@ -132,6 +135,10 @@ def _gunzip(compressed: bytes, path: Path) -> bytes:
         ) from exc
 
 
+#: NumPy arrays have at most 64 dimensions
+MAX_DIMENSIONS = 64
+
+
 def _parse_header(content: bytes, source) -> tuple[np.dtype, tuple[int, ...], int]:
     """Check the IDX header; return (element dtype, shape, header size in bytes)."""
     if len(content) < 4:
@@ -152,6 +159,9 @@ def _parse_header(content: bytes, source) -> tuple[np.dtype, tuple[int, ...], in
         )
     if ndim < 1:
         raise IDXFormatError(f"{source}: number of dimensions is 0; expected at least 1")
+    if ndim > MAX_DIMENSIONS:
+        raise IDXFormatError(f"{source}: {ndim} dimensions; expected at most {MAX_DIMENSIONS} "
+                             f"(NumPy's limit)")
     header_size = 4 + 4 * ndim
     if len(content) < header_size:
         raise IDXFormatError(

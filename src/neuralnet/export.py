@@ -1,0 +1,197 @@
+"""ONNX export: a trained network as a self-contained ONNX graph, preprocessing included.
+
+The graph has one input and one output::
+
+    pixels         float32 [N, 784]      raw pixels, values 0 to 255
+    probabilities  float32 [N, classes]  what Network.predict_proba gives
+
+and computes, node by node, what ``Predictor.predict_proba`` computes:
+
+1. the preprocessing stored with the model (the chapter's ``((X / 255.) - .5) * 2``;
+   for float32 networks as ``(2 X - 255) / 255``, which for integer pixels is exactly the
+   float32 that training used, see ``neuralnet.preprocessing``);
+2. each layer in order: ``Dense`` as ``Gemm`` (x W^T + b), each activation as its ONNX
+   operator (Sigmoid, Tanh, Relu, LeakyRelu, Softmax; identity adds nothing), ``Dropout``
+   as nothing (it is the identity at inference);
+3. the loss's probabilities: Softmax of the logits for the cross-entropy loss, the output
+   layer's activations as they are for mse.
+
+float64 networks compute in float64 inside the graph (a Cast after the input and before
+the output). The model's JSON header (architecture, classes, preprocessing, metrics) is
+kept in the ONNX file's metadata under the key ``neuralnet``. The graph is built with
+``onnx.helper`` and checked with ``onnx.checker`` before it is written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .activations import LEAKY_SLOPE
+from .io import CHAPTER_PREPROCESSING, atomic_write_bytes, load_model
+from .layers import Activation, Dense, Dropout, Layer
+from .network import Network
+
+__all__ = ["to_onnx", "export_onnx", "OPSET", "INPUT_NAME", "OUTPUT_NAME"]
+
+OPSET = 17
+IR_VERSION = 8  # the IR version of opset 17: readable by ONNX Runtime 1.13 and newer
+INPUT_NAME = "pixels"
+OUTPUT_NAME = "probabilities"
+
+#: activation name -> (ONNX operator, attributes); None: nothing to compute
+ACTIVATION_OPERATORS: dict[str, tuple[str, dict] | None] = {
+    "sigmoid": ("Sigmoid", {}),
+    "tanh": ("Tanh", {}),
+    "relu": ("Relu", {}),
+    "leaky_relu": ("LeakyRelu", {"alpha": LEAKY_SLOPE}),
+    "softmax": ("Softmax", {"axis": 1}),
+    "identity": None,
+}
+
+#: loss name -> what turns the network's output into probabilities (Loss.probabilities)
+PROBABILITY_OPERATORS: dict[str, tuple[str, dict] | None] = {
+    "mse": None,                                # the sigmoid (or other) outputs themselves
+    "cross-entropy": ("Softmax", {"axis": 1}),  # softmax of the logits
+}
+
+
+class _GraphBuilder:
+    """Collects nodes and initializers; every value gets a fresh, readable name."""
+
+    def __init__(self, dtype: np.dtype):
+        from onnx import helper
+        self.helper, self.dtype = helper, np.dtype(dtype)
+        self.nodes: list = []
+        self.initializers: list = []
+        self._count = 0
+
+    def name(self, stem: str) -> str:
+        self._count += 1
+        return f"{stem}_{self._count}"
+
+    def constant(self, stem: str, value) -> str:
+        from onnx import numpy_helper
+        name = self.name(stem)
+        self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=self.dtype), name))
+        return name
+
+    def node(self, operator: str, inputs: list[str], stem: str, **attributes) -> str:
+        output = self.name(stem)
+        self.nodes.append(self.helper.make_node(operator, inputs, [output], name=output, **attributes))
+        return output
+
+
+# --- the preprocessing, the layers and the probabilities as nodes ---------------------------
+
+def _chapter_preprocessing(graph: _GraphBuilder, x: str) -> str:
+    if graph.dtype == np.float32:
+        # (2 x - 255) / 255: exact for integer pixels up to the one rounding of the division,
+        # as scale_pixels computes it
+        doubled = graph.node("Mul", [x, graph.constant("two", 2.0)], "pixels_times_2")
+        centred = graph.node("Sub", [doubled, graph.constant("max_pixel", 255.0)], "pixels_centred")
+        return graph.node("Div", [centred, graph.constant("max_pixel", 255.0)], "scaled")
+    # float64: the chapter's formula, operation by operation, as CHAPTER_TABLE evaluates it
+    divided = graph.node("Div", [x, graph.constant("max_pixel", 255.0)], "pixels_over_255")
+    shifted = graph.node("Sub", [divided, graph.constant("half", 0.5)], "pixels_minus_half")
+    return graph.node("Mul", [shifted, graph.constant("two", 2.0)], "scaled")
+
+
+PREPROCESSING_GRAPHS: dict[str, Callable[[_GraphBuilder, str], str]] = {"chapter": _chapter_preprocessing}
+
+
+def _dense(graph: _GraphBuilder, layer: Dense, x: str, index: int) -> str:
+    # z = x W^T + b: [N, n_in] @ [n_in, n_out] + [n_out] (W^T is how Dense stores W)
+    weight_t = graph.constant(f"layers.{index}.weight_T", np.ascontiguousarray(layer.weight.T))
+    bias = graph.constant(f"layers.{index}.bias", layer.bias)
+    return graph.node("Gemm", [x, weight_t, bias], f"layers.{index}.z")
+
+
+def _activation(graph: _GraphBuilder, layer: Activation, x: str, index: int) -> str:
+    if layer.name not in ACTIVATION_OPERATORS:
+        raise ValueError(f"activation {layer.name!r} has no ONNX operator here; expected one of "
+                         f"{sorted(ACTIVATION_OPERATORS)}")
+    operator = ACTIVATION_OPERATORS[layer.name]
+    if operator is None:
+        return x
+    name, attributes = operator
+    return graph.node(name, [x], f"layers.{index}.{layer.name}", **attributes)
+
+
+def _dropout(graph: _GraphBuilder, layer: Dropout, x: str, index: int) -> str:
+    return x  # inverted dropout: the identity at inference
+
+
+LAYER_GRAPHS: dict[type, Callable[[_GraphBuilder, Layer, str, int], str]] = {
+    Dense: _dense,
+    Activation: _activation,
+    Dropout: _dropout,
+}
+
+
+def to_onnx(network: Network, *, preprocessing: dict | None = None, header: dict | None = None):
+    """Build the ONNX model (an ``onnx.ModelProto``) of ``network`` with its preprocessing.
+
+    ``header``: the model file's JSON header, kept in the ONNX metadata. Raises ValueError
+    for a layer, activation, loss or preprocessing that has no ONNX form here.
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    preprocessing = preprocessing or CHAPTER_PREPROCESSING
+    name = preprocessing.get("name")
+    if name not in PREPROCESSING_GRAPHS:
+        raise ValueError(f"preprocessing {name!r} cannot be exported; expected one of {sorted(PREPROCESSING_GRAPHS)}")
+    if network.loss.name not in PROBABILITY_OPERATORS:
+        raise ValueError(f"loss {network.loss.name!r} cannot be exported; expected one of "
+                         f"{sorted(PROBABILITY_OPERATORS)}")
+    graph = _GraphBuilder(network.dtype)
+    x = INPUT_NAME
+    if graph.dtype != np.float32:
+        x = graph.node("Cast", [x], "pixels_float64", to=TensorProto.DOUBLE)
+    x = PREPROCESSING_GRAPHS[name](graph, x)
+    for index, layer in enumerate(network.layers):
+        build = LAYER_GRAPHS.get(type(layer))
+        if build is None:
+            raise ValueError(f"layer {index} ({type(layer).__name__}) cannot be exported to ONNX; expected "
+                             f"one of {[kind.__name__ for kind in LAYER_GRAPHS]}")
+        x = build(graph, layer, x, index)
+    operator = PROBABILITY_OPERATORS[network.loss.name]
+    if operator is not None:
+        x = graph.node(operator[0], [x], "softmax_probabilities", **operator[1])
+    if graph.dtype != np.float32:
+        x = graph.node("Cast", [x], "probabilities_float32", to=TensorProto.FLOAT)
+    # the graph's output gets its public name through a final Identity
+    graph.nodes.append(helper.make_node("Identity", [x], [OUTPUT_NAME], name=OUTPUT_NAME))
+
+    onnx_graph = helper.make_graph(
+        graph.nodes, "neuralnet_mlp",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", network.n_features])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", network.n_outputs])],
+        initializer=graph.initializers,
+        doc_string="raw pixels (N, 784) in 0..255 -> class probabilities (N, classes)")
+    model = helper.make_model(onnx_graph, producer_name="neuralnet",
+                              opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    model.doc_string = (f"A neuralnet MLP ({network.loss.name} loss) with the {name!r} preprocessing: input "
+                        f"'{INPUT_NAME}' float32 (N, {network.n_features}) in 0..255, output '{OUTPUT_NAME}' "
+                        f"float32 (N, {network.n_outputs}).")
+    if header is not None:
+        helper.set_model_props(model, {"neuralnet": json.dumps(header)})
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def export_onnx(source: str | Path, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Export the model of ``source`` (a run folder or a model file) to the ONNX file
+    ``path``, atomically; an existing file is replaced only with ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; refusing to overwrite it (add --overwrite, or "
+                              "overwrite=True, to replace it)")
+    network, header = load_model(source)
+    model = to_onnx(network, preprocessing=header.get("preprocessing"), header=header)
+    return atomic_write_bytes(path, model.SerializeToString(), overwrite=overwrite)
