@@ -20,6 +20,7 @@ COMMANDS = {
     "evaluate": "evaluate",
     "figures": "figures",
     "export": "export",
+    "serve": "serve",
     "explain": "explain",
 }
 

@@ -1,0 +1,188 @@
+"""A bounded load test of the web app: `neuralnet serve` on 127.0.0.1, N prediction requests
+from C concurrent clients (httpx, asyncio), then the error count and the latency percentiles.
+
+    .venv/bin/python benchmarks/load_test.py --data-dir ../shared/data            # 500 requests, 20 clients
+    .venv/bin/python benchmarks/load_test.py runs/20261125-171532 --mode json
+
+The requests are what the page sends: 280 x 280 PNG drawings of MNIST test digits as form
+uploads (``--mode png``), the same digits as JSON pixels (``--mode json``), or both in turn
+(``--mode mixed``, the default). Without a RUN (and no run in --runs-dir), a quick run is trained
+into a temporary folder first. Everything is bounded: the number of requests, a timeout per
+request and a deadline for the whole test. It prints numbers; it asserts nothing about time.
+Exit status: 0 when every request got a 200 with 10 probabilities, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from neuralnet.imaging import encode_png
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def find_or_train_run(args, scratch: Path) -> Path:
+    if args.run:
+        return Path(args.run)
+    from neuralnet.runs import latest_run
+    try:
+        return latest_run(args.runs_dir)
+    except FileNotFoundError:
+        pass
+    from neuralnet.config import TrainingConfig
+    from neuralnet.experiment import train_run
+    print(f"no run in {args.runs_dir}/: training a quick one (2 epochs, 7000 images)", flush=True)
+    result = train_run(TrainingConfig(epochs=2, limit=7000, batch_size=20), args.data_dir, out=scratch,
+                       log=None, progress=False, figures=False)
+    return result.path
+
+
+def test_digits(data_dir, count: int) -> np.ndarray:
+    """MNIST test digits (n, 784) uint8; strokes drawn with Pillow if the data is not there."""
+    try:
+        from neuralnet.datasets import load_mnist
+        X, _ = load_mnist(data_dir=data_dir, download=False)
+        return X[60000:60000 + count]
+    except Exception as error:   # noqa: BLE001 - any reason to lack data: fall back to drawings
+        print(f"(no MNIST data: {error}; using random strokes)")
+        from PIL import Image, ImageDraw
+        rng = np.random.default_rng(0)
+        digits = []
+        for _ in range(count):
+            image = Image.new("L", (28, 28), 0)
+            draw = ImageDraw.Draw(image)
+            for _ in range(3):
+                draw.line([tuple(rng.integers(4, 24, 2)) for _ in range(3)], fill=255, width=2)
+            digits.append(np.asarray(image).ravel())
+        return np.array(digits)
+
+
+def make_requests(digits: np.ndarray, mode: str) -> list[dict]:
+    requests = []
+    for k, pixels in enumerate(digits):
+        kind = mode if mode != "mixed" else ("png" if k % 2 == 0 else "json")
+        if kind == "png":
+            requests.append({"files": {"file": ("drawing.png", encode_png(pixels, scale=10), "image/png")}})
+        else:
+            requests.append({"json": {"pixels": pixels.tolist()}})
+    return requests
+
+
+async def wait_until_up(base: str, process: subprocess.Popen, deadline: float) -> None:
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                if (await client.get(base + "/api/model", timeout=2)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with status {process.returncode}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("the server did not start in time")
+            await asyncio.sleep(0.2)
+
+
+async def hammer(base: str, payloads: list[dict], total: int, concurrency: int, timeout: float):
+    """``total`` POST /api/predict from ``concurrency`` clients; returns (latencies, outcomes)."""
+    latencies: list[float] = []
+    outcomes: Counter = Counter()
+    next_index = 0
+
+    async def client_loop(client: httpx.AsyncClient):
+        nonlocal next_index
+        while next_index < total:
+            index = next_index
+            next_index += 1
+            started = time.perf_counter()
+            try:
+                response = await client.post(base + "/api/predict", timeout=timeout, **payloads[index % len(payloads)])
+                ok = response.status_code == 200 and len(response.json().get("probabilities", [])) == 10
+                outcomes["200 ok" if ok else f"HTTP {response.status_code}"] += 1
+            except httpx.HTTPError as error:
+                outcomes[type(error).__name__] += 1
+            latencies.append(time.perf_counter() - started)
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits) as client:
+        await client.post(base + "/api/predict", timeout=timeout, **payloads[0])   # warm-up, not counted
+        started = time.perf_counter()
+        await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    return np.array(latencies), outcomes, wall
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", nargs="?", help="run folder (default: the latest in --runs-dir, else train one)")
+    parser.add_argument("--runs-dir", default="runs")
+    parser.add_argument("--data-dir", default=os.environ.get("NEURALNET_DATA_DIR"),
+                        help="MNIST folder (default: $NEURALNET_DATA_DIR)")
+    parser.add_argument("--requests", type=int, default=500, help="number of requests (default: 500)")
+    parser.add_argument("--concurrency", type=int, default=20, help="concurrent clients (default: 20)")
+    parser.add_argument("--mode", choices=["mixed", "png", "json"], default="mixed",
+                        help="what to send (default: mixed, PNG uploads and JSON pixels in turn)")
+    parser.add_argument("--request-timeout", type=float, default=30.0, help="seconds per request (default: 30)")
+    parser.add_argument("--deadline", type=float, default=300.0,
+                        help="seconds for the whole test, start-up included (default: 300)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.requests <= 10_000 or not 1 <= args.concurrency <= 200:
+        parser.error("expected 1 <= --requests <= 10000 and 1 <= --concurrency <= 200")
+
+    deadline = time.monotonic() + args.deadline
+    with tempfile.TemporaryDirectory(prefix="neuralnet-load-test-") as scratch:
+        return load_test(args, find_or_train_run(args, Path(scratch)), deadline)
+
+
+def load_test(args, run: Path, deadline: float) -> int:
+    payloads = make_requests(test_digits(args.data_dir, 100), args.mode)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "neuralnet", "serve", str(run), "--host", "127.0.0.1",
+                               "--port", str(port), "--log-level", "warning"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        asyncio.run(wait_until_up(base, server, deadline))
+        remaining = deadline - time.monotonic()
+        latencies, outcomes, wall = asyncio.run(asyncio.wait_for(
+            hammer(base, payloads, args.requests, args.concurrency, args.request_timeout), timeout=remaining))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+    errors = args.requests - outcomes["200 ok"]
+    p50, p95, p99 = (np.percentile(latencies, q) * 1000 for q in (50, 95, 99))
+    print(f"\nneuralnet serve {run} on {base} ({os.cpu_count()} CPUs, {platform.python_implementation()} "
+          f"{platform.python_version()})")
+    print(f"{args.requests} POST /api/predict ({args.mode}), {args.concurrency} concurrent clients\n")
+    print("| requests | errors | p50 ms | p95 ms | p99 ms | max ms | requests/s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| {len(latencies)} | {errors} | {p50:.1f} | {p95:.1f} | {p99:.1f} | {latencies.max() * 1000:.1f} "
+          f"| {len(latencies) / wall:.1f} |")
+    print(f"\noutcomes: {dict(outcomes)}")
+    print(f"zero-error check: {'PASS' if errors == 0 else 'FAIL'} ({errors} errors)")
+    return 0 if errors == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

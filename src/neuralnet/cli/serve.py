@@ -1,0 +1,64 @@
+"""``neuralnet serve [RUN]``: the browser app (draw a digit, inspect the model) for a run."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from pathlib import Path
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: expected a number from 0 to 65535") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {port}: expected a number from 0 to 65535")
+    return port
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="a web app to draw digits and inspect a trained run",
+        description="Start a local web app for a trained run: draw a digit (or upload a PNG/JPEG) and "
+                    "see the network's answer and the 28 x 28 image it sees; inspect the architecture, "
+                    "hyper-parameters, curves, confusion matrix, misclassified images and hidden units. "
+                    "The JSON API it uses is documented at /docs.")
+    parser.add_argument("run_folder", metavar="RUN", nargs="?",
+                        help="a run folder written by `neuralnet train` (default: the latest in --runs-dir)")
+    parser.add_argument("--runs-dir", default="runs", metavar="DIR",
+                        help="where to look for the latest run when RUN is not given (default: runs)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=_port, default=8000, help="port to listen on (default: 8000)")
+    parser.add_argument("--log-level", default="info",
+                        choices=["critical", "error", "warning", "info", "debug"],
+                        help="uvicorn's log level (default: info)")
+    parser.set_defaults(run=run)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..runs import latest_run
+    from ..web import create_app
+
+    folder = Path(args.run_folder) if args.run_folder else latest_run(args.runs_dir)
+    app = create_app(folder)
+    if not _is_loopback(args.host):
+        print(f"warning: listening on {args.host}: the app is reachable from other machines",
+              file=sys.stderr)
+    print(f"Serving run {folder} at http://{args.host}:{args.port}/ (API docs at /docs; Ctrl+C stops)",
+          flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
