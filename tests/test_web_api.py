@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import asyncio
 import io
 import json
@@ -409,7 +411,11 @@ def test_the_page_and_its_files(client):
 
 
 def test_openapi_documents_the_api(client):
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "cdn" not in docs.text  # Swagger UI comes from the server: the docs work offline
+    script = re.search(r'src="(/[^"]*swagger-ui-bundle\.js)"', docs.text).group(1)
+    assert client.get(script).status_code == 200
     spec = client.get("/openapi.json").json()
     predict = spec["paths"]["/api/predict"]["post"]
     assert set(predict["requestBody"]["content"]) == {"multipart/form-data", "image/png", "image/jpeg",

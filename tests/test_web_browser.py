@@ -373,3 +373,13 @@ def test_the_model_view_opens_from_its_address(page, server):
     expect(page.locator("#model-view")).to_be_visible()
     expect(page.locator("#tab-model")).to_have_attribute("aria-current", "page")
     expect(page.locator("#tab-draw")).not_to_have_attribute("aria-current", "page")
+
+
+def test_the_api_docs_render_without_a_network(page, server, artifacts):
+    """/docs loads Swagger UI from the package, not a CDN (the `page` fixture fails on any
+    request that leaves the server), and lists the API's operations."""
+    page.goto(server.url + "/docs")
+    page.wait_for_selector(".opblock-summary-path")
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert any("/api/predict" in p for p in paths) and any("/api/model" in p for p in paths)
+    page.screenshot(path=str(artifacts / "web-docs.png"))

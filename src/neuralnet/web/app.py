@@ -25,6 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -108,7 +109,9 @@ def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYT
     n_hidden_units = first_weights.shape[0]
     labels = [str(c) for c in predictor.classes]
 
-    app = FastAPI(
+    # FastAPIOffline: FastAPI, with Swagger UI's and ReDoc's files served from the package
+    # instead of a CDN, so that /docs works without a network
+    app = FastAPIOffline(
         title="neuralnet",
         version=__version__,
         description="Draw a digit and watch the network answer. The page at / uses this JSON API: "
