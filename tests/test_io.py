@@ -197,10 +197,13 @@ def test_a_pickle_is_never_executed(tmp_path):
 
 
 def test_no_pickle_in_the_library():
-    """No module imports pickle, and every NumPy load passes allow_pickle=False."""
+    """No module imports pickle, nothing loads files with joblib or torch (both unpickle), and
+    every NumPy load passes allow_pickle=False. (joblib's Parallel, which the hyper-parameter
+    search uses to run fits, reads no files.)"""
     for path in SRC.rglob("*.py"):
         text = path.read_text()
-        assert not re.search(r"^\s*(import|from)\s+(c?pickle|dill|joblib)\b", text, re.M), path
+        assert not re.search(r"^\s*(import|from)\s+(c?pickle|dill)\b", text, re.M), path
+        assert not re.search(r"\bjoblib\.load\(|from\s+joblib\s+import\s+[^\n]*\bload\b", text), path
         assert "torch.load(" not in text, path
         for call in re.finditer(r"np\.load\(([^)]*)\)", text):
             assert "allow_pickle=False" in call.group(1), f"{path}: {call.group(0)}"

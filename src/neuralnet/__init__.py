@@ -19,5 +19,14 @@ from .io import ModelFileError, Predictor, load  # noqa: E402
 __all__ = [
     "NeuralNetMLP", "sigmoid", "int_to_onehot", "minibatch_generator", "mse_loss", "accuracy",
     "compute_mse_and_acc", "train", "Network", "Architecture", "build_mlp", "Trainer",
-    "History", "EarlyStopping", "TrainingDiverged", "load", "Predictor", "ModelFileError", "__version__",
+    "History", "EarlyStopping", "TrainingDiverged", "load", "Predictor", "ModelFileError", "MLPClassifier", "MLPRegressor", "__version__",
 ]
+
+
+def __getattr__(name: str):
+    """``neuralnet.MLPClassifier`` and ``MLPRegressor`` import scikit-learn's estimator machinery
+    on first use, so that ``import neuralnet`` stays light."""
+    if name in ("MLPClassifier", "MLPRegressor"):
+        from . import estimator
+        return getattr(estimator, name)
+    raise AttributeError(f"module 'neuralnet' has no attribute {name!r}")

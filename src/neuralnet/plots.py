@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
 
 __all__ = [
     "plot_digits_per_class", "plot_digit_variants", "plot_loss", "plot_accuracy",
@@ -20,7 +19,14 @@ __all__ = [
 IMAGE_SIDE = 28
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def Figure(**options):
+    """A matplotlib figure (imported on first use: matplotlib is large, and not every use of
+    neuralnet draws)."""
+    from matplotlib.figure import Figure as MatplotlibFigure
+    return MatplotlibFigure(**options)
+
+
+def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -34,7 +40,7 @@ def _image(row: np.ndarray) -> np.ndarray:
     return np.asarray(row).reshape(side, side)
 
 
-def _image_grid(nrows: int, ncols: int, figsize) -> tuple[Figure, np.ndarray]:
+def _image_grid(nrows: int, ncols: int, figsize):
     fig = Figure(figsize=figsize, layout="tight")
     axes = fig.subplots(nrows=nrows, ncols=ncols, sharex=True, sharey=True).flatten()
     axes[0].set_xticks([])

@@ -19,7 +19,6 @@ import os
 from typing import NamedTuple
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from ..preprocessing import scale_pixels
 from .mnist import load_dataset
@@ -59,6 +58,8 @@ def chapter_split(
     ``scale`` the image parts are scaled to [-1, 1] in ``dtype``; otherwise
     they keep ``X``'s dtype. Labels keep ``y``'s dtype.
     """
+    from sklearn.model_selection import train_test_split  # imported when used: it is large
+
     X, y = np.asarray(X), np.asarray(y)
     _check_split_sizes(X, y, test_size, valid_size)
     temp_idx, test_idx = train_test_split(
@@ -139,6 +140,8 @@ def _stratified_subset(X: np.ndarray, y: np.ndarray, limit) -> tuple[np.ndarray,
         )
     if limit == n_examples:
         return X, y
+    from sklearn.model_selection import train_test_split
+
     kept, _ = train_test_split(
         np.arange(n_examples), train_size=limit, random_state=CHAPTER_RANDOM_STATE, stratify=y
     )
