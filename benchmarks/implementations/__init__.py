@@ -1,0 +1,52 @@
+"""The implementations the harness compares, one module each, and what their runs share.
+
+Implementations (each trains a ``Workload`` on the shared arrays, in a fresh process):
+
+    neuralnet_engine   neuralnet through its public API, as ``neuralnet train`` runs it
+    torch_eager        PyTorch eager on the CPU
+    sklearn_mlp        scikit-learn's MLPClassifier (the closest expressible configuration)
+    seed_reference     the chapter's code as printed, run as its own script
+    onnx_runtime       ONNX Runtime on a model from ``neuralnet.export`` (inference only)
+
+Shared by the runs:
+
+    workloads    the configurations compared          flops        their arithmetic, counted
+    shared_data  the arrays and initial weights       worker       one measurement per process
+    child        running a process, its memory        inference    predict_proba timings
+    machine      CPU, versions, float32 matmul peak
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Implementation:
+    key: str                               # the name on the command line
+    module: str                            # the module in this package
+    label: str                             # the name in the tables
+    workloads: tuple[str, ...] | None = None  # the workloads it can run (None: all)
+    requires: tuple[str, ...] = ()           # the packages it needs
+
+    def runs(self, workload_name: str) -> bool:
+        return self.workloads is None or workload_name in self.workloads
+
+    def missing(self) -> list[str]:
+        """The required packages that are not installed."""
+        return [name for name in self.requires if importlib.util.find_spec(name) is None]
+
+
+TRAINING = {impl.key: impl for impl in (
+    Implementation("neuralnet", "neuralnet_engine", "neuralnet"),
+    Implementation("torch", "torch_eager", "PyTorch eager", requires=("torch",)),
+    Implementation("sklearn", "sklearn_mlp", "scikit-learn MLPClassifier", requires=("sklearn",)),
+    Implementation("seed", "seed_reference", "seed reference", workloads=("chapter",)),
+)}
+
+INFERENCE = {impl.key: impl for impl in (
+    Implementation("neuralnet", "neuralnet_engine", "neuralnet"),
+    Implementation("torch", "torch_eager", "PyTorch eager", requires=("torch",)),
+    Implementation("onnx", "onnx_runtime", "ONNX Runtime (neuralnet.export)", requires=("onnxruntime",)),
+)}

@@ -1,0 +1,136 @@
+"""Where the chapter's training time goes: a profile of a few epochs of neuralnet.
+
+    python benchmarks/profile_chapter.py --data-dir ../shared/data [--epochs 5]
+
+The chapter's workload (784-50-10 sigmoid, MSE, SGD 0.1, batch 100, training and
+validation sets evaluated every epoch), built as ``neuralnet train`` builds it. It is
+timed twice without a profiler (evaluation on its second thread, as ``neuralnet train``
+runs it, and in the training thread), then profiled with the evaluation in the training
+thread, so that the profiler sees all the work: with pyinstrument (a sampled call tree
+and the self time of each function) or, when pyinstrument is missing, cProfile. NumPy's
+kernels count towards the Python function that calls them (``Dense.forward`` holds its
+matrix product). Writes benchmarks/results/profile.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from threadpoolctl import threadpool_limits
+
+from implementations.flops import loop_flops
+from implementations.machine import cpu_model, numpy_sgemm_gflops
+from implementations.neuralnet_engine import build_network, training_config
+from implementations.workloads import CHAPTER, Workload
+
+HERE = Path(__file__).resolve().parent
+
+
+def timed_fit(workload: Workload, data, asynchronous_evaluation: bool | None) -> float:
+    """Seconds of Trainer.fit on a fresh network (None: the library's choice, as `neuralnet train`)."""
+    from neuralnet.experiment import make_trainer
+
+    trainer = make_trainer(training_config(workload), build_network(workload))
+    started = time.perf_counter()
+    trainer.fit(data.X_train, data.y_train, epochs=workload.epochs, batch_size=workload.batch_size,
+                X_valid=data.X_valid, y_valid=data.y_valid, progress=False,
+                asynchronous_evaluation=asynchronous_evaluation)
+    return time.perf_counter() - started
+
+
+def profile_with_pyinstrument(run) -> str:
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    run()
+    profiler.stop()
+    return ("Self time per function (pyinstrument, flat):\n\n"
+            + profiler.output_text(flat=True, show_all=False)
+            + "\n\nCall tree (pyinstrument, wall-clock samples):\n\n" + profiler.output_text(show_all=False))
+
+
+def profile_with_cprofile(run) -> str:
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.runcall(run)
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(30)
+    return "Top 30 functions by self time (cProfile):\n" + text.getvalue()
+
+
+def profile(run) -> str:
+    try:
+        import pyinstrument  # noqa: F401
+    except ImportError:
+        return profile_with_cprofile(run)
+    return profile_with_pyinstrument(run)
+
+
+def summary(workload: Workload, data, seconds_default: float, seconds_synchronous: float, peak: float,
+            threads: int) -> str:
+    n_train = len(data.y_train) - len(data.y_train) % workload.batch_size
+    n_evaluated = len(data.y_train) + len(data.y_valid)
+    gflop = loop_flops(workload.layer_sizes, n_train * workload.epochs, n_evaluated * workload.epochs) / 1e9
+    return "\n".join([
+        f"Profile of neuralnet on {workload.title}, {workload.epochs} epochs,",
+        "training and validation sets evaluated after every epoch.",
+        f"Command: python {' '.join(sys.argv)}",
+        f"Date: {time.strftime('%Y-%m-%d %H:%M')}; {cpu_model()}, {os.cpu_count()} logical CPUs, "
+        f"{threads} threads allowed; Python {platform.python_version()}",
+        "",
+        f"Wall time of Trainer.fit, evaluation on its second thread (as `neuralnet train`): "
+        f"{seconds_default:.2f} s ({seconds_default / workload.epochs:.3f} s per epoch)",
+        f"Wall time of Trainer.fit, evaluation in the training thread (as profiled below):  "
+        f"{seconds_synchronous:.2f} s ({seconds_synchronous / workload.epochs:.3f} s per epoch)",
+        f"Matrix products: {gflop:.1f} GFLOP; at this machine's float32 peak ({peak:.0f} GFLOP/s, NumPy, "
+        f"4096x4096) they need {gflop / peak:.2f} s: the default run reaches "
+        f"{gflop / seconds_default:.1f} GFLOP/s, {gflop / seconds_default / peak:.1%} of peak.",
+        "",
+    ])
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    parser.add_argument("--data-dir", type=Path, default=os.environ.get("NEURALNET_DATA_DIR"),
+                        help="folder holding mnist/ (default: $NEURALNET_DATA_DIR)")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs to profile (default 5)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads (default: all, %(default)s)")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "profile.txt")
+    args = parser.parse_args(argv)
+    if args.data_dir is None:
+        parser.error("give --data-dir (a folder holding mnist/) or set NEURALNET_DATA_DIR")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from neuralnet.datasets import load_chapter_data
+
+    workload = CHAPTER.with_changes(epochs=args.epochs)
+    data = load_chapter_data("mnist", data_dir=args.data_dir)
+    with threadpool_limits(limits=args.threads):
+        peak = numpy_sgemm_gflops()
+        seconds_default = timed_fit(workload, data, asynchronous_evaluation=None)
+        seconds_synchronous = timed_fit(workload, data, asynchronous_evaluation=False)
+        report = profile(lambda: timed_fit(workload, data, asynchronous_evaluation=False))
+    text = summary(workload, data, seconds_default, seconds_synchronous, peak, args.threads) + "\n" + report
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
