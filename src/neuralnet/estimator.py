@@ -1,0 +1,593 @@
+"""scikit-learn estimators on the engine: ``MLPClassifier`` and ``MLPRegressor``.
+
+They follow scikit-learn's conventions: the constructor only stores its arguments, ``fit``
+validates them (``_parameter_constraints``, checked by scikit-learn's own machinery) and
+the data (``validate_data``), and everything learned ends in an underscore::
+
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from neuralnet import MLPClassifier
+
+    model = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(256,), max_iter=10))
+    model.fit(X_train, y_train).score(X_test, y_test)
+
+All the mathematics is the engine's: ``build_mlp`` makes the network, ``Trainer`` runs the
+epochs (``EarlyStopping`` when asked), the optimizers and schedules come from ``optim``.
+This module only translates between scikit-learn's vocabulary and the engine's.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .activations import ACTIVATIONS
+from .layers import INITIALIZERS
+from .losses import LOSSES
+from .network import Architecture, Network, build_mlp
+from .optim import OPTIMIZERS, SCHEDULES, get_optimizer
+from .training import Callback, EarlyStopping, Trainer, TrainingDiverged
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+#: activations a hidden layer may use ("logistic" is scikit-learn's name for the sigmoid)
+HIDDEN_ACTIVATIONS = sorted((set(ACTIVATIONS) - {"softmax"}) | {"logistic"})
+#: init="auto": He for ReLU-like activations, Glorot for the others
+AUTO_INIT = {"relu": "he", "leaky_relu": "he"}
+
+
+class _CallSchedule:
+    """The learning-rate schedule over the epochs of one ``fit`` call: the trainer counts
+    epochs from the first call on, the schedule from ``start`` (a warm start restarts it)."""
+
+    def __init__(self, name: str, start: int):
+        self.name, self.start = name, start
+
+    def __call__(self, base_lr: float, epoch: int, epochs: int) -> float:
+        return SCHEDULES[self.name](base_lr, epoch - self.start, epochs - self.start)
+
+
+class _ValidationScore(Callback):
+    """Puts the estimator's ``score`` on the held-out part into each row as ``valid_score``
+    (for ``EarlyStopping``, which comes after it) and keeps the scores in order."""
+
+    def __init__(self, score_function, X_valid: np.ndarray, y_valid: np.ndarray):
+        self.score_function, self.X_valid, self.y_valid = score_function, X_valid, y_valid
+        self.scores: list[float] = []
+        self._network: Network | None = None
+
+    def on_epoch_end(self, trainer, row):
+        if self._network is None:
+            self._network = trainer.network.clone()
+        np.copyto(self._network.flat_values, trainer.snapshot.weights)  # the weights the row describes
+        row["valid_score"] = score = float(self.score_function(self._network, self.X_valid, self.y_valid, row))
+        self.scores.append(score)
+        return False
+
+
+class _BaseMLP(BaseEstimator):
+    """What the classifier and the regressor share: parameters, the training loop, pickling."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(HIDDEN_ACTIVATIONS))],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterov": ["boolean"],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "schedule": [StrOptions(set(SCHEDULES))],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "init": [StrOptions(set(INITIALIZERS) | {"auto"})],
+        "random_state": ["random_state"],
+        "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "threads": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    # -- what the subclasses define ----------------------------------------------------------
+    def _loss_name(self) -> str:
+        raise NotImplementedError
+
+    def _output_activation(self) -> str | None:
+        raise NotImplementedError
+
+    def _prepare_targets(self, y, first_call: bool, incremental: bool, classes=None) -> np.ndarray:
+        """y as the trainer takes it (class indices [n] or float targets [n, k]); sets the
+        target attributes (classes_, ...) on the first call."""
+        raise NotImplementedError
+
+    def _n_outputs(self) -> int:
+        raise NotImplementedError
+
+    def _validation_score(self, network: Network, X: np.ndarray, y: np.ndarray, row: dict) -> float:
+        raise NotImplementedError
+
+    #: the fewest held-out examples the validation score is defined for
+    _min_validation = 1
+
+    def _stratify(self, y: np.ndarray, n_valid: int) -> np.ndarray | None:
+        return None
+
+    def _split_validation(self, X: np.ndarray, targets: np.ndarray):
+        """Hold out ``validation_fraction`` of the examples (at least ``_min_validation``)."""
+        n = X.shape[0]
+        n_valid = max(math.ceil(self.validation_fraction * n), self._min_validation)
+        if n - n_valid < 1:
+            raise ValueError(
+                f"early_stopping=True holds out validation_fraction={self.validation_fraction} of the "
+                f"training data (at least {self._min_validation} examples) and trains on the rest, "
+                f"which needs at least {self._min_validation + 1} samples; got n_samples={n}")
+        return train_test_split(X, targets, test_size=n_valid, random_state=self._random_seed,
+                                stratify=self._stratify(targets, n_valid))
+
+    # -- fitting -------------------------------------------------------------------------------
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "network_")
+
+    def _dtype(self) -> np.dtype:
+        return np.dtype(self.dtype)
+
+    def _hidden_sizes(self) -> list[int]:
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(np.ravel(sizes).tolist())
+        if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in sizes):
+            raise ValueError(f"hidden_layer_sizes must hold positive integers (units per hidden layer), "
+                             f"got {self.hidden_layer_sizes!r}")
+        return [int(h) for h in sizes]
+
+    def _architecture(self, n_features: int) -> Architecture:
+        activation = "sigmoid" if self.activation == "logistic" else self.activation
+        init = AUTO_INIT.get(activation, "glorot") if self.init == "auto" else self.init
+        return Architecture(n_features=n_features, hidden=self._hidden_sizes(), n_outputs=self._n_outputs(),
+                            activation=activation, output_activation=self._output_activation(),
+                            loss=self._loss_name(), init=init, dropout=float(self.dropout),
+                            dtype=self._dtype().name)
+
+    def _optimizer_settings(self) -> tuple[str, dict]:
+        options = {"lr": float(self.learning_rate), "weight_decay": float(self.weight_decay)}
+        if self.optimizer == "sgd":
+            if self.nesterov and self.momentum == 0:
+                raise ValueError(f"nesterov=True needs a momentum > 0, got momentum={self.momentum!r}")
+            options.update(momentum=float(self.momentum), nesterov=bool(self.nesterov))
+        return self.optimizer, options
+
+    def _new_optimizer(self, network: Network, settings: tuple[str, dict]):
+        name, options = settings
+        return get_optimizer(name, network.flat_parameters(), **options)
+
+    def _seed(self) -> int:
+        """An int random_state is the seed itself; None or a RandomState draws one."""
+        if isinstance(self.random_state, numbers.Integral):
+            return int(self.random_state)
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _initialize(self, n_features: int) -> None:
+        """A new network and trainer; forgets every earlier fit."""
+        self._random_seed = self._seed()
+        self.architecture_ = self._architecture(n_features)
+        self.network_ = build_mlp(self.architecture_, random_seed=self._random_seed)
+        self._fitted_optimizer = self._optimizer_settings()
+        optimizer = self._new_optimizer(self.network_, self._fitted_optimizer)
+        self._trainer = Trainer(self.network_, optimizer, rng=np.random.RandomState(self._random_seed))
+        self._validation_scores: list[float] = []
+
+    def _continue(self, n_features: int) -> None:
+        """Check that the parameters still describe the fitted network; take up changed
+        optimizer settings (a new optimizer, the same weights)."""
+        architecture = self._architecture(n_features)
+        if architecture != self.architecture_:
+            changed = [k for k, v in architecture.to_dict().items() if v != self.architecture_.to_dict()[k]]
+            raise ValueError(
+                f"warm_start and partial_fit continue training the fitted network, but {changed} "
+                f"changed since it was built; call fit with warm_start=False to start again")
+        settings = self._optimizer_settings()
+        if settings != self._fitted_optimizer:
+            self._fitted_optimizer = settings
+            self._trainer.optimizer = self._new_optimizer(self.network_, settings)
+            self._trainer.base_lr = settings[1]["lr"]
+
+    def _fit(self, X, y, *, incremental: bool, classes=None):
+        self._hidden_sizes()  # the checks the constraints cannot express, before any state changes
+        self._optimizer_settings()
+        first_call = not hasattr(self, "network_") or not (incremental or self.warm_start)
+        X, y = validate_data(self, X, y, reset=first_call, dtype=self._dtype(),
+                             multi_output=isinstance(self, RegressorMixin),
+                             y_numeric=isinstance(self, RegressorMixin))
+        targets = self._prepare_targets(y, first_call, incremental, classes)
+        if first_call:
+            self._initialize(X.shape[1])
+        else:
+            self._continue(X.shape[1])
+        trainer = self._trainer
+
+        callbacks: list[Callback] = []
+        X_valid = y_valid = None
+        X_train, y_train = X, targets
+        if self.early_stopping and not incremental:
+            X_train, X_valid, y_train, y_valid = self._split_validation(X, targets)
+            scorer = _ValidationScore(self._validation_score, X_valid, y_valid)
+            callbacks = [scorer, EarlyStopping(self.n_iter_no_change, monitor="valid_score", mode="max")]
+
+        epochs = 1 if incremental else int(self.max_iter)
+        trainer.schedule = _CallSchedule("constant" if incremental else self.schedule, trainer.epoch)
+        trainer.base_lr = float(self.learning_rate)
+        try:
+            trainer.fit(X_train, y_train, epochs=trainer.epoch + epochs,
+                        batch_size=min(int(self.batch_size), X_train.shape[0]),
+                        X_valid=X_valid, y_valid=y_valid, callbacks=callbacks, drop_last=False,
+                        progress=False, threads=self.threads, log=self._log if self.verbose else None)
+        except TrainingDiverged:
+            # the trainer went back to the last finished epoch; without one nothing is usable
+            if trainer.epoch == 0:
+                del self.network_, self._trainer
+            else:
+                self._record(trainer, callbacks[0].scores if callbacks else None)
+            raise
+        self._record(trainer, callbacks[0].scores if callbacks else None)
+        return self
+
+    def _record(self, trainer: Trainer, validation_scores: list[float] | None) -> None:
+        """The fitted attributes that describe the training so far."""
+        self.n_iter_ = trainer.epoch
+        self.loss_curve_ = [float(v) for v in trainer.history["train_loss"]]
+        if validation_scores is not None:
+            self._validation_scores.extend(validation_scores)
+            self.validation_scores_ = list(self._validation_scores)
+            self.best_validation_score_ = max(self.validation_scores_, default=None)
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+            self.best_loss_ = min(self.loss_curve_, default=None)
+
+    def _log(self, row: dict) -> None:
+        line = f"Epoch {row['epoch']}: train loss {row['train_loss']:.6f}"
+        if not np.isnan(row.get("valid_loss", np.nan)):
+            line += f", validation loss {row['valid_loss']:.6f}"
+        print(line, flush=True)
+
+    def _output(self, X) -> np.ndarray:
+        """The network's output for X (validated against what fit saw), in float64."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=self.network_.dtype)
+        return self.network_.predict_output(X).astype(np.float64)
+
+    # -- pickling and copying -------------------------------------------------------------------
+    def __setstate__(self, state):
+        """A pickled network's weight arrays come back as separate copies, no longer views
+        of its flat buffers: rebuild the buffers (same values) and an optimizer on them."""
+        super().__setstate__(state)
+        if "network_" in self.__dict__:
+            old = self.network_
+            self.network_ = Network(old.layers, old.loss, old.dtype)
+            optimizer = self._new_optimizer(self.network_, self._fitted_optimizer)
+            optimizer.load_state_dict(self._trainer.optimizer.state_dict())
+            self._trainer.network, self._trainer.optimizer = self.network_, optimizer
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """A multilayer perceptron classifier, trained by this project's NumPy engine.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int, default=(50,)
+        Units in each hidden layer, e.g. ``(512, 256)``; ``()`` gives no hidden layer
+        (multinomial logistic regression).
+    activation : {"relu", "leaky_relu", "tanh", "sigmoid", "logistic", "identity"}, default="relu"
+        Activation of the hidden layers ("logistic" is the sigmoid).
+    loss : {"cross-entropy", "mse"}, default="cross-entropy"
+        "cross-entropy": softmax output fused with the cross-entropy. "mse": the chapter's
+        network, sigmoid outputs trained on the squared error to one-hot targets
+        (``loss="mse", activation="sigmoid", init="normal", optimizer="sgd", momentum=0,
+        learning_rate=0.1, batch_size=100`` is the chapter's recipe).
+    optimizer : {"adam", "sgd"}, default="adam"
+        The optimizer: Adam, or mini-batch stochastic gradient descent.
+    learning_rate : float > 0, default=1e-3
+        The (initial) step size.
+    momentum : float in [0, 1), default=0.9
+        Momentum of SGD; only used when ``optimizer="sgd"``.
+    nesterov : bool, default=False
+        Nesterov momentum; only used when ``optimizer="sgd"`` (needs ``momentum > 0``).
+    weight_decay : float >= 0, default=0.0
+        L2 regularisation: ``weight_decay * w`` is added to the gradient of every weight
+        (not the biases), i.e. ``weight_decay / 2 * ||W||^2`` is added to the mean loss.
+    dropout : float in [0, 1), default=0.0
+        Probability of dropping each hidden unit while training (inverted dropout; off in
+        ``predict``).
+    schedule : {"constant", "step", "exponential", "cosine"}, default="constant"
+        Learning-rate schedule over the ``max_iter`` epochs of each ``fit`` call (a warm
+        start restarts it; ``partial_fit`` uses the constant rate).
+    batch_size : int >= 1, default=128
+        Examples per mini-batch; clipped to the number of training examples. The last
+        mini-batch of an epoch may be smaller (every example is used).
+    max_iter : int >= 1, default=50
+        Epochs (passes over the training data) per ``fit`` call.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified), stop when its
+        accuracy has not improved for ``n_iter_no_change`` epochs, and keep the weights of
+        the best epoch.
+    validation_fraction : float in (0, 1), default=0.1
+        Fraction of the training data held out for early stopping.
+    n_iter_no_change : int >= 1, default=10
+        Patience of early stopping, in epochs.
+    init : {"auto", "he", "glorot", "xavier", "normal"}, default="auto"
+        Weight initialiser: "auto" is He for ReLU-like activations and Glorot otherwise;
+        "normal" is the chapter's N(0, 0.1).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the dropout masks, the shuffling and the validation split. An
+        int gives bit-identical weights for the same data.
+    dtype : {"float32", "float64"}, default="float32"
+        Precision of the network; X is converted to it once in ``fit``.
+    warm_start : bool, default=False
+        When True, ``fit`` continues training the fitted network (its weights, the
+        optimizer's state and the shuffling) for ``max_iter`` more epochs.
+    verbose : bool or int, default=False
+        Print the training (and validation) loss after every epoch.
+    threads : int or None, default=1
+        BLAS threads for the mini-batches. With one, each epoch's evaluation (for
+        ``loss_curve_``) runs on a second thread at the same time; None lets the engine
+        choose (all cores for large networks), which on a busy 2-core machine was many
+        times slower (OpenBLAS threads waiting for a core).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels (any type ``np.unique`` sorts: integers, strings, ...).
+    network_ : neuralnet.Network
+        The trained engine network (``network_.state_dict()`` holds the weights).
+    architecture_ : neuralnet.Architecture
+        What ``network_`` is (``neuralnet.io.save_model`` stores it with the weights).
+    loss_curve_ : list of float
+        The loss on the whole training set (dropout off) after each epoch, from the first
+        fit on.
+    best_loss_ : float or None
+        The smallest value in ``loss_curve_``; None with early stopping.
+    validation_scores_ : list of float or None
+        Accuracy on the held-out part after each epoch (early stopping only).
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``: the weights are those of that epoch.
+    n_iter_ : int
+        Epochs trained so far (all calls together).
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of str
+        Column names of X, when X is a DataFrame with string column names.
+
+    Notes
+    -----
+    ``predict_proba`` returns float64 rows that sum to 1. With ``loss="cross-entropy"``
+    they are the softmax of the outputs; with ``loss="mse"`` the sigmoid outputs are
+    independent numbers in (0, 1), so each row is divided by its sum (a row of zeros,
+    possible only when every output underflows, becomes uniform).
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions(set(LOSSES))],
+    }
+
+    def __init__(self, hidden_layer_sizes=(50,), activation="relu", *, loss="cross-entropy",
+                 optimizer="adam", learning_rate=1e-3, momentum=0.9, nesterov=False, weight_decay=0.0,
+                 dropout=0.0, schedule="constant", batch_size=128, max_iter=50, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, init="auto", random_state=None,
+                 dtype="float32", warm_start=False, verbose=False, threads=1):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.schedule = schedule
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.init = init
+        self.random_state = random_state
+        self.dtype = dtype
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.threads = threads
+
+    def _loss_name(self) -> str:
+        return self.loss
+
+    def _output_activation(self) -> str | None:
+        return None  # the loss's own: softmax inside cross-entropy, sigmoid for mse
+
+    def _n_outputs(self) -> int:
+        return len(self.classes_)
+
+    def _prepare_targets(self, y, first_call, incremental, classes=None):
+        check_classification_targets(y)
+        if classes is not None:
+            classes = unique_labels(classes)
+            if not first_call and not np.array_equal(classes, self.classes_):
+                raise ValueError(f"classes={classes.tolist()!r} differs from the classes of the earlier "
+                                 f"calls, {self.classes_.tolist()!r}")
+        elif first_call and incremental:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        if first_call:
+            self.classes_ = classes if classes is not None else unique_labels(y)
+        elif classes is None and not incremental:
+            new = unique_labels(y)
+            if not np.array_equal(new, self.classes_):
+                raise ValueError(f"warm_start needs y to have the classes of the earlier fit, "
+                                 f"{self.classes_.tolist()!r}; got {new.tolist()!r}")
+        encoder = LabelEncoder().fit(self.classes_)
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if unseen.size:
+            raise ValueError(f"y contains labels {unseen.tolist()!r} that are not among the classes "
+                             f"{self.classes_.tolist()!r}")
+        return encoder.transform(y).astype(np.int64)
+
+    def _stratify(self, y, n_valid):
+        # stratified when both parts can hold every class (not for a handful of examples)
+        counts = np.bincount(y)
+        counts = counts[counts > 0]
+        possible = counts.min() >= 2 and min(n_valid, len(y) - n_valid) >= len(counts)
+        return y if possible else None
+
+    def _validation_score(self, network, X, y, row):
+        return row["valid_acc"]  # the accuracy the trainer measured on the held-out part
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train on X [n_samples, n_features] and labels y [n_samples] for ``max_iter``
+        epochs (from new weights, unless ``warm_start``). Returns self."""
+        return self._fit(X, y, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None):
+        """One epoch on (X, y), continuing from the current weights.
+
+        ``classes`` (every label the model will ever see) is required on the first call,
+        since a chunk need not hold them all. Early stopping does not apply. Returns self.
+        """
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities [n_samples, n_classes] in float64, each row summing to 1
+        (columns in the order of ``classes_``)."""
+        output = self._output(X)
+        proba = self.network_.loss.probabilities(output)
+        totals = proba.sum(axis=1, keepdims=True)
+        empty = totals[:, 0] == 0
+        proba[empty], totals[empty] = 1.0, proba.shape[1]  # all outputs underflowed: uniform
+        proba /= totals
+        return proba
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """The logarithm of ``predict_proba`` (-inf where a probability is 0)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class of each row of X, as labels from ``classes_``."""
+        proba = self.predict_proba(X)  # checks that the model is fitted
+        return self.classes_[np.argmax(proba, axis=1)]
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """A multilayer perceptron regressor, trained by this project's NumPy engine.
+
+    The hidden layers are as in ``MLPClassifier``; the output layer is linear (identity)
+    and the loss is the squared error summed over the outputs, L = (1/n) sum (f(x) - y)^2.
+    The targets are used as given: scale them (e.g. ``TransformedTargetRegressor`` with a
+    ``StandardScaler``) when they are far from unit size.
+
+    Parameters
+    ----------
+    hidden_layer_sizes, activation, optimizer, learning_rate, momentum, nesterov,
+    weight_decay, dropout, schedule, batch_size, max_iter, validation_fraction,
+    n_iter_no_change, init, random_state, dtype, warm_start, verbose, threads
+        As in ``MLPClassifier`` (same defaults).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, stop when its R^2 has not
+        improved for ``n_iter_no_change`` epochs, and keep the weights of the best epoch.
+
+    Attributes
+    ----------
+    network_, loss_curve_, best_loss_, n_iter_, n_features_in_, feature_names_in_
+        As in ``MLPClassifier``.
+    validation_scores_ : list of float or None
+        R^2 on the held-out part after each epoch (early stopping only).
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``.
+
+    ``predict`` returns float64, of shape [n_samples] when y was 1-D in fit and
+    [n_samples, n_outputs] otherwise.
+    """
+
+    def __init__(self, hidden_layer_sizes=(50,), activation="relu", *, optimizer="adam",
+                 learning_rate=1e-3, momentum=0.9, nesterov=False, weight_decay=0.0, dropout=0.0,
+                 schedule="constant", batch_size=128, max_iter=50, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, init="auto", random_state=None,
+                 dtype="float32", warm_start=False, verbose=False, threads=1):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.schedule = schedule
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.init = init
+        self.random_state = random_state
+        self.dtype = dtype
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.threads = threads
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _loss_name(self) -> str:
+        return "mse"
+
+    def _output_activation(self) -> str | None:
+        return "identity"
+
+    def _n_outputs(self) -> int:
+        return self._n_targets
+
+    def _prepare_targets(self, y, first_call, incremental, classes=None):
+        y = np.asarray(y, dtype=self._dtype())
+        targets = y.reshape(-1, 1) if y.ndim == 1 else y
+        if first_call:
+            self._y_was_1d = y.ndim == 1
+            self._n_targets = targets.shape[1]
+        elif targets.shape[1] != self._n_targets:
+            raise ValueError(f"y has {targets.shape[1]} targets, but the fitted network predicts "
+                             f"{self._n_targets}")
+        return np.ascontiguousarray(targets)
+
+    _min_validation = 2  # R^2 needs two examples
+
+    def _validation_score(self, network, X, y, row):
+        return r2_score(y, network.predict_output(X))
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train on X [n_samples, n_features] and targets y [n_samples] or
+        [n_samples, n_targets] for ``max_iter`` epochs. Returns self."""
+        return self._fit(X, y, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y):
+        """One epoch on (X, y), continuing from the current weights. Returns self."""
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted targets, float64: [n_samples] if y was 1-D in fit, else [n_samples, n_targets]."""
+        output = self._output(X)
+        return output[:, 0] if self._y_was_1d else output
