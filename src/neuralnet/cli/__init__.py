@@ -22,6 +22,7 @@ COMMANDS = {
     "export": "export",
     "serve": "serve",
     "explain": "explain",
+    "tune": "tune",
 }
 
 

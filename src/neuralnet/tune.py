@@ -1,0 +1,368 @@
+"""Hyper-parameter search with k-fold cross-validation, locally or on a Dask cluster.
+
+The search itself is scikit-learn's (``GridSearchCV`` / ``RandomizedSearchCV`` over
+``neuralnet.MLPClassifier``); where the fits run is joblib's business: its local
+process pool by default, or a Dask cluster through joblib's Dask backend, which sends
+the data set to the workers once (``scatter``) rather than with every task. Dask
+reruns the tasks of a worker that dies, so losing a machine does not lose the search.
+
+    from neuralnet.tune import SearchSpace, run_search
+    space = SearchSpace.from_strings(["hidden=50,100", "lr=0.1,0.03", "epochs=5"])
+    result = run_search(space, X, y, cv=3, scheduler="tcp://10.0.0.5:8786")
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["PARAMETERS", "SearchSpace", "SearchResult", "run_search", "dask_client",
+           "write_search_run", "TuneError"]
+
+
+class TuneError(ValueError):
+    """A search specification that cannot be run: the message names the value and what was expected."""
+
+
+def _parse_hidden(text: str) -> tuple[int, ...]:
+    """'100' -> (100,), '512x256' or '512-256' -> (512, 256)."""
+    parts = text.replace("-", "x").split("x")
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        raise TuneError(f"hidden={text!r}: expected units per layer, like 100 or 512x256") from None
+    if not sizes or min(sizes) < 1:
+        raise TuneError(f"hidden={text!r}: every layer needs at least one unit")
+    return sizes
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "1"):
+        return True
+    if lowered in ("false", "no", "0"):
+        return False
+    raise TuneError(f"{text!r} is not a boolean: expected true or false")
+
+
+#: name on the command line (and in TOML) -> (the estimator's parameter, how to read a value)
+PARAMETERS = {
+    "hidden": ("hidden_layer_sizes", _parse_hidden),
+    "activation": ("activation", str),
+    "loss": ("loss", str),
+    "optimizer": ("optimizer", str),
+    "lr": ("learning_rate", float),
+    "momentum": ("momentum", float),
+    "nesterov": ("nesterov", _parse_bool),
+    "weight_decay": ("weight_decay", float),
+    "dropout": ("dropout", float),
+    "schedule": ("schedule", str),
+    "epochs": ("max_iter", int),
+    "batch_size": ("batch_size", int),
+    "early_stopping": ("early_stopping", _parse_bool),
+    "init": ("init", str),
+    "seed": ("random_state", int),
+}
+_ESTIMATOR_NAMES = {estimator_name: name for name, (estimator_name, _) in PARAMETERS.items()}
+
+
+def _canonical(name: str) -> str:
+    key = str(name).strip().replace("-", "_")
+    key = _ESTIMATOR_NAMES.get(key, key)  # also accept the estimator's own names
+    if key == "learning_rate":
+        key = "lr"
+    if key not in PARAMETERS:
+        raise TuneError(f"unknown parameter {name!r}; expected one of {sorted(PARAMETERS)}")
+    return key
+
+
+def _read_value(name: str, value):
+    """One value of parameter ``name`` from a string (command line) or TOML value."""
+    reader = PARAMETERS[name][1]
+    if isinstance(value, str):
+        try:
+            return reader(value.strip())
+        except (TypeError, ValueError) as error:
+            if isinstance(error, TuneError):
+                raise
+            raise TuneError(f"{name}={value!r}: not a valid {reader.__name__}") from None
+    if name == "hidden":
+        return (int(value),) if isinstance(value, int) else tuple(int(v) for v in value)
+    if reader in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise TuneError(f"{name}={value!r}: expected a number")
+    return reader(value) if reader in (int, float, str) else value
+
+
+@dataclass
+class SearchSpace:
+    """What to search: a list of values per parameter (a single value is simply fixed),
+    grid or random search, the folds and the data set."""
+
+    grid: dict[str, list] = field(default_factory=dict)
+    search: str = "grid"
+    n_iter: int = 10
+    cv: int = 3
+    seed: int = 123
+    dataset: str = "mnist"
+    limit: int | None = None
+
+    def __post_init__(self):
+        if self.search not in ("grid", "random"):
+            raise TuneError(f"search={self.search!r}: expected 'grid' or 'random'")
+        for key, bound in (("n_iter", 1), ("cv", 2)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < bound:
+                raise TuneError(f"{key}={value!r}: expected an integer >= {bound}")
+        grid = {}
+        for name, values in self.grid.items():
+            key = _canonical(name)
+            values = values if isinstance(values, list) else [values]
+            if not values:
+                raise TuneError(f"{name}: give at least one value")
+            grid[key] = [_read_value(key, v) for v in values]
+        self.grid = grid
+
+    @classmethod
+    def from_strings(cls, params: list[str], **options) -> "SearchSpace":
+        """From ``["hidden=50,100,200", "lr=0.1,0.03"]`` as ``--param`` gives them."""
+        grid: dict[str, list] = {}
+        for text in params:
+            name, sep, values = text.partition("=")
+            if not sep or not values.strip():
+                raise TuneError(f"--param {text!r}: expected NAME=VALUE[,VALUE...], e.g. lr=0.1,0.03")
+            grid.setdefault(name.strip(), []).extend(v for v in values.split(",") if v.strip())
+        return cls(grid=grid, **options)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "SearchSpace":
+        """A TOML file with the parameters under ``[grid]`` (lists of values) and the options
+        (search, n_iter, cv, seed, dataset, limit) at the top level."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise TuneError(f"search file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as error:
+            raise TuneError(f"{path} is not valid TOML: {error}") from None
+        grid = data.pop("grid", {})
+        unknown = sorted(set(data) - {"search", "n_iter", "cv", "seed", "dataset", "limit"})
+        if unknown:
+            raise TuneError(f"{path}: unknown keys {unknown}; parameters go under [grid]")
+        return cls(grid=grid, **data)
+
+    def estimator_grid(self) -> dict[str, list]:
+        """The parameters searched (more than one value), by the estimator's names."""
+        return {PARAMETERS[k][0]: v for k, v in self.grid.items() if len(v) > 1}
+
+    def fixed(self) -> dict:
+        """The parameters with one value, by the estimator's names."""
+        return {PARAMETERS[k][0]: v[0] for k, v in self.grid.items() if len(v) == 1}
+
+    def n_candidates(self) -> int:
+        total = math.prod(len(v) for v in self.estimator_grid().values())
+        return min(total, self.n_iter) if self.search == "random" else total
+
+
+@dataclass
+class SearchResult:
+    """The search's table of candidates, the best parameters and the refitted best model."""
+
+    space: SearchSpace
+    cv_results: dict
+    best_params: dict
+    best_score: float
+    best_estimator: object
+    refit_seconds: float
+
+    def table(self) -> list[dict]:
+        """One row per candidate: its parameters, mean and spread of the score, fit time, rank."""
+        rows = []
+        results = self.cv_results
+        for i, params in enumerate(results["params"]):
+            rows.append({
+                **{_ESTIMATOR_NAMES.get(k, k): _plain(v) for k, v in params.items()},
+                "mean_score": float(results["mean_test_score"][i]),
+                "std_score": float(results["std_test_score"][i]),
+                "mean_fit_seconds": float(results["mean_fit_time"][i]),
+                "std_fit_seconds": float(results["std_fit_time"][i]),
+                "rank": int(results["rank_test_score"][i]),
+            })
+        return sorted(rows, key=lambda row: row["rank"])
+
+
+def _plain(value):
+    if isinstance(value, tuple):
+        return "x".join(str(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+@contextmanager
+def dask_client(scheduler: str | None = None, workers: int | None = None, threads_per_worker: int = 1):
+    """A Dask client: connected to ``scheduler`` (e.g. tcp://host:8786), or to a local cluster of
+    ``workers`` processes started here and shut down afterwards."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        client = Client(scheduler, timeout="30s")
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
+                      dashboard_address=None, host="127.0.0.1") as cluster, Client(cluster) as client:
+        yield client
+
+
+def _folds(space: SearchSpace, y: np.ndarray) -> list[tuple[list, list]]:
+    """Stratified k-fold splits, as lists of indices.
+
+    Lists, not arrays, on purpose: joblib's Dask backend sends large NumPy arguments to one
+    worker ahead of the tasks, and if that worker dies its tasks can no longer run
+    ('cancelled ... already forgotten'); lists travel inside each task, so Dask can rerun
+    any task anywhere. X and y themselves are copied to every worker (``scatter``).
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = StratifiedKFold(n_splits=space.cv, shuffle=True, random_state=space.seed)
+    return [(train.tolist(), test.tolist()) for train, test in folds.split(np.zeros(len(y)), y)]
+
+
+def _search_object(space: SearchSpace, estimator, y, n_jobs, verbose):
+    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+
+    grid = space.estimator_grid()
+    if not grid:
+        raise TuneError("nothing to search: give at least one parameter with two or more values, "
+                        "e.g. --param lr=0.1,0.03")
+    common = dict(scoring="accuracy", cv=_folds(space, y), n_jobs=n_jobs, refit=True, verbose=verbose,
+                  error_score="raise")
+    if space.search == "grid":
+        return GridSearchCV(estimator, grid, **common)
+    return RandomizedSearchCV(estimator, grid, n_iter=space.n_iter, random_state=space.seed, **common)
+
+
+def run_search(space: SearchSpace, X: np.ndarray, y: np.ndarray, *, estimator=None, n_jobs: int | None = -1,
+               scheduler: str | None = None, dask_workers: int | None = None, verbose: int = 1
+               ) -> SearchResult:
+    """Cross-validate every candidate of ``space`` on (X, y), then refit the best on all of it.
+
+    ``scheduler`` (an address) or ``dask_workers`` (a number of local worker processes) run the
+    fits on Dask; otherwise on joblib's local process pool with ``n_jobs`` processes. Each fit
+    uses one BLAS thread, so that fits are reproducible wherever they run and processes do not
+    oversubscribe the cores. ``verbose`` > 0 prints joblib's progress as fits complete.
+    """
+    import time
+
+    import joblib
+
+    from .estimator import MLPClassifier
+
+    if estimator is None:
+        estimator = MLPClassifier(**{"random_state": space.seed, **space.fixed(), "threads": 1})
+    search = _search_object(space, estimator, y, n_jobs, verbose)
+    started = time.perf_counter()
+    if scheduler or dask_workers:
+        with dask_client(scheduler, dask_workers) as client, \
+                joblib.parallel_config(backend="dask", client=client, scatter=[X, y],  # data sent once
+                                       verbose=10 * (verbose > 0)):
+            search.fit(X, y)
+    else:
+        with joblib.parallel_config(verbose=10 * (verbose > 0)):
+            search.fit(X, y)
+    total = time.perf_counter() - started
+    return SearchResult(space, search.cv_results_, search.best_params_, float(search.best_score_),
+                        search.best_estimator_, float(getattr(search, "refit_time_", total)))
+
+
+def _plot_scores(result: SearchResult, path: Path) -> Path:
+    """Mean cross-validation score (with its spread over the folds) against each searched
+    parameter: one panel per parameter, every candidate a point."""
+    from matplotlib.figure import Figure
+
+    searched = list(result.space.estimator_grid())
+    rows = result.table()
+    fig = Figure(figsize=(4.2 * len(searched), 3.6), layout="tight")
+    axes = np.atleast_1d(fig.subplots(1, len(searched)))
+    for ax, parameter in zip(axes, searched):
+        name = _ESTIMATOR_NAMES.get(parameter, parameter)
+        levels = [_plain(v) for v in result.space.grid[name]]
+        positions = {level: i for i, level in enumerate(levels)}
+        xs = [positions[row[name]] for row in rows]
+        ax.errorbar(xs, [r["mean_score"] * 100 for r in rows], yerr=[r["std_score"] * 100 for r in rows],
+                    fmt="o", alpha=0.7, capsize=3)
+        ax.set_xticks(range(len(levels)), [str(level) for level in levels])
+        ax.set_xlabel(name)
+        ax.set_ylabel("cross-validation accuracy (%)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _markdown_table(rows: list[dict]) -> str:
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row[column]
+            if column in ("mean_score", "std_score"):
+                cells.append(f"{value * 100:.2f}%")
+            elif isinstance(value, float):
+                cells.append(f"{value:.3g}")
+            else:
+                cells.append(str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_search_run(result: SearchResult, out: str | Path, *, X_test=None, y_test=None,
+                     extra: dict | None = None) -> Path:
+    """Write a run folder: results.csv/.md (every candidate), search.json (the space, the best
+    configuration), figures/scores.png, and the refitted best model (model.safetensors, the
+    standard format) with its test accuracy when a test set is given."""
+    import csv
+
+    from .io import CHAPTER_PREPROCESSING, save_model
+    from .runs import RunFolder, create_run_folder
+
+    run = RunFolder(create_run_folder(out))
+    rows = result.table()
+    with open(run.file("results.csv"), "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    run.file("results.md").write_text(_markdown_table(rows))
+    _plot_scores(result, run.file("figures/scores.png"))
+
+    best = result.best_estimator
+    metrics = {"cv_accuracy": result.best_score, "refit_seconds": result.refit_seconds}
+    if X_test is not None:
+        metrics["test_acc"] = float(best.score(X_test, y_test))
+        metrics["n_test"] = int(len(y_test))
+    best_params = {_ESTIMATOR_NAMES.get(k, k): _plain(v) for k, v in result.best_params.items()}
+    run.write_json("search.json", {
+        "grid": {k: [_plain(v) for v in values] for k, values in result.space.grid.items()},
+        "search": result.space.search, "n_iter": result.space.n_iter, "cv": result.space.cv,
+        "seed": result.space.seed, "dataset": result.space.dataset, "limit": result.space.limit,
+        "candidates": len(rows), "best_params": best_params,
+        "best_cv_accuracy": result.best_score, **(extra or {})})
+    run.write_json("metrics.json", metrics)
+    training = {k: v if isinstance(v, (bool, int, float, str, tuple, list, type(None))) else str(v)
+                for k, v in best.get_params().items()}
+    save_model(run.model_path, best.network_, best.architecture_, classes=[str(c) for c in best.classes_],
+               preprocessing=CHAPTER_PREPROCESSING, training=training, metrics=metrics)
+    return run.path
