@@ -375,3 +375,23 @@ def test_raw_pixels_with_a_scaler_train_exactly_like_scaled_data():
         states.append((trainer.network.flat_values.copy(), trainer.history["valid_acc"]))
     assert states[0][0].tobytes() == states[1][0].tobytes()
     assert states[0][1] == states[1][1]
+
+
+@pytest.mark.parametrize("make", [lambda p: Adam([p], lr=1e-3), lambda p: SGD([p], lr=0.1, momentum=0.9)])
+def test_moments_of_a_dead_unit_never_become_subnormal(make):
+    """A gradient that becomes exactly zero leaves moments decaying geometrically; they are
+    flushed to zero before reaching float32's slow subnormal range."""
+    layer = Dense(1, 64, dtype=np.float32)
+    p = layer.parameters()[0]
+    optimizer = make(p)
+    tiny = np.finfo(np.float32).tiny
+    layer.grad_weight[:] = 1e-3
+    optimizer.step()
+    layer.grad_weight[:] = 0.0  # the unit dies
+    for _ in range(2000):
+        optimizer.step()
+        buffers = optimizer.m + optimizer.v if isinstance(optimizer, Adam) else optimizer.velocity
+        for buffer in buffers:
+            magnitude = np.abs(buffer)
+            assert not np.any((magnitude > 0) & (magnitude < tiny))
+    assert all(np.all(b == 0) for b in (optimizer.m if isinstance(optimizer, Adam) else optimizer.velocity))

@@ -87,6 +87,25 @@ class Optimizer:
     def step(self) -> None:
         raise NotImplementedError
 
+    #: every this many steps, moment buffers lose the values that would soon be subnormal
+    FLUSH_EVERY = 100
+
+    @staticmethod
+    def _flush_tiny(buffers) -> None:
+        """Set to zero the entries of ``buffers`` below ``finfo.tiny * 1e8`` in magnitude (about
+        1e-30 in float32).
+
+        A weight whose gradient stays exactly zero (a ReLU unit that never fires) has moments
+        that decay geometrically into the subnormal range (below 1.2e-38 in float32), where
+        x86 arithmetic is about a hundred times slower: Adam slowed from 1.3 ms to 8.9 ms a
+        step on MNIST. Values this small change no update measurably, and from 1e-30 a moment
+        needs over 100 steps (beta = 0.9) to become subnormal, so flushing every
+        ``FLUSH_EVERY`` steps keeps the buffers out of that range.
+        """
+        for buffer in buffers:
+            threshold = np.finfo(buffer.dtype).tiny * 1e8
+            np.copyto(buffer, 0.0, where=np.abs(buffer) < threshold)
+
     def state_dict(self) -> dict:
         """The optimizer's state (learning rate, step count, buffers) as arrays and numbers."""
         return {"lr": self.lr}
@@ -111,8 +130,12 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs a momentum > 0")
         self.nesterov = bool(nesterov)
         self.velocity = [np.zeros_like(p.value) for p in self.params] if self.momentum else []
+        self.steps = 0
 
     def step(self) -> None:
+        self.steps += 1
+        if self.velocity and self.steps % self.FLUSH_EVERY == 0:
+            self._flush_tiny(self.velocity)
         for i, p in enumerate(self.params):
             g = self._gradient(i, p)
             if not self.momentum:
@@ -128,10 +151,11 @@ class SGD(Optimizer):
                 axpy(-self.lr, v, p.value)  # w <- w - lr v
 
     def state_dict(self) -> dict:
-        return {"lr": self.lr, "velocity": [v.copy() for v in self.velocity]}
+        return {"lr": self.lr, "steps": self.steps, "velocity": [v.copy() for v in self.velocity]}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
+        self.steps = int(state.get("steps", 0))
         for v, saved in zip(self.velocity, state.get("velocity", [])):
             np.copyto(v, saved)
 
@@ -158,24 +182,50 @@ class Adam(Optimizer):
         self.v = [np.zeros_like(p.value) for p in self.params]
         self._scratch = [np.empty_like(p.value) for p in self.params]
 
-    #: elements updated at a time: the blocks of the five arrays (5 x 256 KiB in float32) stay
+    #: elements updated at a time: the blocks of the five arrays (5 x 512 KiB in float32) stay
     #: in the core's cache across the twelve operations, instead of twelve trips through memory
-    BLOCK = 65_536
+    BLOCK = 131_072
 
     def step(self) -> None:
         self.t += 1
+        if self.t % self.FLUSH_EVERY == 0:
+            self._flush_tiny(self.m + self.v)
         correction1 = 1.0 - self.beta1 ** self.t
         correction2 = 1.0 - self.beta2 ** self.t
         step_size = self.lr * math.sqrt(correction2) / correction1
         eps_hat = self.eps * math.sqrt(correction2)
+        blocks = []
         for i, p in enumerate(self.params):
             arrays = (p.value, self._gradient(i, p), self.m[i], self.v[i], self._scratch[i])
             flat = [a.ravel(order="K") for a in arrays]  # views: all share one memory layout
             if not all(np.shares_memory(f, a) for f, a in zip(flat, arrays)):
                 flat = list(arrays)  # not contiguous: whole arrays at once
-            block = self.BLOCK if flat[0].ndim == 1 else flat[0].size
-            for start in range(0, flat[0].size, block):
-                self._update(*(f[start:start + block] for f in flat), step_size, eps_hat)
+            size = self.BLOCK if flat[0].ndim == 1 else flat[0].size
+            blocks += [tuple(f[start:start + size] for f in flat) for start in range(0, flat[0].size, size)]
+        if len(blocks) < 2:
+            self._update_blocks(blocks, step_size, eps_hat)
+            return
+        # element-wise work, so the blocks split between two threads give the same numbers
+        # (NumPy releases the GIL inside each operation): half on a helper thread
+        half = len(blocks) // 2
+        other_half = self._helper().submit(self._update_blocks, blocks[half:], step_size, eps_hat)
+        self._update_blocks(blocks[:half], step_size, eps_hat)
+        other_half.result()
+
+    def _helper(self):
+        if getattr(self, "_pool", None) is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuralnet-adam")
+        return self._pool
+
+    def __getstate__(self):  # a thread pool is not copied or pickled; a copy starts its own
+        state = self.__dict__.copy()
+        state["_pool"] = None
+        return state
+
+    def _update_blocks(self, blocks, step_size: float, eps_hat: float) -> None:
+        for w, g, m, v, scratch in blocks:
+            self._update(w, g, m, v, scratch, step_size, eps_hat)
 
     def _update(self, w, g, m, v, scratch, step_size: float, eps_hat: float) -> None:
         """Element-wise NumPy only (single-threaded: no BLAS thread pool for memory-bound work)."""
