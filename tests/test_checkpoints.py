@@ -27,9 +27,11 @@ from neuralnet.optim import SCHEDULES, SGD, Adam
 from neuralnet.training import Callback, EarlyStopping, Trainer, TrainingDiverged
 
 # a run long enough (about half a second an epoch here) to be killed in the middle of an epoch;
-# dropout and momentum, so that their generators' and buffers' states must be restored too
+# dropout, shifted images and momentum, so that their generators' and buffers' states must be
+# restored too
 KILL_RUN = ["--limit", "10000", "--epochs", "3", "--hidden", "100", "50", "--activation", "tanh",
-            "--dropout", "0.2", "--momentum", "0.9", "--lr", "0.05", "--seed", "7", "--threads", "1",
+            "--dropout", "0.2", "--shift", "1", "--momentum", "0.9", "--lr", "0.05", "--seed", "7",
+            "--threads", "1",
             "--no-figures", "--no-progress"]
 
 

@@ -395,3 +395,35 @@ def test_moments_of_a_dead_unit_never_become_subnormal(make):
             magnitude = np.abs(buffer)
             assert not np.any((magnitude > 0) & (magnitude < tiny))
     assert all(np.all(b == 0) for b in (optimizer.m if isinstance(optimizer, Adam) else optimizer.velocity))
+
+
+def test_random_shift_moves_images_and_fills_with_their_background():
+    from neuralnet.layers import RandomShift
+
+    images = np.full((300, 784), -1.0, dtype=np.float32)
+    images[:, 14 * 28 + 14] = 1.0  # one bright pixel in the middle of each image
+    layer = RandomShift(2, rng=0)
+    moved = layer.forward(images, training=True)
+    assert moved.dtype == np.float32 and moved.shape == images.shape
+    rows, columns = np.divmod(moved.argmax(axis=1), 28)
+    offsets = layer._offsets
+    np.testing.assert_array_equal(rows, 14 + offsets[:, 0])
+    np.testing.assert_array_equal(columns, 14 + offsets[:, 1])
+    assert set(np.unique(offsets)) == {-2, -1, 0, 1, 2}  # every shift in range occurs
+    assert np.all(np.sort(moved, axis=1)[:, :-1] == -1.0)  # the rest is background
+    assert layer.forward(images, training=False) is images  # the identity at inference
+    with pytest.raises(ValueError, match="square images"):
+        layer.forward(np.zeros((2, 10), np.float32), training=True)
+
+
+def test_shift_in_the_architecture():
+    from neuralnet.layers import RandomShift
+
+    network = build_mlp(Architecture(784, [8], 10, shift=2), random_seed=1)
+    assert isinstance(network.layers[0], RandomShift) and network.layers[0].max_shift == 2
+    plain = build_mlp(Architecture(784, [8], 10), random_seed=1)
+    np.testing.assert_array_equal(network.flat_values, plain.flat_values)  # same initial weights
+    with pytest.raises(ValueError, match="shift needs square images"):
+        build_mlp(Architecture(783, [8], 10, shift=1))
+    with pytest.raises(ValueError, match="shift must be a whole number of pixels"):
+        build_mlp(Architecture(784, [8], 10, shift=-1))

@@ -9,7 +9,7 @@ from neuralnet import NeuralNetMLP
 from neuralnet.activations import ACTIVATIONS
 from neuralnet.gradcheck import (check_chapter_gradients, check_network_gradients,
                                  numerical_gradient, relative_error)
-from neuralnet.layers import Activation, Dense, Dropout
+from neuralnet.layers import Activation, Dense, Dropout, RandomShift
 from neuralnet.losses import MeanSquaredError, SoftmaxCrossEntropy
 from neuralnet.network import Architecture, Network, build_mlp
 from neuralnet.training import one_hot
@@ -130,3 +130,29 @@ def test_gradient_check_detects_a_wrong_gradient():
     numeric = numerical_gradient(lambda: network.loss.value(network.forward(X, True), Y), p.value)
     assert relative_error(p.grad, numeric) < TOLERANCE
     assert relative_error(2 * p.grad, numeric) > 0.3
+
+
+def test_random_shift_backward_is_the_adjoint_of_its_forward():
+    """With fixed offsets (and a fixed fill) the shift is linear in x: its backward must be
+    exactly the gradient of sum(forward(x) * upstream)."""
+    rng = np.random.RandomState(8)
+    x = rng.normal(size=(5, 36))  # 6 x 6 images
+    upstream = rng.normal(size=(5, 36))
+    layer = RandomShift(2, fill=0.0)
+    layer.fixed_offsets = np.array([[2, -1], [0, 0], [-2, 2], [1, 1], [-1, -2]])
+    layer.forward(x, training=True)
+    dx = layer.backward(upstream)
+    numeric = numerical_gradient(lambda: float(np.sum(layer.forward(x, training=True) * upstream)), x)
+    assert relative_error(dx, numeric) < TOLERANCE
+
+
+def test_network_with_shifted_inputs():
+    rng = np.random.RandomState(9)
+    X = rng.normal(size=(6, 16))
+    Y = one_hot(rng.randint(0, 3, size=6), 3, dtype=np.float64)
+    network = build_mlp(Architecture(16, [5], 3, activation="tanh", loss="cross-entropy", shift=1,
+                                     init="glorot", dtype="float64"), random_seed=2)
+    assert isinstance(network.layers[0], RandomShift)
+    network.layers[0].fixed_offsets = rng.randint(-1, 2, size=(6, 2))
+    errors = check_network_gradients(network, X, Y)
+    assert max(errors.values()) < TOLERANCE, errors

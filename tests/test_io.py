@@ -69,7 +69,8 @@ def test_the_file_is_safetensors_with_the_documented_json_header(chapter_model):
     Architecture(784, [64, 32], 10, activation="relu", loss="cross-entropy", init="he", dropout=0.2),
     Architecture(784, [40], 10, activation="tanh", dtype="float64"),
     Architecture(784, [30, 20, 10], 10, activation="leaky_relu", loss="cross-entropy", init="glorot"),
-], ids=["chapter", "relu-dropout-ce", "tanh-float64", "deep-leaky"])
+    Architecture(784, [64], 10, activation="tanh", loss="cross-entropy", init="glorot", dropout=0.1, shift=1),
+], ids=["chapter", "relu-dropout-ce", "tanh-float64", "deep-leaky", "shifted-inputs"])
 def test_loaded_predictor_is_bit_identical_to_the_trained_model(arch, mnist, tmp_path):
     X, y = mnist
     network = trained(arch, mnist, n=10000, epochs=2, lr=0.1, momentum=0.9)

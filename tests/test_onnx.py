@@ -70,6 +70,7 @@ CASES = [
     Architecture(784, [24, 12], 10, activation="sigmoid", loss="cross-entropy", dtype="float64"),
     Architecture(784, [24], 10, activation="leaky_relu", loss="mse", dtype="float64", dropout=0.1),
     Architecture(784, [20], 3, activation="relu", loss="cross-entropy"),
+    Architecture(784, [16], 10, activation="relu", loss="cross-entropy", shift=2),  # training-only shifts
 ]
 
 

@@ -44,6 +44,7 @@ class TrainingConfig:
     nesterov: bool = False
     weight_decay: float = 0.0
     dropout: float = 0.0
+    shift: int = 0
     schedule: str = "constant"
     epochs: int = 50
     batch_size: int = 100
@@ -101,6 +102,8 @@ class TrainingConfig:
             fail("weight_decay", "a number >= 0")
         if not is_number(self.dropout) or not 0 <= self.dropout < 1:
             fail("dropout", "a probability in [0, 1)")
+        if not is_int(self.shift) or not 0 <= self.shift <= 8:
+            fail("shift", "a whole number of pixels from 0 to 8")
         for key in ("epochs", "batch_size"):
             if not is_int(getattr(self, key)) or getattr(self, key) < 1:
                 fail(key, "a positive integer")

@@ -52,7 +52,7 @@ class RunResult:
 def architecture_for(config: TrainingConfig, n_features: int, n_classes: int) -> Architecture:
     return Architecture(n_features=n_features, hidden=list(config.hidden), n_outputs=n_classes,
                         activation=config.activation, loss=config.loss, init=config.init,
-                        dropout=config.dropout, dtype=config.dtype)
+                        dropout=config.dropout, shift=config.shift, dtype=config.dtype)
 
 
 def make_trainer(config: TrainingConfig, network: Network) -> Trainer:

@@ -32,7 +32,7 @@ import numpy as np
 
 from .activations import LEAKY_SLOPE
 from .io import CHAPTER_PREPROCESSING, atomic_write_bytes, load_model
-from .layers import Activation, Dense, Dropout, Layer
+from .layers import Activation, Dense, Dropout, Layer, RandomShift
 from .network import Network
 
 __all__ = ["to_onnx", "export_onnx", "OPSET", "INPUT_NAME", "OUTPUT_NAME"]
@@ -121,14 +121,15 @@ def _activation(graph: _GraphBuilder, layer: Activation, x: str, index: int) -> 
     return graph.node(name, [x], f"layers.{index}.{layer.name}", **attributes)
 
 
-def _dropout(graph: _GraphBuilder, layer: Dropout, x: str, index: int) -> str:
-    return x  # inverted dropout: the identity at inference
+def _identity_at_inference(graph: _GraphBuilder, layer: Layer, x: str, index: int) -> str:
+    return x  # inverted dropout and the shift augmentation act only in training
 
 
 LAYER_GRAPHS: dict[type, Callable[[_GraphBuilder, Layer, str, int], str]] = {
     Dense: _dense,
     Activation: _activation,
-    Dropout: _dropout,
+    Dropout: _identity_at_inference,
+    RandomShift: _identity_at_inference,
 }
 
 

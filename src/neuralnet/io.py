@@ -42,7 +42,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .network import Architecture, Network, build_mlp
+from .network import Architecture, Network, build_mlp, layer_plan
 from .preprocessing import scale_pixels
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "save_model", "load_model", "load",
@@ -212,13 +212,12 @@ def check_format(path: Path, header: dict, expected_format: str, version: int,
 
 def expected_parameter_shapes(architecture: Architecture) -> dict[str, tuple[int, ...]]:
     """Name -> shape of every parameter of ``build_mlp(architecture)``, without building it."""
-    sizes = [architecture.n_features, *architecture.hidden, architecture.n_outputs]
-    per_hidden = 3 if architecture.dropout else 2  # Dense, Activation (, Dropout)
     shapes = {}
-    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        index = k * per_hidden
-        shapes[f"layers.{index}.weight"] = (int(n_out), int(n_in))
-        shapes[f"layers.{index}.bias"] = (int(n_out),)
+    for index, (kind, *options) in enumerate(layer_plan(architecture)):
+        if kind == "dense":
+            n_in, n_out = options
+            shapes[f"layers.{index}.weight"] = (n_out, n_in)
+            shapes[f"layers.{index}.bias"] = (n_out,)
     return shapes
 
 

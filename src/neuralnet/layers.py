@@ -21,7 +21,7 @@ import numpy as np
 
 from .activations import get_activation
 
-__all__ = ["Parameter", "Layer", "Dense", "Activation", "Dropout", "INITIALIZERS"]
+__all__ = ["Parameter", "Layer", "Dense", "Activation", "Dropout", "RandomShift", "INITIALIZERS"]
 
 
 @dataclass
@@ -250,3 +250,62 @@ class Dropout(Layer):
 
     def config(self) -> dict:
         return {"type": "Dropout", "p": self.p}
+
+
+class RandomShift(Layer):
+    """Data augmentation as an input layer: in training, each image of the batch moves by a
+    random whole number of pixels, up to ``max_shift`` in each direction; the pixels it
+    uncovers take the image's smallest value (its background). At inference it is the
+    identity, like dropout.
+
+    x [n, side * side] holds square images row by row. ``fill`` fixes the value of the
+    uncovered pixels instead (e.g. -1.0, the chapter's background). ``fixed_offsets`` (an int
+    array [n, 2] of (down, right) shifts) replaces the random ones when set (the gradient check).
+    The backward pass moves the gradient back by the opposite offsets (zero where the
+    forward pass filled), which is the adjoint of the selection the forward pass makes.
+    """
+
+    def __init__(self, max_shift: int, rng: np.random.Generator | int | None = None,
+                 fill: float | None = None):
+        self.max_shift = _check_positive_int("max_shift", max_shift)
+        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self.fill = fill
+        self.fixed_offsets: np.ndarray | None = None
+        self._offsets: np.ndarray | None = None
+
+    @staticmethod
+    def shift(images: np.ndarray, offsets: np.ndarray, margin: int, fill) -> np.ndarray:
+        """Each image [n, side*side] moved by its (down, right) offset, |offset| <= margin;
+        ``fill`` (a scalar, or one value per image) where nothing moves in."""
+        n, size = images.shape
+        side = int(round(np.sqrt(size)))
+        if side * side != size:
+            raise ValueError(f"RandomShift needs square images, but rows have {size} values")
+        framed = np.empty((n, side + 2 * margin, side + 2 * margin), dtype=images.dtype)
+        framed[...] = np.reshape(fill, (-1, 1, 1)) if np.ndim(fill) else fill
+        framed[:, margin:margin + side, margin:margin + side] = images.reshape(n, side, side)
+        # every side x side window of the frame, as a view: [n, 2m+1, 2m+1, side, side]
+        windows = np.lib.stride_tricks.sliding_window_view(framed, (side, side), axis=(1, 2))
+        # the window at (m - down, m - right) shows the image moved down and right
+        rows, columns = margin - offsets[:, 0], margin - offsets[:, 1]
+        return windows[np.arange(n), rows, columns].reshape(n, size)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if not training:
+            self._offsets = None
+            return x
+        if self.fixed_offsets is not None:
+            offsets = self.fixed_offsets
+        else:
+            offsets = self.rng.integers(-self.max_shift, self.max_shift + 1, size=(x.shape[0], 2))
+        self._offsets = offsets
+        return self.shift(x, offsets, self.max_shift, x.min(axis=1) if self.fill is None else self.fill)
+
+    def backward(self, grad_out: np.ndarray, need_input_grad: bool = True):
+        # dL/dx: the gradient moved back by the opposite offsets, 0 where the forward pass filled
+        if self._offsets is None:
+            return grad_out
+        return self.shift(grad_out, -self._offsets, self.max_shift, 0.0)
+
+    def config(self) -> dict:
+        return {"type": "RandomShift", "max_shift": self.max_shift}

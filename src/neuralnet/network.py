@@ -15,10 +15,10 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .activations import get_activation
-from .layers import INITIALIZERS, Activation, Dense, Dropout, Layer, Parameter
+from .layers import INITIALIZERS, Activation, Dense, Dropout, Layer, Parameter, RandomShift
 from .losses import Loss, get_loss
 
-__all__ = ["Network", "Architecture", "build_mlp"]
+__all__ = ["Network", "Architecture", "build_mlp", "layer_plan"]
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -169,6 +169,7 @@ class Architecture:
     loss: str = "mse"
     init: str = "normal"
     dropout: float = 0.0
+    shift: int = 0  # training-time augmentation: random shifts of the input images, in pixels
     dtype: str = "float32"
     extra: dict = field(default_factory=dict)
 
@@ -184,14 +185,8 @@ class Architecture:
         return cls(**data)
 
 
-def build_mlp(arch: Architecture, random_seed: int | None = 123) -> Network:
-    """A multilayer perceptron: [Dense, activation, (Dropout)] per hidden layer, then Dense
-    and the output activation that the loss expects.
-
-    The weights are drawn from one ``np.random.RandomState(random_seed)`` layer by layer, in
-    order, as the chapter draws ``weight_h`` and then ``weight_out``; dropout masks come from
-    a separate generator seeded from the same seed.
-    """
+def _check_architecture(arch: Architecture) -> tuple[np.dtype, Loss, str]:
+    """Validate ``arch``; return its dtype, loss and output activation."""
     dtype = check_float_dtype(arch.dtype)
     hidden = list(arch.hidden)
     if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
@@ -204,6 +199,10 @@ def build_mlp(arch: Architecture, random_seed: int | None = 123) -> Network:
         raise ValueError(f"unknown initialiser {arch.init!r}; expected one of {sorted(INITIALIZERS)}")
     if not 0.0 <= float(arch.dropout) < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {arch.dropout!r}")
+    if isinstance(arch.shift, bool) or not isinstance(arch.shift, (int, np.integer)) or arch.shift < 0:
+        raise ValueError(f"shift must be a whole number of pixels >= 0, got {arch.shift!r}")
+    if arch.shift and round(np.sqrt(arch.n_features)) ** 2 != arch.n_features:
+        raise ValueError(f"shift needs square images, but n_features is {arch.n_features}")
     loss = get_loss(arch.loss)
     output_activation = arch.output_activation or loss.output_activation
     get_activation(output_activation)
@@ -211,17 +210,45 @@ def build_mlp(arch: Architecture, random_seed: int | None = 123) -> Network:
         raise ValueError(
             f"the {loss.name} loss applies softmax itself and takes the logits; "
             f"output_activation must be 'identity', got {output_activation!r}")
+    return dtype, loss, output_activation
 
+
+def layer_plan(arch: Architecture) -> list[tuple]:
+    """The layers ``build_mlp`` makes, in order, as plain tuples: ("shift", pixels),
+    ("dense", n_in, n_out), ("activation", name), ("dropout", p). Index k of the plan is
+    layer k of the network, whose parameters are named ``layers.k.weight``/``bias``."""
+    _, _, output_activation = _check_architecture(arch)
+    plan: list[tuple] = [("shift", int(arch.shift))] if arch.shift else []
+    sizes = [int(arch.n_features), *(int(h) for h in arch.hidden)]
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        plan += [("dense", n_in, n_out), ("activation", arch.activation)]
+        if arch.dropout:
+            plan.append(("dropout", float(arch.dropout)))
+    plan.append(("dense", sizes[-1], int(arch.n_outputs)))
+    if output_activation != "identity":
+        plan.append(("activation", output_activation))
+    return plan
+
+
+def build_mlp(arch: Architecture, random_seed: int | None = 123) -> Network:
+    """A multilayer perceptron: [Dense, activation, (Dropout)] per hidden layer, then Dense
+    and the output activation that the loss expects (see ``layer_plan``).
+
+    The weights are drawn from one ``np.random.RandomState(random_seed)`` layer by layer, in
+    order, as the chapter draws ``weight_h`` and then ``weight_out``; dropout masks come from
+    a separate generator seeded from the same seed, and ``shift`` > 0 puts a ``RandomShift``
+    augmentation layer (with a third, independent generator) in front.
+    """
+    dtype, loss, _ = _check_architecture(arch)
     rng = np.random.RandomState(random_seed)
     dropout_rng = np.random.default_rng(random_seed)
-    layers: list[Layer] = []
-    sizes = [arch.n_features, *hidden]
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layers.append(Dense(n_in, n_out, init=arch.init, rng=rng, dtype=dtype))
-        layers.append(Activation(arch.activation, inplace=True))
-        if arch.dropout:
-            layers.append(Dropout(arch.dropout, rng=dropout_rng))
-    layers.append(Dense(sizes[-1], arch.n_outputs, init=arch.init, rng=rng, dtype=dtype))
-    if output_activation != "identity":
-        layers.append(Activation(output_activation, inplace=True))
+    # the shift's own stream, independent of dropout's: child 0 of the seed's SeedSequence
+    shift_rng = np.random.default_rng(np.random.SeedSequence(random_seed).spawn(1)[0]) if arch.shift else None
+    make = {
+        "shift": lambda pixels: RandomShift(pixels, rng=shift_rng),
+        "dense": lambda n_in, n_out: Dense(n_in, n_out, init=arch.init, rng=rng, dtype=dtype),
+        "activation": lambda name: Activation(name, inplace=True),
+        "dropout": lambda p: Dropout(p, rng=dropout_rng),
+    }
+    layers: list[Layer] = [make[kind](*options) for kind, *options in layer_plan(arch)]
     return Network(layers, loss, dtype=dtype)

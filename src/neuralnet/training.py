@@ -22,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .datasets.batches import shuffled_indices
-from .layers import Dropout
+from .layers import Dropout, RandomShift
 from .network import Network
 from .optim import Optimizer, get_schedule
 
@@ -312,7 +312,7 @@ class EpochSnapshot:
     rng_state: object
     lr: float
     seconds: float               # wall time of the epoch's mini-batch loop
-    dropout_rng_states: list = field(default_factory=list)  # one per Dropout layer, in order
+    dropout_rng_states: list = field(default_factory=list)  # one per random layer (Dropout, RandomShift), in order
 
 
 def _get_rng_state(rng):
@@ -360,8 +360,9 @@ class Trainer:
         self.snapshot: EpochSnapshot | None = None  # the state the latest history row describes
 
     # -- snapshots ---------------------------------------------------------------------------
-    def _dropout_layers(self) -> list[Dropout]:
-        return [layer for layer in self.network.layers if isinstance(layer, Dropout)]
+    def _dropout_layers(self) -> list[Dropout | RandomShift]:
+        """The layers that draw random numbers in training (dropout masks, shifts), in order."""
+        return [layer for layer in self.network.layers if isinstance(layer, (Dropout, RandomShift))]
 
     def capture(self, seconds: float = 0.0) -> EpochSnapshot:
         """The state now: weights, optimizer, shuffling and dropout RNGs, epoch count."""
@@ -377,8 +378,9 @@ class Trainer:
         dropouts = self._dropout_layers()
         if snapshot.dropout_rng_states:
             if len(snapshot.dropout_rng_states) != len(dropouts):
-                raise ValueError(f"the snapshot has {len(snapshot.dropout_rng_states)} dropout generator "
-                                 f"states, but the network has {len(dropouts)} Dropout layers")
+                raise ValueError(f"the snapshot has {len(snapshot.dropout_rng_states)} generator states "
+                                 f"of random layers, but the network has {len(dropouts)} "
+                                 "(Dropout and RandomShift layers)")
             for layer, state in zip(dropouts, snapshot.dropout_rng_states):
                 _set_rng_state(layer.rng, state)
         self.epoch = snapshot.epoch

@@ -46,6 +46,10 @@ def add_parser(subparsers) -> None:
                             f"uniform; he N(0, 2/fan_in) {_default('init')}")
     model.add_argument("--dropout", type=float, metavar="P", default=S,
                        help=f"dropout probability after each hidden layer, in [0, 1) {_default('dropout')}")
+    model.add_argument("--shift", type=int, metavar="PIXELS", default=S,
+                       help="augment the training images: move each one by a random number of pixels, up "
+                            "to PIXELS in each direction, every time it is used (0: off) "
+                            f"{_default('shift')}")
     model.add_argument("--dtype", choices=["float32", "float64"], default=S,
                        help=f"floating-point type of weights and data {_default('dtype')}")
 
