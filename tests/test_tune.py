@@ -189,3 +189,12 @@ def test_tune_command_errors(tmp_path, capsys):
     assert main(["tune", "--param", "depth=2,3", "--out", str(tmp_path)]) == 1
     assert "unknown parameter 'depth'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_the_search_recipe_in_the_repository_loads():
+    from pathlib import Path
+
+    space = SearchSpace.from_toml(Path(__file__).resolve().parents[1] / "recipes" / "search-mnist.toml")
+    assert space.estimator_grid() == {"hidden_layer_sizes": [(100,), (256, 128), (512, 256)],
+                                      "learning_rate": [0.001, 0.0003]}
+    assert space.n_candidates() == 6 and space.cv == 3
