@@ -2,8 +2,9 @@
 
 While the child runs, its stdout is read line by line; its resident memory (RSS) is
 sampled when it prints ``ready`` (data loaded, training not started) and after each
-``Epoch...`` line, which shows whether memory grows from epoch to epoch. Its peak RSS
-comes from the kernel's accounting of that one process (``os.wait4``).
+``Epoch...`` line, which shows whether memory grows from epoch to epoch. Its peak RSS is
+the line the child prints last (``peak_memory.print_peak``: the kernel's ``VmHWM`` of the
+child's own program; ``ru_maxrss`` would include the memory it inherited from this process).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Callable
 
 import psutil
 
+from .peak_memory import parse_peak
 from .worker import READY_LINE
 
 EPOCH_LINE = re.compile(r"^Epoch\b")  # the worker's lines, and the seed reference's
@@ -34,7 +36,7 @@ class ChildFailed(RuntimeError):
 @dataclass
 class ChildRun:
     lines: list[str]
-    peak_rss: int                       # bytes
+    peak_rss: int | None = None         # bytes, as the child reported it (None: it did not)
     rss_ready: int | None = None        # bytes, when the child printed "ready"
     rss_epochs: list[int] = field(default_factory=list)  # bytes, after each epoch line
 
@@ -69,9 +71,13 @@ def run_child(command: list[str], env: dict | None = None, echo: Callable[[str],
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
                                    preexec_fn=pin)
         watched = psutil.Process(process.pid)
-        run = ChildRun(lines=[], peak_rss=0)
+        run = ChildRun(lines=[])
         for line in process.stdout:
             line = line.rstrip("\n")
+            peak = parse_peak(line)
+            if peak is not None:
+                run.peak_rss = peak
+                continue
             run.lines.append(line)
             if line == READY_LINE:
                 run.rss_ready = _rss(watched)
@@ -80,9 +86,7 @@ def run_child(command: list[str], env: dict | None = None, echo: Callable[[str],
             if echo is not None:
                 echo(line)
         process.stdout.close()
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        run.peak_rss = usage.ru_maxrss * 1024  # kilobytes on Linux
+        process.wait()
         if process.returncode != 0:
             stderr.seek(0)
             tail = stderr.read().decode(errors="replace")[-3000:]

@@ -6,8 +6,8 @@ keeps peak memory per run and stops one library's imports and thread pools from
 affecting another's timings.
 
 Printed on stdout, for the harness to sample this process's memory at those moments:
-``ready`` once the data are loaded (before the timed loop) and one ``Epoch: ...`` line
-per epoch.
+``ready`` once the data are loaded (before the timed loop), one ``Epoch: ...`` line
+per epoch, and this process's peak memory at the end (``peak_memory.print_peak``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from .inference import measure_inference
+from .peak_memory import print_peak
 from .shared_data import read_arrays, read_initial_weights
 from .workloads import Workload
 
@@ -85,6 +86,7 @@ def main(argv: list[str]) -> int:
     task = json.loads(Path(task_path).read_text())
     result = KINDS[task["kind"]](task)
     Path(result_path).write_text(json.dumps(result))
+    print_peak()
     return 0
 
 
