@@ -412,3 +412,18 @@ def test_mnist_subset_reaches_a_sensible_accuracy(data_dir):
     assert model.n_features_in_ == 784 and model.classes_.tolist() == list(range(10))
     assert model.score(data.X_test, data.y_test) > 0.92
     assert model.loss_curve_[-1] < model.loss_curve_[0] / 3
+
+
+def test_dataframe_column_names_are_kept_and_checked(iris):
+    pandas = pytest.importorskip("pandas")
+    X, y = iris
+    columns = ["sepal length", "sepal width", "petal length", "petal width"]
+    frame = pandas.DataFrame(X, columns=columns)
+    model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(frame, y)
+    assert list(model.feature_names_in_) == columns and model.n_features_in_ == 4
+    with pytest.warns(UserWarning, match="valid feature names"):  # scikit-learn's warning for bare arrays
+        bare = model.predict(np.asarray(X))
+    np.testing.assert_array_equal(model.predict(frame), bare)
+    renamed = frame.rename(columns={"petal width": "petal breadth"})
+    with pytest.raises(ValueError, match="petal breadth"):
+        model.predict(renamed)
