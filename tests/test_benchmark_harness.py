@@ -65,6 +65,7 @@ def _row(implementation, seconds, test_acc, neuralnet):
 @pytest.mark.parametrize("neuralnet_acc, met", [
     (0.9800, True),                              # more accurate than the peer: met
     (0.9700 - ACCURACY_TOLERANCE + 1e-4, True),  # lower, but within the tolerance
+    (0.9670, True),                              # exactly 0.3 points lower (30 of 10,000 images)
     (0.9700 - ACCURACY_TOLERANCE - 1e-3, False),  # bought the speed with accuracy
 ])
 def test_a_speed_target_needs_the_speed_and_no_loss_of_accuracy(neuralnet_acc, met):

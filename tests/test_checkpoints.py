@@ -305,3 +305,41 @@ def test_model_out_is_never_replaced_unless_asked(finished_run, tmp_path, data_d
     assert weights_hash(target) == weights_hash(run / "model.safetensors")
     assert main(["train", "--overwrite", "--data-dir", str(data_dir)]) == 2
     assert "--overwrite only applies to --model-out FILE" in capsys.readouterr().err
+
+
+def test_a_checkpoint_written_before_a_setting_existed_still_resumes(tmp_path, data_dir):
+    """A run interrupted under an older neuralnet has no key for a setting added since (here
+    `shift`) in its checkpoint or its config.json: both mean the default, so it resumes."""
+    from neuralnet.io import read_safetensors, safetensors_bytes
+
+    config = TrainingConfig(limit=700, epochs=2)
+    uninterrupted = train_run(config, data_dir=data_dir, out=tmp_path / "whole", log=None, progress=False,
+                              figures=False).path
+    stopped = train_run(TrainingConfig(limit=700, epochs=1), data_dir=data_dir, out=tmp_path / "cut", log=None,
+                        progress=False, figures=False).path
+    # make it an interrupted 2-epoch run of the older version: no model yet, no "shift" anywhere
+    (stopped / "model.safetensors").unlink()
+    run_config = json.loads((stopped / "config.json").read_text())
+    run_config["config"].update(epochs=2)
+    del run_config["config"]["shift"]
+    (stopped / "config.json").write_text(json.dumps(run_config))
+    tensors, header = read_safetensors(stopped / CHECKPOINT_FILENAME)
+    header["config"].update(epochs=2)
+    del header["config"]["shift"]
+    (stopped / CHECKPOINT_FILENAME).write_bytes(safetensors_bytes(tensors, header))
+
+    resume_run(stopped, data_dir=data_dir, log=None, progress=False, figures=False)
+    assert weights_hash(stopped / "model.safetensors") == weights_hash(uninterrupted / "model.safetensors")
+
+
+def test_a_checkpoint_with_an_unreadable_configuration_is_refused(finished_run, tmp_path, data_dir):
+    from neuralnet.io import read_safetensors, safetensors_bytes
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_bytes((finished_run / "config.json").read_bytes())
+    tensors, header = read_safetensors(finished_run / CHECKPOINT_FILENAME)
+    header["config"]["warp_factor"] = 9
+    (run / CHECKPOINT_FILENAME).write_bytes(safetensors_bytes(tensors, header))
+    with pytest.raises(CheckpointError, match=r"configuration neuralnet cannot read: .*\['warp_factor'\]"):
+        resume_run(run, data_dir=data_dir, log=None)

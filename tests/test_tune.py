@@ -45,6 +45,50 @@ def test_parameters_from_a_toml_file(tmp_path):
     assert space.fixed() == {"max_iter": 2} and space.cv == 2 and space.limit == 1400
 
 
+def test_a_parameter_given_twice_or_under_two_names_adds_its_values():
+    space = SearchSpace.from_strings(["lr=0.1", "learning_rate=0.03", "lr=0.01,0.1", "hidden=20"])
+    assert space.grid["lr"] == [0.1, 0.03, 0.01] and space.grid["hidden"] == [(20,)]  # 0.1 once
+
+
+def test_command_line_parameters_over_a_toml_file(tmp_path):
+    from argparse import Namespace
+
+    from neuralnet.cli.tune import space_from_args
+
+    path = tmp_path / "search.toml"
+    path.write_text('cv = 2\n[grid]\nhidden = [16, 32]\nlr = [0.01, 0.003]\nepochs = 2\n')
+    args = Namespace(config=str(path), param=["lr=0.1", "lr=0.03", "learning_rate=0.01"], search=None,
+                     n_iter=None, cv=None, seed=None, dataset=None, limit=None)
+    space = space_from_args(args)
+    # the command line's lr replaces the file's, its three values together; the rest is the file's
+    assert space.grid == {"hidden": [(16,), (32,)], "lr": [0.1, 0.03, 0.01], "epochs": [2]}
+    assert space.n_candidates() == 6 and space.cv == 2
+    args.param = ["hidden=64"]  # fixing the only searched parameter leaves nothing to search
+    args.config = None
+    with pytest.raises(TuneError, match=r"nothing to search: every parameter has a single value \(hidden=\(64,\)\)"):
+        space_from_args(args)
+
+
+@pytest.mark.parametrize("toml, message", [
+    ("[grid]\nepochs = 2.5\nlr = [0.1, 0.2]\n", r"epochs=2.5: expected a whole number"),
+    ("[grid]\nbatch_size = [64.9]\nlr = [0.1, 0.2]\n", r"batch_size=64.9: expected a whole number"),
+    ("[grid]\nhidden = [[32, 0.5]]\nlr = [0.1, 0.2]\n", r"hidden=\[32, 0.5\]: expected units per layer"),
+    ("[grid]\nhidden = [-4]\nlr = [0.1, 0.2]\n", r"hidden=-4: expected units per layer"),
+    ("grid = 5\n", r"grid = 5; expected a \[grid\] table"),
+])
+def test_bad_values_in_a_toml_file_name_the_value(tmp_path, toml, message):
+    path = tmp_path / "search.toml"
+    path.write_text(toml)
+    with pytest.raises(TuneError, match=message):
+        SearchSpace.from_toml(path)
+
+
+def test_whole_floats_in_a_toml_file_are_accepted(tmp_path):
+    path = tmp_path / "search.toml"
+    path.write_text("[grid]\nepochs = 3.0\nhidden = [64.0, [32, 16.0]]\n")
+    assert SearchSpace.from_toml(path).grid == {"epochs": [3], "hidden": [(64,), (32, 16)]}
+
+
 @pytest.mark.parametrize("params, message", [
     (["width=10,20"], "unknown parameter 'width'"),
     (["lr"], "expected NAME=VALUE"),
@@ -181,6 +225,15 @@ def test_tune_command_end_to_end(tmp_path, data_dir, capsys):
     assert search["grid"]["hidden"] == ["16", "32"] and search["candidates"] == 2
     assert search["where"] == "a local Dask cluster of 2 workers"
     assert (run / "model.safetensors").is_file()
+
+
+def test_a_fashion_mnist_search_saves_the_class_names(tmp_path, data_dir, capsys):
+    argv = ["tune", "--dataset", "fashion-mnist", "--param", "hidden=8,16", "--param", "epochs=1", "--cv", "2",
+            "--limit", "700", "--n-jobs", "1", "--data-dir", str(data_dir), "--out", str(tmp_path), "--quiet"]
+    assert main(argv) == 0
+    predictor = load(next(tmp_path.iterdir()))
+    assert predictor.classes[:3] == ["T-shirt/top", "Trouser", "Pullover"] and len(predictor.classes) == 10
+    assert set(predictor.predict(np.zeros((2, 784), np.uint8))) <= set(predictor.classes)
 
 
 def test_tune_command_errors(tmp_path, capsys):

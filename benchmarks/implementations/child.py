@@ -42,9 +42,11 @@ class ChildRun:
 
 
 def child_environment(threads: int) -> dict:
-    """This process's environment, with the thread variables set and this package importable."""
+    """This process's environment, with the thread variables set, this package importable, and
+    Python's output unbuffered (so that each epoch's line, and the memory sampled at it, comes
+    when the epoch ends, also from scripts that do not flush, such as the seed reference)."""
     path = os.pathsep.join(filter(None, [str(BENCHMARKS), os.environ.get("PYTHONPATH")]))
-    return dict(os.environ, PYTHONPATH=path, **{name: str(threads) for name in THREAD_VARIABLES})
+    return dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1", **{name: str(threads) for name in THREAD_VARIABLES})
 
 
 def cpu_subset(threads: int) -> set[int] | None:

@@ -26,7 +26,8 @@ File format ("neuralnet-checkpoint", version 1): a safetensors file with
 
   in which each array of a state is replaced by ``{"__tensor__": "state.<path>"}``.
   ``rng.shuffle`` is the shuffling RandomState (``get_state(legacy=False)``), ``rng.dropout``
-  the bit-generator state of each Dropout layer's generator, in layer order.
+  the bit-generator state of the generator of each random layer (Dropout and RandomShift),
+  in layer order.
 
 Like model files, checkpoints hold only JSON and raw arrays: loading executes nothing.
 """

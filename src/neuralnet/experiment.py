@@ -26,7 +26,7 @@ import numpy as np
 from . import __version__, plots
 from .checkpoints import (CHECKPOINT_FILENAME, Checkpoint, CheckpointError, Checkpointer, load_checkpoint,
                           restore_checkpoint)
-from .config import TrainingConfig
+from .config import ConfigError, TrainingConfig
 from .datasets import DATASETS, load_chapter_data
 from .datasets.split import DataSplit
 from .io import CHAPTER_PREPROCESSING, MODEL_FILENAME, load_model, save_model
@@ -176,8 +176,14 @@ def resume_run(path: str | Path, data_dir=None, *, log: Callable[[str], None] | 
     for stale in run.path.glob(f".{CHECKPOINT_FILENAME}.*.tmp"):  # a write the interruption cut short
         stale.unlink(missing_ok=True)
     config = run.config()
-    if checkpoint.config != config.to_dict():
-        different = sorted(key for key in config.to_dict() if checkpoint.config.get(key) != getattr(config, key))
+    # both through TrainingConfig, so that a setting added since the checkpoint was written
+    # (absent from it) takes its default on both sides, as it does in the run's config.json
+    try:
+        checkpoint_config = TrainingConfig.from_dict(checkpoint.config).to_dict()
+    except (ConfigError, TypeError) as error:
+        raise CheckpointError(f"{checkpoint_path} holds a configuration neuralnet cannot read: {error}") from None
+    if checkpoint_config != config.to_dict():
+        different = sorted(key for key in config.to_dict() if checkpoint_config.get(key) != getattr(config, key))
         raise CheckpointError(f"{checkpoint_path} was written with another configuration than "
                               f"{run.file('config.json')} (they differ in {different})")
     model_out = _check_model_out(model_out, overwrite)

@@ -98,10 +98,23 @@ def _read_value(name: str, value):
                 raise
             raise TuneError(f"{name}={value!r}: not a valid {reader.__name__}") from None
     if name == "hidden":
-        return (int(value),) if isinstance(value, int) else tuple(int(v) for v in value)
+        sizes = [value] if not isinstance(value, (list, tuple)) else list(value)
+        if not sizes or not all(_is_whole(v) and v >= 1 for v in sizes):
+            raise TuneError(f"hidden={value!r}: expected units per layer, whole numbers >= 1, "
+                            "like 100 or [512, 256]")
+        return tuple(int(v) for v in sizes)
     if reader in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise TuneError(f"{name}={value!r}: expected a number")
+    if reader is int and not _is_whole(value):
+        raise TuneError(f"{name}={value!r}: expected a whole number")
     return reader(value) if reader in (int, float, str) else value
+
+
+def _is_whole(value) -> bool:
+    """An int, or a float with no fractional part (TOML's 64.0); never a bool."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
 
 
 @dataclass
@@ -130,8 +143,10 @@ class SearchSpace:
             values = values if isinstance(values, list) else [values]
             if not values:
                 raise TuneError(f"{name}: give at least one value")
-            grid[key] = [_read_value(key, v) for v in values]
-        self.grid = grid
+            # "lr" and "learning_rate" (or a name given twice) add to each other's values
+            grid.setdefault(key, []).extend(_read_value(key, v) for v in values)
+        # a value given twice would only make the same candidate twice
+        self.grid = {key: list(dict.fromkeys(values)) for key, values in grid.items()}
 
     @classmethod
     def from_strings(cls, params: list[str], **options) -> "SearchSpace":
@@ -141,7 +156,7 @@ class SearchSpace:
             name, sep, values = text.partition("=")
             if not sep or not values.strip():
                 raise TuneError(f"--param {text!r}: expected NAME=VALUE[,VALUE...], e.g. lr=0.1,0.03")
-            grid.setdefault(name.strip(), []).extend(v for v in values.split(",") if v.strip())
+            grid.setdefault(_canonical(name), []).extend(v for v in values.split(",") if v.strip())
         return cls(grid=grid, **options)
 
     @classmethod
@@ -156,6 +171,8 @@ class SearchSpace:
         except tomllib.TOMLDecodeError as error:
             raise TuneError(f"{path} is not valid TOML: {error}") from None
         grid = data.pop("grid", {})
+        if not isinstance(grid, dict):
+            raise TuneError(f"{path}: grid = {grid!r}; expected a [grid] table of parameters and their values")
         unknown = sorted(set(data) - {"search", "n_iter", "cv", "seed", "dataset", "limit"})
         if unknown:
             raise TuneError(f"{path}: unknown keys {unknown}; parameters go under [grid]")
@@ -168,6 +185,13 @@ class SearchSpace:
     def fixed(self) -> dict:
         """The parameters with one value, by the estimator's names."""
         return {PARAMETERS[k][0]: v[0] for k, v in self.grid.items() if len(v) == 1}
+
+    def check_searchable(self) -> None:
+        """TuneError unless at least one parameter has two or more values."""
+        if not self.estimator_grid():
+            fixed = ", ".join(f"{k}={v[0]}" for k, v in self.grid.items()) or "none"
+            raise TuneError(f"nothing to search: every parameter has a single value ({fixed}); give at least "
+                            "one parameter two or more values, e.g. --param lr=0.1,0.03")
 
     def n_candidates(self) -> int:
         total = math.prod(len(v) for v in self.estimator_grid().values())
@@ -244,10 +268,8 @@ def _folds(space: SearchSpace, y: np.ndarray) -> list[tuple[list, list]]:
 def _search_object(space: SearchSpace, estimator, y, n_jobs, verbose):
     from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 
+    space.check_searchable()
     grid = space.estimator_grid()
-    if not grid:
-        raise TuneError("nothing to search: give at least one parameter with two or more values, "
-                        "e.g. --param lr=0.1,0.03")
     common = dict(scoring="accuracy", cv=_folds(space, y), n_jobs=n_jobs, refit=True, verbose=verbose,
                   error_score="raise")
     if space.search == "grid":
@@ -337,6 +359,7 @@ def write_search_run(result: SearchResult, out: str | Path, *, X_test=None, y_te
     import csv
 
     from .io import CHAPTER_PREPROCESSING, save_model
+    from .datasets import DATASETS
     from .runs import RunFolder, create_run_folder
 
     run = RunFolder(create_run_folder(out))
@@ -363,6 +386,10 @@ def write_search_run(result: SearchResult, out: str | Path, *, X_test=None, y_te
     run.write_json("metrics.json", metrics)
     training = {k: v if isinstance(v, (bool, int, float, str, tuple, list, type(None))) else str(v)
                 for k, v in best.get_params().items()}
-    save_model(run.model_path, best.network_, best.architecture_, classes=[str(c) for c in best.classes_],
+    # the data set's class names (as `neuralnet train` saves them: "Sandal", not "5"); the
+    # estimator's own labels for data that is not one of the known data sets
+    names = DATASETS[result.space.dataset].class_names if result.space.dataset in DATASETS else None
+    classes = [names[int(c)] if names is not None else str(c) for c in best.classes_]
+    save_model(run.model_path, best.network_, best.architecture_, classes=classes,
                preprocessing=CHAPTER_PREPROCESSING, training=training, metrics=metrics)
     return run.path

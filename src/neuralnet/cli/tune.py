@@ -59,17 +59,19 @@ def space_from_args(args: argparse.Namespace):
     options = {key: getattr(args, attr) for key, attr in
                (("search", "search"), ("n_iter", "n_iter"), ("cv", "cv"), ("seed", "seed"),
                 ("dataset", "dataset"), ("limit", "limit")) if getattr(args, attr) is not None}
-    if args.config:
-        base = SearchSpace.from_toml(args.config)
-        grid = {k: list(v) for k, v in base.grid.items()}
-        for text in args.param:
-            extra = SearchSpace.from_strings([text]).grid
-            grid.update(extra)
-        fields = {k: getattr(base, k) for k in ("search", "n_iter", "cv", "seed", "dataset", "limit")}
-        return SearchSpace(grid=grid, **{**fields, **options})
-    if not args.param:
+    if not args.config and not args.param:
         raise TuneError("give the parameters to search with --param NAME=V1,V2 (or --config FILE)")
-    return SearchSpace.from_strings(args.param, **options)
+    # every --param together first (repeating one adds values), by canonical names
+    given = SearchSpace.from_strings(args.param).grid if args.param else {}
+    if not args.config:
+        space = SearchSpace(grid=given, **options)
+    else:
+        base = SearchSpace.from_toml(args.config)
+        fields = {k: getattr(base, k) for k in ("search", "n_iter", "cv", "seed", "dataset", "limit")}
+        # a parameter given on the command line replaces the file's values for it
+        space = SearchSpace(grid={**base.grid, **given}, **{**fields, **options})
+    space.check_searchable()
+    return space
 
 
 def run(args: argparse.Namespace) -> int:
