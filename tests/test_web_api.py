@@ -432,7 +432,7 @@ def test_create_app_needs_a_run_folder_of_a_28_by_28_model(run_folder, tmp_path)
 
     with pytest.raises(FileNotFoundError, match="does not exist"):
         create_app(tmp_path / "missing")
-    with pytest.raises(FileNotFoundError, match="not a run folder"):
+    with pytest.raises(FileNotFoundError, match="not a training run folder"):
         create_app(tmp_path)
     other = shutil.copytree(run_folder, tmp_path / "other")
     architecture = Architecture(n_features=100, hidden=[5], n_outputs=10)
@@ -454,6 +454,29 @@ def test_serve_defaults_to_the_latest_run_on_localhost(run_folder, monkeypatch):
     assert app.state.run.path == run_folder
     assert main(["serve", str(run_folder), "--host", "0.0.0.0", "--port", "9001"]) == 0
     assert calls[1][1]["host"] == "0.0.0.0" and calls[1][1]["port"] == 9001
+
+
+def test_serve_skips_and_explains_a_tune_folder(run_folder, tmp_path, monkeypatch, capsys):
+    """A `neuralnet tune` folder holds a model but no training run; a bare `serve` after a
+    search still serves the latest training run, and serving the search folder says why not."""
+    import os
+    import shutil
+
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(app))
+    trained = shutil.copytree(run_folder, tmp_path / "runs" / "20260101-000000")
+    searched = tmp_path / "runs" / "20260101-000100"
+    searched.mkdir()
+    shutil.copy(run_folder / "model.safetensors", searched / "model.safetensors")
+    (searched / "search.json").write_text("{}")
+    later = (trained / "model.safetensors").stat().st_mtime + 60
+    os.utime(searched / "model.safetensors", (later, later))
+    assert main(["serve", "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert calls[0].state.run.path == trained
+    assert main(["serve", str(searched)]) == 1
+    assert "is not a training run folder (no config.json); it is a `neuralnet tune` folder" in capsys.readouterr().err
 
 
 def test_serve_errors(tmp_path, capsys):

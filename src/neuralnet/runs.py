@@ -50,9 +50,11 @@ def create_run_folder(out: str | Path = "runs") -> Path:
 
 
 def latest_run(out: str | Path = "runs") -> Path:
-    """The most recent run folder in ``out`` that holds a model."""
+    """The most recent training run in ``out`` that holds a model (folders of ``neuralnet
+    tune``, which hold a model but no training configuration, are not training runs)."""
     out = Path(out)
-    candidates = sorted((p for p in out.glob("*/model.safetensors")), key=lambda p: p.stat().st_mtime)
+    candidates = sorted((p for p in out.glob("*/model.safetensors") if (p.parent / "config.json").is_file()),
+                        key=lambda p: p.stat().st_mtime)
     if not candidates:
         raise FileNotFoundError(f"no trained run in {out}/ (train one with `neuralnet train`)")
     return candidates[-1].parent
@@ -71,7 +73,11 @@ class RunFolder:
         if not self.path.is_dir():
             raise FileNotFoundError(f"run folder {self.path} does not exist")
         if not self.exists():
-            raise FileNotFoundError(f"{self.path} is not a run folder (no config.json)")
+            hint = ""
+            if (self.path / "search.json").is_file():
+                hint = ("; it is a `neuralnet tune` folder: its model.safetensors loads with "
+                        "neuralnet.load and exports with `neuralnet export`")
+            raise FileNotFoundError(f"{self.path} is not a training run folder (no config.json){hint}")
         return self
 
     # -- files ---------------------------------------------------------------------------

@@ -90,8 +90,9 @@ def run(args: argparse.Namespace) -> int:
     where = (f"the Dask cluster at {args.scheduler}" if args.scheduler else
              f"a local Dask cluster of {args.dask_workers} workers" if args.dask_workers else "this machine")
     if not args.quiet:
-        print(f"Searching {space.n_candidates()} candidates x {space.cv} folds = "
-              f"{space.n_candidates() * space.cv} fits on {len(y)} images, on {where}", flush=True)
+        candidates = space.n_candidates()
+        print(f"Searching {candidates} candidate{'s' * (candidates != 1)} x {space.cv} folds = "
+              f"{candidates * space.cv} fits on {len(y)} images, on {where}", flush=True)
     result = run_search(space, X, y, n_jobs=args.n_jobs, scheduler=args.scheduler,
                         dask_workers=args.dask_workers, verbose=0 if args.quiet else 1)
     path = write_search_run(result, args.out, X_test=data.X_test, y_test=data.y_test,
