@@ -236,6 +236,15 @@ def test_a_fashion_mnist_search_saves_the_class_names(tmp_path, data_dir, capsys
     assert set(predictor.predict(np.zeros((2, 784), np.uint8))) <= set(predictor.classes)
 
 
+def test_a_search_on_other_labels_saves_them_as_text(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 255, (120, 784)).astype(np.float32)
+    y = np.array(["cat", "dog", "eel"])[np.arange(120) % 3]
+    result = run_search(SearchSpace.from_strings(["hidden=4,8", "epochs=1"], cv=2), X, y, n_jobs=1, verbose=0)
+    predictor = load(write_search_run(result, tmp_path))
+    assert predictor.classes == ["cat", "dog", "eel"]
+
+
 def test_tune_command_errors(tmp_path, capsys):
     assert main(["tune", "--out", str(tmp_path)]) == 1
     assert "give the parameters to search with --param" in capsys.readouterr().err

@@ -182,8 +182,9 @@ def resume_run(path: str | Path, data_dir=None, *, log: Callable[[str], None] | 
         checkpoint_config = TrainingConfig.from_dict(checkpoint.config).to_dict()
     except (ConfigError, TypeError) as error:
         raise CheckpointError(f"{checkpoint_path} holds a configuration neuralnet cannot read: {error}") from None
-    if checkpoint_config != config.to_dict():
-        different = sorted(key for key in config.to_dict() if checkpoint_config.get(key) != getattr(config, key))
+    run_config = config.to_dict()
+    if checkpoint_config != run_config:
+        different = sorted(key for key, value in run_config.items() if checkpoint_config.get(key) != value)
         raise CheckpointError(f"{checkpoint_path} was written with another configuration than "
                               f"{run.file('config.json')} (they differ in {different})")
     model_out = _check_model_out(model_out, overwrite)

@@ -53,7 +53,7 @@ def latest_run(out: str | Path = "runs") -> Path:
     """The most recent training run in ``out`` that holds a model (folders of ``neuralnet
     tune``, which hold a model but no training configuration, are not training runs)."""
     out = Path(out)
-    candidates = sorted((p for p in out.glob("*/model.safetensors") if (p.parent / "config.json").is_file()),
+    candidates = sorted((p for p in out.glob("*/model.safetensors") if RunFolder(p.parent).exists()),
                         key=lambda p: p.stat().st_mtime)
     if not candidates:
         raise FileNotFoundError(f"no trained run in {out}/ (train one with `neuralnet train`)")

@@ -351,6 +351,18 @@ def _markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _class_labels(classes, dataset: str) -> list[str]:
+    """The labels to save with the model: the data set's names for its integer labels
+    ("Sandal", not "5", as `neuralnet train` saves them), or the labels as text when the
+    search ran on other data (e.g. string labels)."""
+    from .datasets import DATASETS
+
+    names = DATASETS[dataset].class_names if dataset in DATASETS else None
+    if names is not None and all(isinstance(c, (int, np.integer)) and 0 <= c < len(names) for c in classes):
+        return [names[int(c)] for c in classes]
+    return [str(c) for c in classes]
+
+
 def write_search_run(result: SearchResult, out: str | Path, *, X_test=None, y_test=None,
                      extra: dict | None = None) -> Path:
     """Write a run folder: results.csv/.md (every candidate), search.json (the space, the best
@@ -359,7 +371,6 @@ def write_search_run(result: SearchResult, out: str | Path, *, X_test=None, y_te
     import csv
 
     from .io import CHAPTER_PREPROCESSING, save_model
-    from .datasets import DATASETS
     from .runs import RunFolder, create_run_folder
 
     run = RunFolder(create_run_folder(out))
@@ -386,10 +397,7 @@ def write_search_run(result: SearchResult, out: str | Path, *, X_test=None, y_te
     run.write_json("metrics.json", metrics)
     training = {k: v if isinstance(v, (bool, int, float, str, tuple, list, type(None))) else str(v)
                 for k, v in best.get_params().items()}
-    # the data set's class names (as `neuralnet train` saves them: "Sandal", not "5"); the
-    # estimator's own labels for data that is not one of the known data sets
-    names = DATASETS[result.space.dataset].class_names if result.space.dataset in DATASETS else None
-    classes = [names[int(c)] if names is not None else str(c) for c in best.classes_]
-    save_model(run.model_path, best.network_, best.architecture_, classes=classes,
+    save_model(run.model_path, best.network_, best.architecture_,
+               classes=_class_labels(best.classes_, result.space.dataset),
                preprocessing=CHAPTER_PREPROCESSING, training=training, metrics=metrics)
     return run.path
