@@ -77,3 +77,29 @@ def test_a_speed_target_needs_the_speed_and_no_loss_of_accuracy(neuralnet_acc, m
     assert checks["deep: neuralnet peak RSS"]["met"] is True  # data + 80 MB
     slow = _row("torch", 5.0, 0.9700, neuralnet)
     assert not {c["what"]: c for c in check_targets({"deep": [neuralnet, slow]})}["deep: neuralnet vs torch"]["met"]
+
+
+def test_the_plain_numpy_yardstick_trains_the_network_neuralnet_trains():
+    """Same initial weights and shuffling order: the hand-written loop must follow neuralnet
+    epoch by epoch (else its timing would be of some other computation)."""
+    from implementations import neuralnet_engine, numpy_loop
+    from implementations.shared_data import Arrays
+    from implementations.workloads import CHAPTER
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (700, 784)).astype(np.float32)
+    y = (X[:, :10].argmax(axis=1) + rng.randint(0, 2, 700)) % 10  # learnable, not trivially
+    arrays = Arrays(X[:500], y[:500], X[500:600], y[500:600], X[600:], y[600:])
+    workload = CHAPTER.with_changes(epochs=4)
+    epochs = {"neuralnet": [], "numpy": []}
+    ours = neuralnet_engine.train(workload, arrays, None, lambda *line: epochs["neuralnet"].append(line))
+    plain = numpy_loop.train(workload, arrays, neuralnet_engine.initial_weights(workload),
+                             lambda *line: epochs["numpy"].append(line))
+    assert [line[:2] for line in epochs["numpy"]] == [(e, 4) for e in range(1, 5)]
+    for (_, _, expected), (_, _, got) in zip(epochs["neuralnet"], epochs["numpy"], strict=True):
+        assert set(got) == {"train_loss", "train_acc", "valid_loss", "valid_acc"}
+        for name in got:
+            assert got[name] == pytest.approx(expected[name], rel=1e-4), name
+    assert epochs["numpy"][-1][2]["train_loss"] < 0.9 * epochs["numpy"][0][2]["train_loss"]  # it learns
+    assert plain["test_acc"] == ours["test_acc"]
+    assert plain["examples_trained_per_epoch"] == ours["examples_trained_per_epoch"] == 500

@@ -6,6 +6,7 @@ Implementations (each trains a ``Workload`` on the shared arrays, in a fresh pro
     torch_eager        PyTorch eager on the CPU
     sklearn_mlp        scikit-learn's MLPClassifier (the closest expressible configuration)
     seed_reference     the chapter's code as printed, run as its own script
+    numpy_loop         the chapter's network by hand in plain NumPy: a yardstick
     onnx_runtime       ONNX Runtime on a model from ``neuralnet.export`` (inference only)
 
 Shared by the runs:
@@ -43,6 +44,7 @@ TRAINING = {impl.key: impl for impl in (
     Implementation("torch", "torch_eager", "PyTorch eager", requires=("torch",)),
     Implementation("sklearn", "sklearn_mlp", "scikit-learn MLPClassifier", requires=("sklearn",)),
     Implementation("seed", "seed_reference", "seed reference", workloads=("chapter",)),
+    Implementation("numpy", "numpy_loop", "plain NumPy loop", workloads=("chapter",)),
 )}
 
 INFERENCE = {impl.key: impl for impl in (
