@@ -285,7 +285,7 @@ def header_lines(report: dict) -> list[str]:
     torch_backend = peak.get("torch_backend") or {}
     sizes = data["sizes"]
     return [
-        "# neuralnet against PyTorch eager, scikit-learn the chapter's code and a plain NumPy loop",
+        "# neuralnet against PyTorch eager, scikit-learn, the chapter's code and a plain NumPy loop",
         "",
         *(["**Quick run (`--quick`): a check that the harness works, not a measurement.**", ""]
           if report["quick"] else []),
