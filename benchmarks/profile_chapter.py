@@ -9,7 +9,11 @@ runs it, and in the training thread), then profiled with the evaluation in the t
 thread, so that the profiler sees all the work: with pyinstrument (a sampled call tree
 and the self time of each function) or, when pyinstrument is missing, cProfile. NumPy's
 kernels count towards the Python function that calls them (``Dense.forward`` holds its
-matrix product). Writes benchmarks/results/profile.txt.
+matrix product). Then each part of an epoch is timed apart on one core (neuralnet's
+mini-batch loop, the plain NumPy loop's step from implementations/numpy_loop.py, the
+first layer's matrix products, the row gathering, the evaluation): what a mini-batch of
+this shape costs in NumPy on this machine, whichever library wraps it. Writes
+benchmarks/results/profile.txt.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from implementations.flops import loop_flops
 from implementations.machine import cpu_model, numpy_sgemm_gflops
-from implementations.neuralnet_engine import build_network, training_config
+from implementations.neuralnet_engine import build_network, initial_weights, training_config
 from implementations.workloads import CHAPTER, Workload
 
 HERE = Path(__file__).resolve().parent
@@ -98,6 +102,72 @@ def summary(workload: Workload, data, seconds_default: float, seconds_synchronou
     ])
 
 
+def _per_batch(run_batch, batches) -> float:
+    """Seconds per call of run_batch(indices), over one pass through ``batches``."""
+    started = time.perf_counter()
+    for batch in batches:
+        run_batch(batch)
+    return (time.perf_counter() - started) / len(batches)
+
+
+def one_core_budget(workload: Workload, data) -> str:
+    """Each part of an epoch timed apart on one core (one BLAS thread): the mini-batch loop
+    of neuralnet and of the plain NumPy loop, its matrix products and row gathering alone,
+    and the per-epoch evaluation. With the evaluation on the second core, an epoch cannot
+    be shorter than its mini-batch loop: that bounds the run's time from below."""
+    import numpy as np
+    from neuralnet.experiment import make_trainer
+    from neuralnet.training import check_data, evaluate
+
+    from implementations.numpy_loop import ChapterNetwork
+
+    size = workload.batch_size
+    order = np.random.RandomState(0).permutation(len(data.y_train))
+    batches = [order[start:start + size] for start in range(0, len(order) - size + 1, size)]
+    X = np.ascontiguousarray(data.X_train, dtype=np.float32)
+    onehot = np.eye(10, dtype=np.float32)[data.y_train]
+    hidden = workload.hidden[0]
+    x = X[:size]  # the products alone, on one contiguous batch
+    weight_t = np.full((X.shape[1], hidden), 0.01, np.float32)
+    delta = np.ones((size, hidden), np.float32)
+    gradient = np.empty_like(weight_t)
+    plain = ChapterNetwork(initial_weights(workload))
+    with threadpool_limits(limits=1), np.errstate(over="ignore"):
+        trainer = make_trainer(training_config(workload), build_network(workload))
+        started = time.perf_counter()
+        trainer.fit(X, data.y_train, epochs=2, batch_size=size, evaluate_train=False, progress=False, threads=1)
+        loop = (time.perf_counter() - started) / (2 * len(batches))
+        step = _per_batch(lambda b: plain.sgd_step(X[b], onehot[b], workload.lr), batches)
+        products = _per_batch(lambda b: (x @ weight_t, np.matmul(x.T, delta, out=gradient)), batches)
+        gather = _per_batch(lambda b: X[b], batches)
+        network = trainer.network
+        sets = [check_data(network, X, data.y_train, "train"),
+                check_data(network, data.X_valid, data.y_valid, "valid")]
+        started = time.perf_counter()
+        for _ in range(3):
+            for X_set, Y_set, labels in sets:
+                evaluate(network, X_set, Y_set, labels)
+        evaluation = (time.perf_counter() - started) / 3
+    per_epoch = len(batches)
+    epochs = CHAPTER.epochs
+    return "\n".join([
+        f"One core's cost of each part of an epoch ({per_epoch} mini-batches of {size}; one BLAS thread, "
+        "each part timed alone):",
+        f"  neuralnet's mini-batch loop (Trainer.fit, no evaluation)  {loop * 1e6:6.0f} µs per batch, "
+        f"{loop * per_epoch * 1e3:5.0f} ms per epoch",
+        f"  the plain NumPy loop's step (numpy_loop.py)               {step * 1e6:6.0f} µs per batch, "
+        f"{step * per_epoch * 1e3:5.0f} ms per epoch",
+        f"    of which the first layer's two matrix products         {products * 1e6:6.0f} µs per batch",
+        f"    and gathering the batch's 100 rows                     {gather * 1e6:6.0f} µs per batch",
+        f"  evaluating the training and validation sets            {evaluation * 1e3:14.0f} ms per epoch",
+        f"With the evaluation on the second core, {epochs} epochs take at least {epochs} mini-batch loops: "
+        f"{loop * per_epoch * epochs:.1f} s for neuralnet's,",
+        f"{step * per_epoch * epochs:.1f} s for the plain step's (and {(step * per_epoch + evaluation) * epochs:.1f} s "
+        "with its evaluation in the same thread).",
+        "",
+    ])
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -124,7 +194,9 @@ def main(argv=None) -> int:
         seconds_default = timed_fit(workload, data, asynchronous_evaluation=None)
         seconds_synchronous = timed_fit(workload, data, asynchronous_evaluation=False)
         report = profile(lambda: timed_fit(workload, data, asynchronous_evaluation=False))
-    text = summary(workload, data, seconds_default, seconds_synchronous, peak, args.threads) + "\n" + report
+    budget = one_core_budget(workload, data)
+    text = (summary(workload, data, seconds_default, seconds_synchronous, peak, args.threads) + "\n" + budget
+            + "\n" + report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
