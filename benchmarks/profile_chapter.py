@@ -36,14 +36,14 @@ from implementations.workloads import CHAPTER, Workload
 HERE = Path(__file__).resolve().parent
 
 
-def timed_fit(workload: Workload, data, asynchronous_evaluation: bool | None) -> float:
+def timed_fit(workload: Workload, data, asynchronous_evaluation: bool | None, threads: int | None = None) -> float:
     """Seconds of Trainer.fit on a fresh network (None: the library's choice, as `neuralnet train`)."""
     from neuralnet.experiment import make_trainer
 
     trainer = make_trainer(training_config(workload), build_network(workload))
     started = time.perf_counter()
     trainer.fit(data.X_train, data.y_train, epochs=workload.epochs, batch_size=workload.batch_size,
-                X_valid=data.X_valid, y_valid=data.y_valid, progress=False,
+                X_valid=data.X_valid, y_valid=data.y_valid, progress=False, threads=threads,
                 asynchronous_evaluation=asynchronous_evaluation)
     return time.perf_counter() - started
 
@@ -79,8 +79,8 @@ def profile(run) -> str:
     return profile_with_pyinstrument(run)
 
 
-def summary(workload: Workload, data, seconds_default: float, seconds_synchronous: float, peak: float,
-            threads: int) -> str:
+def summary(workload: Workload, data, seconds_default: float, seconds_synchronous: float,
+            seconds_threaded: float | None, peak: float, threads: int) -> str:
     n_train = len(data.y_train) - len(data.y_train) % workload.batch_size
     n_evaluated = len(data.y_train) + len(data.y_valid)
     gflop = loop_flops(workload.layer_sizes, n_train * workload.epochs, n_evaluated * workload.epochs) / 1e9
@@ -95,6 +95,9 @@ def summary(workload: Workload, data, seconds_default: float, seconds_synchronou
         f"{seconds_default:.2f} s ({seconds_default / workload.epochs:.3f} s per epoch)",
         f"Wall time of Trainer.fit, evaluation in the training thread (as profiled below):  "
         f"{seconds_synchronous:.2f} s ({seconds_synchronous / workload.epochs:.3f} s per epoch)",
+        *([] if seconds_threaded is None else [
+            f"Wall time of Trainer.fit, {threads} BLAS threads for the mini-batches too, evaluation in between: "
+            f"{seconds_threaded:.2f} s ({seconds_threaded / workload.epochs:.3f} s per epoch)"]),
         f"Matrix products: {gflop:.1f} GFLOP; at this machine's float32 peak ({peak:.0f} GFLOP/s, NumPy, "
         f"4096x4096) they need {gflop / peak:.2f} s: the default run reaches "
         f"{gflop / seconds_default:.1f} GFLOP/s, {gflop / seconds_default / peak:.1%} of peak.",
@@ -134,11 +137,14 @@ def one_core_budget(workload: Workload, data) -> str:
     plain = ChapterNetwork(initial_weights(workload))
     with threadpool_limits(limits=1), np.errstate(over="ignore"):
         trainer = make_trainer(training_config(workload), build_network(workload))
-        started = time.perf_counter()
-        trainer.fit(X, data.y_train, epochs=2, batch_size=size, evaluate_train=False, progress=False, threads=1)
-        loop = (time.perf_counter() - started) / (2 * len(batches))
+        # the history's seconds: each epoch's mini-batch loop alone, without fit's checks of the
+        # data (about 25 ms per call); the first epoch is a warm-up (imports, buffers)
+        history = trainer.fit(X, data.y_train, epochs=3, batch_size=size, evaluate_train=False,
+                              progress=False, threads=1)
+        loop = min(history["seconds"][1:]) / len(batches)
         step = _per_batch(lambda b: plain.sgd_step(X[b], onehot[b], workload.lr), batches)
         products = _per_batch(lambda b: (x @ weight_t, np.matmul(x.T, delta, out=gradient)), batches)
+        one_core_peak = numpy_sgemm_gflops()
         gather = _per_batch(lambda b: X[b], batches)
         network = trainer.network
         sets = [check_data(network, X, data.y_train, "train"),
@@ -157,7 +163,9 @@ def one_core_budget(workload: Workload, data) -> str:
         f"{loop * per_epoch * 1e3:5.0f} ms per epoch",
         f"  the plain NumPy loop's step (numpy_loop.py)               {step * 1e6:6.0f} µs per batch, "
         f"{step * per_epoch * 1e3:5.0f} ms per epoch",
-        f"    of which the first layer's two matrix products         {products * 1e6:6.0f} µs per batch",
+        f"    of which the first layer's two matrix products         {products * 1e6:6.0f} µs per batch "
+        f"({4 * size * X.shape[1] * hidden / products / 1e9:.0f} GFLOP/s; one core's float32 peak: "
+        f"{one_core_peak:.0f} GFLOP/s)",
         f"    and gathering the batch's 100 rows                     {gather * 1e6:6.0f} µs per batch",
         f"  evaluating the training and validation sets            {evaluation * 1e3:14.0f} ms per epoch",
         f"With the evaluation on the second core, {epochs} epochs take at least {epochs} mini-batch loops: "
@@ -193,9 +201,12 @@ def main(argv=None) -> int:
         peak = numpy_sgemm_gflops()
         seconds_default = timed_fit(workload, data, asynchronous_evaluation=None)
         seconds_synchronous = timed_fit(workload, data, asynchronous_evaluation=False)
+        seconds_threaded = (timed_fit(workload, data, asynchronous_evaluation=False, threads=args.threads)
+                            if args.threads > 1 else None)
         report = profile(lambda: timed_fit(workload, data, asynchronous_evaluation=False))
     budget = one_core_budget(workload, data)
-    text = (summary(workload, data, seconds_default, seconds_synchronous, peak, args.threads) + "\n" + budget
+    text = (summary(workload, data, seconds_default, seconds_synchronous, seconds_threaded, peak, args.threads)
+            + "\n" + budget
             + "\n" + report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
