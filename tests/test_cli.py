@@ -112,12 +112,67 @@ def test_config_file_and_command_line_override(tmp_path, data_dir, capsys):
     (["train", "--dropout", "1.0"], "dropout = 1.0 is invalid: expected a probability in [0, 1)"),
     (["train", "--epochs", "0"], "epochs = 0 is invalid"),
     (["train", "--limit", "10"], "limit = 10 is invalid"),
+    (["train", "--early-stopping-monitor", "valid_acc"],
+     "early_stopping_monitor = 'valid_acc' is invalid: expected to be given with early_stopping"),
     (["train", "--config", "does-not-exist.toml"], "configuration file does-not-exist.toml does not exist"),
     (["evaluate", "no-such-run"], "run folder no-such-run does not exist"),
 ])
 def test_bad_options_give_a_clear_error(argv, message, capsys, tmp_path):
     assert main([*argv, "--data-dir", str(tmp_path), "--no-download"] if argv[0] == "train" else argv) == 1
     assert message in capsys.readouterr().err
+
+
+def test_early_stopping_monitor_offers_the_validation_metrics(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--early-stopping", "2", "--early-stopping-monitor", "train_acc"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'train_acc' (choose from 'valid_loss', 'valid_acc')" in capsys.readouterr().err
+
+
+def _early_stopping_run(tmp_path, data_dir, monitor):
+    """A small run whose validation accuracy levels off before its loss does (lr 0.5, 12 epochs)."""
+    out = tmp_path / monitor
+    argv = ["train", "--limit", "7000", "--epochs", "12", "--lr", "0.5", "--early-stopping", "2",
+            "--early-stopping-monitor", monitor, "--data-dir", str(data_dir), "--out", str(out),
+            "--no-progress", "--no-figures", "--quiet"]
+    assert main(argv) == 0
+    (folder,) = out.iterdir()
+    history = json.loads((folder / "history.json").read_text())
+    return folder, history, json.loads((folder / "metrics.json").read_text())
+
+
+def _first_stop(values, patience, better):
+    """(stopping epoch, best epoch) as early stopping should find them, or None."""
+    best_epoch = 1
+    for epoch, value in enumerate(values[1:], start=2):
+        if better(value, values[best_epoch - 1]):
+            best_epoch = epoch
+        elif epoch - best_epoch >= patience:
+            return epoch, best_epoch
+    return None
+
+
+def test_early_stopping_watches_the_chosen_metric_and_keeps_the_best_epoch(tmp_path, data_dir):
+    folder, history, metrics = _early_stopping_run(tmp_path, data_dir, "valid_acc")
+    accuracies = [row["valid_acc"] for row in history]
+    stop, best = _first_stop(accuracies, 2, lambda new, old: new > old)  # it stops: 500 images level off
+    assert (metrics["early_stopped_at"], metrics["best_epoch"]) == (stop, best) and len(history) == stop
+    assert json.loads((folder / "config.json").read_text())["config"]["early_stopping_monitor"] == "valid_acc"
+    log = (folder / "log.txt").read_text().splitlines()
+    assert log[-2] == (f"Early stopping after epoch {stop}: valid_acc has not improved for 2 epochs; "
+                       f"the model keeps epoch {best}'s weights")
+    # the saved model is the best epoch's: it scores that epoch's validation accuracy
+    from neuralnet.datasets import load_chapter_data
+    data = load_chapter_data("mnist", data_dir=data_dir, limit=7000, dtype=np.float32)
+    predictor = load(folder / "model.safetensors")
+    assert np.mean(predictor.network.predict(data.X_valid) == data.y_valid) == pytest.approx(accuracies[best - 1])
+
+    _, history, metrics = _early_stopping_run(tmp_path, data_dir, "valid_loss")
+    expected = _first_stop([row["valid_loss"] for row in history], 2, lambda new, old: new < old)
+    if expected is None:
+        assert "early_stopped_at" not in metrics and len(history) == 12
+    else:
+        assert (metrics["early_stopped_at"], metrics["best_epoch"]) == expected
 
 
 def test_missing_data_names_the_files(tmp_path, capsys, monkeypatch):

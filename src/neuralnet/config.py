@@ -22,9 +22,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["TrainingConfig", "ConfigError", "DATASET_NAMES"]
+__all__ = ["TrainingConfig", "ConfigError", "DATASET_NAMES", "EARLY_STOPPING_MONITORS"]
 
 DATASET_NAMES = ("mnist", "fashion-mnist")
+#: what early stopping may watch: a column of the training history
+EARLY_STOPPING_MONITORS = ("valid_loss", "valid_acc")
 
 
 class ConfigError(ValueError):
@@ -49,6 +51,7 @@ class TrainingConfig:
     epochs: int = 50
     batch_size: int = 100
     early_stopping: int | None = None
+    early_stopping_monitor: str = "valid_loss"
     seed: int = 123
     dtype: str = "float32"
     limit: int | None = None
@@ -111,6 +114,10 @@ class TrainingConfig:
             value = getattr(self, key)
             if value is not None and (not is_int(value) or value < 1):
                 fail(key, "a positive integer (or unset)")
+        if self.early_stopping_monitor not in EARLY_STOPPING_MONITORS:
+            fail("early_stopping_monitor", f"one of {list(EARLY_STOPPING_MONITORS)}")
+        if self.early_stopping is None and self.early_stopping_monitor != EARLY_STOPPING_MONITORS[0]:
+            fail("early_stopping_monitor", "to be given with early_stopping (the patience, in epochs)")
         if self.limit is not None and self.limit < 700:
             fail("limit", "at least 700 examples (the split keeps 1/14 for validation and 1/7 for testing)")
         if not is_int(self.seed) or self.seed < 0:

@@ -207,7 +207,7 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
     architecture = architecture_for(config, data.X_train.shape[1], n_classes)
     network = build_mlp(architecture, random_seed=config.seed)
     trainer = make_trainer(config, network)
-    named = {"early_stopping": EarlyStopping(config.early_stopping, monitor="valid_loss")} \
+    named = {"early_stopping": EarlyStopping(config.early_stopping, monitor=config.early_stopping_monitor)} \
         if config.early_stopping else {}
     checkpoint_path = run.file(CHECKPOINT_FILENAME)
     checkpointer = Checkpointer(checkpoint_path, architecture=architecture, config=config.to_dict(),
@@ -255,6 +255,8 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
     stopper = named.get("early_stopping")
     if stopper is not None and stopper.stopped_epoch is not None:
         metrics.update(early_stopped_at=stopper.stopped_epoch, best_epoch=stopper.best_epoch)
+        emit(f"Early stopping after epoch {stopper.stopped_epoch}: {stopper.monitor} has not improved for "
+             f"{stopper.patience} epochs; the model keeps epoch {stopper.best_epoch}'s weights")
     emit(f"Test accuracy: {metrics['test_acc'] * 100:.2f}%")
 
     run.write_history(trainer.history)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..activations import ACTIVATIONS
-from ..config import DATASET_NAMES, TrainingConfig
+from ..config import DATASET_NAMES, EARLY_STOPPING_MONITORS, TrainingConfig
 from ..layers import INITIALIZERS
 from ..losses import LOSSES
 from ..optim import OPTIMIZERS, SCHEDULES
@@ -71,8 +71,11 @@ def add_parser(subparsers) -> None:
     optim.add_argument("--batch-size", "--minibatch-size", dest="batch_size", type=int, metavar="N",
                        default=S, help=f"mini-batch size {_default('batch_size')}")
     optim.add_argument("--early-stopping", type=int, metavar="PATIENCE", default=S,
-                       help="stop when the validation loss has not improved for PATIENCE epochs and "
-                            "keep the best weights (default: off)")
+                       help="stop when the validation loss (or --early-stopping-monitor) has not improved "
+                            "for PATIENCE epochs and keep the best epoch's weights (default: off)")
+    optim.add_argument("--early-stopping-monitor", choices=list(EARLY_STOPPING_MONITORS), default=S,
+                       help="what early stopping watches: the validation loss (lower is better) or the "
+                            f"validation accuracy (higher is better) {_default('early_stopping_monitor')}")
     optim.add_argument("--seed", type=int, default=S,
                        help=f"seed of the weight initialisation and the shuffling {_default('seed')}")
 
