@@ -21,7 +21,8 @@ from neuralnet.checkpoints import (CHECKPOINT_FILENAME, CheckpointError, Checkpo
                                    restore_checkpoint, save_checkpoint)
 from neuralnet.cli import main
 from neuralnet.config import TrainingConfig
-from neuralnet.experiment import resume_run, train_run
+from neuralnet.experiment import continue_run, resume_run, train_run
+from neuralnet.io import load
 from neuralnet.network import Architecture, build_mlp
 from neuralnet.optim import SCHEDULES, SGD, Adam
 from neuralnet.training import Callback, EarlyStopping, Trainer, TrainingDiverged
@@ -343,3 +344,74 @@ def test_a_checkpoint_with_an_unreadable_configuration_is_refused(finished_run, 
     (run / CHECKPOINT_FILENAME).write_bytes(safetensors_bytes(tensors, header))
     with pytest.raises(CheckpointError, match=r"configuration neuralnet cannot read: .*\['warp_factor'\]"):
         resume_run(run, data_dir=data_dir, log=None)
+
+
+# --- continue: a finished run trained on to more epochs, in a new folder -----------------------------
+
+def _weights(folder: Path) -> dict:
+    return load(folder / "model.safetensors").network.state_dict()
+
+
+@pytest.mark.parametrize("schedule", ["constant", "exponential"])
+def test_continuing_a_finished_run_equals_the_longer_run_and_leaves_it_as_it_was(tmp_path, data_dir, schedule):
+    short = train_run(TrainingConfig(limit=700, epochs=2, schedule=schedule), data_dir=data_dir,
+                      out=tmp_path / "short", log=None, progress=False, figures=False).path
+    before = _state(short)
+    lines = []
+    continued = continue_run(short, 4, data_dir=data_dir, out=tmp_path / "continued", log=lines.append,
+                             progress=False, figures=False)
+    longer = train_run(TrainingConfig(limit=700, epochs=4, schedule=schedule), data_dir=data_dir,
+                       out=tmp_path / "longer", log=None, progress=False, figures=False)
+    assert _state(short) == before  # not a byte or a timestamp changed
+    assert continued.path.parent == tmp_path / "continued" and continued.resumed_after_epoch == 2
+    assert lines[0] == f"Continuing {short} after epoch 2 to 4 epochs in {continued.path}"
+    assert lines[1].startswith("Epoch: 001/004") and lines[4].startswith("Epoch: 004/004")
+    for name, value in _weights(longer.path).items():  # bit for bit
+        np.testing.assert_array_equal(_weights(continued.path)[name], value, err_msg=name)
+    drop_seconds = [{k: v for k, v in row.items() if k != "seconds"} for row in json.loads(
+        (continued.path / "history.json").read_text())]
+    assert drop_seconds == [{k: v for k, v in row.items() if k != "seconds"} for row in longer.history.rows]
+    saved = json.loads((continued.path / "config.json").read_text())
+    assert saved["config"]["epochs"] == 4 and saved["continued_from"] == str(short)
+    assert continued.metrics["continued_after_epoch"] == 2 and continued.metrics["test_acc"] == longer.metrics["test_acc"]
+
+
+def test_continue_refuses_what_it_cannot_continue(finished_run, tmp_path, data_dir, capsys):
+    before = _state(finished_run)
+    with pytest.raises(ValueError, match=r"epochs must be a whole number above the 2 epochs .* has trained, got 2"):
+        continue_run(finished_run, 2, data_dir=data_dir, out=tmp_path, log=None)
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    for name in ("config.json", CHECKPOINT_FILENAME):
+        (unfinished / name).write_bytes((finished_run / name).read_bytes())
+    with pytest.raises(FileNotFoundError, match="has not finished training .*resume it with `neuralnet train --resume`"):
+        continue_run(unfinished, 5, data_dir=data_dir, out=tmp_path, log=None)
+    cosine = train_run(TrainingConfig(limit=700, epochs=1, schedule="cosine"), data_dir=data_dir,
+                       out=tmp_path / "cosine", log=None, progress=False, figures=False).path
+    with pytest.raises(ValueError, match=r"cosine schedule, .* depends on the total number of epochs \(1\)"):
+        continue_run(cosine, 3, data_dir=data_dir, out=tmp_path, log=None)
+    stopped = train_run(TrainingConfig(limit=700, epochs=12, lr=0.5, early_stopping=1, early_stopping_monitor="valid_acc"),
+                        data_dir=data_dir, out=tmp_path / "stopped", log=None, progress=False, figures=False)
+    assert stopped.metrics.get("early_stopped_at") is not None  # patience 1 on 50 validation images
+    with pytest.raises(ValueError, match=rf"stopped early at epoch {stopped.metrics['early_stopped_at']}"):
+        continue_run(stopped.path, 20, data_dir=data_dir, out=tmp_path, log=None)
+    # the command line: --epochs is needed, nothing else may change
+    assert main(["train", "--continue", str(finished_run)]) == 2
+    assert "needs --epochs N" in capsys.readouterr().err
+    assert main(["train", "--continue", str(finished_run), "--epochs", "4", "--lr", "0.5"]) == 2
+    assert "changing only --epochs; drop --lr" in capsys.readouterr().err
+    assert main(["train", "--continue", str(finished_run), "--resume", str(finished_run)]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert _state(finished_run) == before
+    assert list(tmp_path.glob("2*")) == []  # no run folder was started by a refused call
+
+
+def test_continue_from_the_command_line(finished_run, tmp_path, data_dir, capsys):
+    argv = ["train", "--continue", str(finished_run), "--epochs", "3", "--data-dir", str(data_dir),
+            "--out", str(tmp_path), "--no-progress", "--no-figures"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert f"Continuing {finished_run} after epoch 2 to 3 epochs in {folder}" in out
+    assert "Epoch: 003/003" in out and f"Run folder: {folder}" in out
+    assert [row["epoch"] for row in json.loads((folder / "history.json").read_text())] == [1, 2, 3]

@@ -8,7 +8,8 @@ This is what ``neuralnet train`` does, as a library call::
     print(result.metrics["test_acc"], result.path)
 
 If a run is interrupted (a crash, SIGKILL, a full disk), ``resume_run("runs/<its folder>")``
-continues it from the checkpoint of its last finished epoch.
+continues it from the checkpoint of its last finished epoch; ``continue_run("runs/<its folder>",
+epochs=80)`` trains a finished run on to more epochs, in a new run folder.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from .training import (EarlyStopping, History, Trainer, TrainingDiverged, evalua
                        prepare_targets)
 
 __all__ = ["RunResult", "architecture_for", "make_trainer", "load_data", "train_run", "resume_run",
-           "evaluate_run", "draw_figures", "test_metrics", "data_fingerprint"]
+           "continue_run", "evaluate_run", "draw_figures", "test_metrics", "data_fingerprint"]
 
 
 @dataclass
@@ -146,13 +147,20 @@ def train_run(config: TrainingConfig, data_dir=None, out: str | Path = "runs", *
     config.validate()
     model_out = _check_model_out(model_out, overwrite)
     data = load_data(config, data_dir, download)
+    run = _new_run_folder(out, config, data_dir, data)
+    return _train(run, config, data, None, log=log, progress=progress, figures=figures,
+                  model_out=model_out, overwrite=overwrite)
+
+
+def _new_run_folder(out, config: TrainingConfig, data_dir, data: DataSplit, **extra) -> RunFolder:
+    """A new folder under ``out`` with the run's config.json (configuration, data, versions)."""
     run = RunFolder(create_run_folder(out))
     run.write_config(config, data_dir=str(data_dir) if data_dir else None,
                      neuralnet_version=__version__, python=sys.version.split()[0],
                      numpy=np.__version__, platform=platform.platform(),
-                     sizes={"train": len(data.y_train), "valid": len(data.y_valid), "test": len(data.y_test)})
-    return _train(run, config, data, None, log=log, progress=progress, figures=figures,
-                  model_out=model_out, overwrite=overwrite)
+                     sizes={"train": len(data.y_train), "valid": len(data.y_valid), "test": len(data.y_test)},
+                     **extra)
+    return run
 
 
 def resume_run(path: str | Path, data_dir=None, *, log: Callable[[str], None] | None = print,
@@ -167,14 +175,73 @@ def resume_run(path: str | Path, data_dir=None, *, log: Callable[[str], None] | 
     run = RunFolder(path).require()
     if run.model_path.exists():
         raise FileExistsError(f"{run.path} finished training already (it holds {MODEL_FILENAME}); nothing to "
-                              "resume. Start a new run with `neuralnet train`.")
+                              "resume. Start a new run with `neuralnet train`, or train this one on to more "
+                              "epochs with `neuralnet train --continue`.")
     checkpoint_path = run.file(CHECKPOINT_FILENAME)
     if not checkpoint_path.exists():
         raise FileNotFoundError(f"{run.path} has no {CHECKPOINT_FILENAME}: the run stopped before its first "
                                 "epoch ended, so there is nothing to resume; start it again with `neuralnet train`")
-    checkpoint = load_checkpoint(checkpoint_path)
     for stale in run.path.glob(f".{CHECKPOINT_FILENAME}.*.tmp"):  # a write the interruption cut short
         stale.unlink(missing_ok=True)
+    checkpoint, config = _run_checkpoint(run)
+    model_out = _check_model_out(model_out, overwrite)
+    if data_dir is None:
+        data_dir = run.read_json("config.json").get("data_dir")
+    data = _load_data_of(run, checkpoint, config, data_dir, download)
+    if log is not None:
+        log(f"Resuming {run.path} after epoch {checkpoint.epoch}/{config.epochs} (from {CHECKPOINT_FILENAME})")
+    return _train(run, config, data, checkpoint, log=log, progress=progress, figures=figures,
+                  model_out=model_out, overwrite=overwrite)
+
+
+def continue_run(path: str | Path, epochs: int, data_dir=None, out: str | Path = "runs", *,
+                 log: Callable[[str], None] | None = print, progress: bool | None = None,
+                 figures: bool = True, download: bool = True, model_out: str | Path | None = None,
+                 overwrite: bool = False) -> RunResult:
+    """Train the finished run in folder ``path`` on to ``epochs`` epochs, from the checkpoint
+    of its last epoch, in a new run folder under ``out``; the finished run is left as it is.
+
+    The new run's history starts with the finished run's epochs. With the constant, step or
+    exponential schedule (their learning rate depends on the epoch alone) the result is bit
+    for bit that of a run of ``epochs`` epochs from the start. Refuses a run that has not
+    finished (resume it), one that stopped early, the cosine schedule (its learning rate
+    reaches its minimum at the run's last epoch, wherever that is) and ``epochs`` not above
+    the epochs the run has trained.
+    """
+    source = RunFolder(path).require()
+    if not source.model_path.exists():
+        raise FileNotFoundError(f"{source.path} has not finished training (it has no {MODEL_FILENAME}); resume "
+                                "it with `neuralnet train --resume` first")
+    if not source.file(CHECKPOINT_FILENAME).exists():
+        raise FileNotFoundError(f"{source.path} has no {CHECKPOINT_FILENAME} to continue from")
+    checkpoint, config = _run_checkpoint(source)
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs <= checkpoint.epoch:
+        raise ValueError(f"epochs must be a whole number above the {checkpoint.epoch} epochs {source.path} has "
+                         f"trained, got {epochs!r}")
+    stopped = (checkpoint.callbacks.get("early_stopping") or {}).get("stopped_epoch")
+    if stopped is not None:
+        raise ValueError(f"{source.path} stopped early at epoch {stopped} (its validation metric had stopped "
+                         "improving); there is nothing to continue. Start a new run with `neuralnet train`.")
+    if config.schedule == "cosine":
+        raise ValueError(f"{source.path} uses the cosine schedule, whose learning rate depends on the total "
+                         f"number of epochs ({config.epochs}); continuing it would not be a longer cosine run. "
+                         f"Start a new run with `neuralnet train --epochs {epochs}`.")
+    model_out = _check_model_out(model_out, overwrite)
+    if data_dir is None:
+        data_dir = source.read_json("config.json").get("data_dir")
+    data = _load_data_of(source, checkpoint, config, data_dir, download)
+    longer = TrainingConfig.from_dict({**config.to_dict(), "epochs": int(epochs)})
+    run = _new_run_folder(out, longer, data_dir, data, continued_from=str(source.path))
+    if log is not None:
+        log(f"Continuing {source.path} after epoch {checkpoint.epoch} to {epochs} epochs in {run.path}")
+    return _train(run, longer, data, checkpoint, log=log, progress=progress, figures=figures,
+                  model_out=model_out, overwrite=overwrite, origin="continued")
+
+
+def _run_checkpoint(run: RunFolder) -> tuple[Checkpoint, TrainingConfig]:
+    """The run's checkpoint and configuration, refused if they do not belong together."""
+    checkpoint_path = run.file(CHECKPOINT_FILENAME)
+    checkpoint = load_checkpoint(checkpoint_path)
     config = run.config()
     # both through TrainingConfig, so that a setting added since the checkpoint was written
     # (absent from it) takes its default on both sides, as it does in the run's config.json
@@ -187,22 +254,23 @@ def resume_run(path: str | Path, data_dir=None, *, log: Callable[[str], None] | 
         different = sorted(key for key, value in run_config.items() if checkpoint_config.get(key) != value)
         raise CheckpointError(f"{checkpoint_path} was written with another configuration than "
                               f"{run.file('config.json')} (they differ in {different})")
-    model_out = _check_model_out(model_out, overwrite)
-    if data_dir is None:
-        data_dir = run.read_json("config.json").get("data_dir")
+    return checkpoint, config
+
+
+def _load_data_of(run: RunFolder, checkpoint: Checkpoint, config: TrainingConfig, data_dir,
+                  download: bool) -> DataSplit:
+    """The run's data, refused if they are not the data its checkpoint was trained on."""
     data = load_data(config, data_dir, download)
     if checkpoint.data and checkpoint.data != data_fingerprint(data):
         raise CheckpointError(f"the data found now ({data_dir or 'the default data folders'}) differ from the data "
-                              f"{run.path} was trained on; resume it with the same data files")
-    if log is not None:
-        log(f"Resuming {run.path} after epoch {checkpoint.epoch}/{config.epochs} (from {CHECKPOINT_FILENAME})")
-    return _train(run, config, data, checkpoint, log=log, progress=progress, figures=figures,
-                  model_out=model_out, overwrite=overwrite)
+                              f"{run.path} was trained on; use the same data files")
+    return data
 
 
 def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: Checkpoint | None, *,
-           log, progress, figures, model_out, overwrite) -> RunResult:
-    """Train (from scratch, or on from ``checkpoint``) and write the rest of the run folder."""
+           log, progress, figures, model_out, overwrite, origin: str = "resumed") -> RunResult:
+    """Train (from scratch, or on from ``checkpoint``: ``origin`` "resumed" or "continued")
+    and write the rest of the run folder."""
     n_classes = len(DATASETS[config.dataset].class_names)
     architecture = architecture_for(config, data.X_train.shape[1], n_classes)
     network = build_mlp(architecture, random_seed=config.seed)
@@ -251,7 +319,7 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
     metrics = test_metrics(network, data)
     metrics.update(train_seconds=train_seconds, epochs_run=len(trainer.history))
     if resumed_from is not None:
-        metrics.update(resumed_after_epoch=resumed_from)
+        metrics[f"{origin}_after_epoch"] = resumed_from
     stopper = named.get("early_stopping")
     if stopper is not None and stopper.stopped_epoch is not None:
         metrics.update(early_stopped_at=stopper.stopped_epoch, best_epoch=stopper.best_epoch)

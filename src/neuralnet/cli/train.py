@@ -105,6 +105,11 @@ def add_parser(subparsers) -> None:
                              "of its last finished epoch, with the run's own configuration and data (the result "
                              "is the one the run would have given without the interruption); network, "
                              "optimisation and data-set options cannot be combined with it")
+    safety.add_argument("--continue", dest="continue_from", metavar="RUN",
+                        help="train the finished run in folder RUN on to --epochs epochs, from the checkpoint of "
+                             "its last epoch, in a new run folder (RUN is left as it is); with a constant, step "
+                             "or exponential schedule the result is that of a run of --epochs epochs from the "
+                             "start; other network, optimisation and data-set options cannot be combined with it")
     safety.add_argument("--model-out", metavar="FILE",
                         help="also write the trained model to FILE (safetensors); an existing FILE is not "
                              "replaced unless --overwrite is given")
@@ -121,14 +126,28 @@ def config_from_args(args: argparse.Namespace) -> TrainingConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..experiment import resume_run, train_run
+    from ..experiment import continue_run, resume_run, train_run
 
     log = None if args.quiet else print
     options = dict(log=log, progress=args.progress, figures=args.figures, download=args.download,
                    model_out=args.model_out, overwrite=args.overwrite)
     if args.overwrite and args.model_out is None:
         raise UsageError("--overwrite only applies to --model-out FILE; a run folder is never overwritten")
-    if args.resume is not None:
+    if args.resume is not None and args.continue_from is not None:
+        raise UsageError("give --resume RUN (an interrupted run) or --continue RUN (a finished one), not both")
+    if args.continue_from is not None:
+        given = [key for key in TrainingConfig.keys() if hasattr(args, key) and key != "epochs"]
+        given += ["config"] if args.config else []
+        if given:
+            flags = ", ".join("--" + key.replace("_", "-") for key in given)
+            raise UsageError(f"--continue {args.continue_from} trains that run on with its own configuration, "
+                             f"changing only --epochs; drop {flags}")
+        if not hasattr(args, "epochs"):
+            raise UsageError(f"--continue {args.continue_from} needs --epochs N, the total number of epochs "
+                             "to train to")
+        result = continue_run(args.continue_from, args.epochs, data_dir=args.data_dir, out=args.out or "runs",
+                              **options)
+    elif args.resume is not None:
         given = [key for key in TrainingConfig.keys() if hasattr(args, key)]
         given += ["config"] if args.config else []
         given += ["out"] if args.out is not None else []
