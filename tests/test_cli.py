@@ -106,6 +106,21 @@ def test_config_file_and_command_line_override(tmp_path, data_dir, capsys):
     assert "Epoch: 002/002" in capsys.readouterr().out
 
 
+def test_a_config_file_may_need_the_command_line_to_be_complete(tmp_path, data_dir):
+    """The file and the options are merged, then checked as one configuration: a file's setting
+    that needs another one (nesterov needs a momentum, the monitor needs a patience) may get it
+    from the command line, which also wins over the file's hyphenated spelling of a key."""
+    config = tmp_path / "partial.toml"
+    config.write_text('nesterov = true\nearly_stopping_monitor = "valid_acc"\nbatch-size = 50\n')
+    argv = ["train", "--config", str(config), "--momentum", "0.9", "--early-stopping", "2", "--batch-size", "20",
+            "--epochs", "1", "--limit", "700", "--data-dir", str(data_dir), "--out", str(tmp_path / "runs"),
+            "--no-progress", "--no-figures", "--quiet"]
+    assert main(argv) == 0
+    saved = json.loads((next((tmp_path / "runs").iterdir()) / "config.json").read_text())["config"]
+    assert (saved["nesterov"], saved["momentum"], saved["early_stopping"]) == (True, 0.9, 2)
+    assert (saved["early_stopping_monitor"], saved["batch_size"]) == ("valid_acc", 20)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "--lr", "-0.1"], "lr = -0.1 is invalid: expected a number > 0"),
     (["train", "--hidden", "0"], "hidden = [0] is invalid"),

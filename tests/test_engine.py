@@ -361,10 +361,12 @@ def test_asynchronous_and_synchronous_evaluation_agree():
     assert rows[0] == rows[1]
 
 
-def test_every_evaluation_runs_on_the_same_number_of_blas_threads(monkeypatch):
+@pytest.mark.parametrize("asynchronous", [True, False])
+def test_every_evaluation_runs_on_the_same_number_of_blas_threads(monkeypatch, asynchronous):
     """Products on one BLAS thread and on two differ in their last bits: an evaluation on the
     second thread that ran between epochs, or after the last one, on the default number of
-    threads gave histories that differed from run to run in the ninth digit."""
+    threads gave histories that differed from run to run in the ninth digit, and evaluating
+    in the training thread gave other digits than evaluating on the second thread."""
     import scipy.linalg.blas  # noqa: F401  (the optimizer's BLAS, loaded before fit looks for libraries)
     from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -381,7 +383,8 @@ def test_every_evaluation_runs_on_the_same_number_of_blas_threads(monkeypatch):
     with threadpool_limits(limits=2):  # the default outside the loop: two threads
         trainer = _trainer(Architecture(8, [16], 3), seed=3)
         assert training.training_threads(trainer.network, 25, None) == 1  # small products: one thread
-        trainer.fit(X[:300], y[:300], X_valid=X[300:], y_valid=y[300:], epochs=4, batch_size=25, progress=False)
+        trainer.fit(X[:300], y[:300], X_valid=X[300:], y_valid=y[300:], epochs=4, batch_size=25, progress=False,
+                    asynchronous_evaluation=asynchronous)
     assert seen == [[1]] * 8  # training and validation sets, four epochs, all on the loop's one thread
 
 

@@ -144,6 +144,13 @@ class TrainingConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "TrainingConfig":
+        return cls.from_dict(cls.read_toml(path))
+
+    @staticmethod
+    def read_toml(path: str | Path) -> dict:
+        """The settings of a TOML file, not yet checked (so that options given elsewhere can be
+        merged in before one check of the whole): keys at the top level or under ``[train]``,
+        ``batch-size`` spelled ``batch_size``."""
         path = Path(path)
         try:
             data = tomllib.loads(path.read_text())
@@ -151,7 +158,6 @@ class TrainingConfig:
             raise ConfigError(f"configuration file {path} does not exist") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(f"{path} is not valid TOML: {error}") from None
-        # accept the keys at the top level or under a [train] table
         if "train" in data and isinstance(data["train"], dict):
             data = data["train"]
-        return cls.from_dict(data)
+        return {str(key).replace("-", "_"): value for key, value in data.items()}

@@ -436,18 +436,16 @@ class Trainer:
                            progress, log, list(callbacks), preprocess)
         for callback in callbacks:
             callback.on_train_begin(self)
-        # BLAS products on one thread and on two differ in their last bits, so every evaluation
-        # must run on a known number of threads: on the evaluation thread, it runs while the
-        # loop's limit holds, for the whole fit (else it would see whichever limit was set at
-        # the time); in this thread, between epochs, on the default
-        fit_threads, epoch_threads = (loop_threads, None) if asynchronous_evaluation else (None, loop_threads)
+        # BLAS products on one thread and on two differ in their last bits, so every evaluation,
+        # on the second thread or in this one, runs on the loop's number of threads: the loop's
+        # limit holds for the whole fit (else an evaluation would see whichever limit was set at
+        # the time, and the history would depend on timing and on asynchronous_evaluation)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuralnet-eval") as executor, \
-                blas.limit(threads), blas.limit(fit_threads):
+                blas.limit(threads), blas.limit(loop_threads):
             run.executor = executor if asynchronous_evaluation else None
             try:
                 while self.epoch < epochs and not run.stopped:
-                    with blas.limit(epoch_threads):
-                        run.train_one_epoch()
+                    run.train_one_epoch()
                     run.evaluate_latest()
             except TrainingDiverged:
                 run.deliver(block=True)

@@ -120,7 +120,7 @@ def add_parser(subparsers) -> None:
 
 def config_from_args(args: argparse.Namespace) -> TrainingConfig:
     """Defaults, then the --config file, then the options given on the command line."""
-    base = TrainingConfig.from_toml(args.config).to_dict() if args.config else {}
+    base = TrainingConfig.read_toml(args.config) if args.config else {}  # checked once, merged
     given = {key: getattr(args, key) for key in TrainingConfig.keys() if hasattr(args, key)}
     return TrainingConfig.from_dict({**base, **given})
 
