@@ -352,28 +352,41 @@ def _weights(folder: Path) -> dict:
     return load(folder / "model.safetensors").network.state_dict()
 
 
-@pytest.mark.parametrize("schedule", ["constant", "exponential"])
-def test_continuing_a_finished_run_equals_the_longer_run_and_leaves_it_as_it_was(tmp_path, data_dir, schedule):
-    short = train_run(TrainingConfig(limit=700, epochs=2, schedule=schedule), data_dir=data_dir,
-                      out=tmp_path / "short", log=None, progress=False, figures=False).path
+@pytest.mark.parametrize("settings, done, total", [
+    ({}, 2, 4),
+    ({"schedule": "exponential"}, 2, 4),
+    ({"schedule": "step"}, 9, 12),  # across the step at epoch 10
+    ({"hidden": [32], "activation": "relu", "init": "he", "loss": "cross-entropy", "optimizer": "adam",
+      "lr": 0.002, "dropout": 0.1, "shift": 1}, 2, 4),  # Adam's moments, dropout's and shift's generators
+    ({"lr": 0.5, "early_stopping": 3, "early_stopping_monitor": "valid_acc"}, 2, 12),  # its state goes on
+], ids=["constant", "exponential", "step", "adam-dropout-shift", "early-stopping"])
+def test_continuing_a_finished_run_equals_the_longer_run_and_leaves_it_as_it_was(tmp_path, data_dir, settings,
+                                                                                 done, total):
+    def run(epochs, out):
+        return train_run(TrainingConfig(limit=700, epochs=epochs, **settings), data_dir=data_dir, out=out,
+                         log=None, progress=False, figures=False)
+
+    short = run(done, tmp_path / "short").path
     before = _state(short)
     lines = []
-    continued = continue_run(short, 4, data_dir=data_dir, out=tmp_path / "continued", log=lines.append,
+    continued = continue_run(short, total, data_dir=data_dir, out=tmp_path / "continued", log=lines.append,
                              progress=False, figures=False)
-    longer = train_run(TrainingConfig(limit=700, epochs=4, schedule=schedule), data_dir=data_dir,
-                       out=tmp_path / "longer", log=None, progress=False, figures=False)
+    longer = run(total, tmp_path / "longer")
     assert _state(short) == before  # not a byte or a timestamp changed
-    assert continued.path.parent == tmp_path / "continued" and continued.resumed_after_epoch == 2
-    assert lines[0] == f"Continuing {short} after epoch 2 to 4 epochs in {continued.path}"
-    assert lines[1].startswith("Epoch: 001/004") and lines[4].startswith("Epoch: 004/004")
+    assert continued.path.parent == tmp_path / "continued" and continued.resumed_after_epoch == done
+    assert lines[0] == f"Continuing {short} after epoch {done} to {total} epochs in {continued.path}"
+    assert lines[1].startswith(f"Epoch: 001/{total:03d}")
     for name, value in _weights(longer.path).items():  # bit for bit
         np.testing.assert_array_equal(_weights(continued.path)[name], value, err_msg=name)
-    drop_seconds = [{k: v for k, v in row.items() if k != "seconds"} for row in json.loads(
-        (continued.path / "history.json").read_text())]
-    assert drop_seconds == [{k: v for k, v in row.items() if k != "seconds"} for row in longer.history.rows]
+    assert ([{k: v for k, v in row.items() if k != "seconds"} for row in continued.history.rows]
+            == [{k: v for k, v in row.items() if k != "seconds"} for row in longer.history.rows])
     saved = json.loads((continued.path / "config.json").read_text())
-    assert saved["config"]["epochs"] == 4 and saved["continued_from"] == str(short)
-    assert continued.metrics["continued_after_epoch"] == 2 and continued.metrics["test_acc"] == longer.metrics["test_acc"]
+    assert saved["config"]["epochs"] == total and saved["continued_from"] == str(short)
+    assert continued.metrics["continued_after_epoch"] == done
+    for key in ("test_acc", "early_stopped_at", "best_epoch"):
+        assert continued.metrics.get(key) == longer.metrics.get(key), key
+    if "early_stopping" in settings:  # the case is only a test if it stops after the short run's epochs
+        assert done < longer.metrics["early_stopped_at"] < total
 
 
 def test_continue_refuses_what_it_cannot_continue(finished_run, tmp_path, data_dir, capsys):
@@ -395,6 +408,19 @@ def test_continue_refuses_what_it_cannot_continue(finished_run, tmp_path, data_d
     assert stopped.metrics.get("early_stopped_at") is not None  # patience 1 on 50 validation images
     with pytest.raises(ValueError, match=rf"stopped early at epoch {stopped.metrics['early_stopped_at']}"):
         continue_run(stopped.path, 20, data_dir=data_dir, out=tmp_path, log=None)
+    for inside in ({"out": finished_run / "more"}, {"model_out": finished_run / "model.safetensors",
+                                                     "overwrite": True}):
+        with pytest.raises(ValueError, match="is inside .* which continuing leaves as it is"):
+            continue_run(finished_run, 3, data_dir=data_dir, log=None, **{"out": tmp_path, **inside})
+    # a continued run that stops before its first new epoch is continued again, not resumed
+    started = tmp_path / "started"
+    started.mkdir()
+    config = json.loads((finished_run / "config.json").read_text())
+    (started / "config.json").write_text(json.dumps({**config, "config": {**config["config"], "epochs": 5},
+                                                     "continued_from": str(finished_run)}))
+    with pytest.raises(FileNotFoundError, match=rf"continue {finished_run} again with `neuralnet train --continue "
+                                                rf"{finished_run} --epochs 5`"):
+        resume_run(started, data_dir=data_dir, log=None)
     # the command line: --epochs is needed, nothing else may change
     assert main(["train", "--continue", str(finished_run)]) == 2
     assert "needs --epochs N" in capsys.readouterr().err

@@ -155,7 +155,8 @@ def train_run(config: TrainingConfig, data_dir=None, out: str | Path = "runs", *
 def _new_run_folder(out, config: TrainingConfig, data_dir, data: DataSplit, **extra) -> RunFolder:
     """A new folder under ``out`` with the run's config.json (configuration, data, versions)."""
     run = RunFolder(create_run_folder(out))
-    run.write_config(config, data_dir=str(data_dir) if data_dir else None,
+    # absolute, so that --resume and --continue find the data from any working directory
+    run.write_config(config, data_dir=str(Path(data_dir).resolve()) if data_dir else None,
                      neuralnet_version=__version__, python=sys.version.split()[0],
                      numpy=np.__version__, platform=platform.platform(),
                      sizes={"train": len(data.y_train), "valid": len(data.y_valid), "test": len(data.y_test)},
@@ -179,15 +180,16 @@ def resume_run(path: str | Path, data_dir=None, *, log: Callable[[str], None] | 
                               "epochs with `neuralnet train --continue`.")
     checkpoint_path = run.file(CHECKPOINT_FILENAME)
     if not checkpoint_path.exists():
+        source = run.read_json("config.json").get("continued_from")
+        again = (f"continue {source} again with `neuralnet train --continue {source} --epochs "
+                 f"{run.config().epochs}`" if source else "start it again with `neuralnet train`")
         raise FileNotFoundError(f"{run.path} has no {CHECKPOINT_FILENAME}: the run stopped before its first "
-                                "epoch ended, so there is nothing to resume; start it again with `neuralnet train`")
+                                f"epoch ended, so there is nothing to resume; {again}")
     for stale in run.path.glob(f".{CHECKPOINT_FILENAME}.*.tmp"):  # a write the interruption cut short
         stale.unlink(missing_ok=True)
     checkpoint, config = _run_checkpoint(run)
     model_out = _check_model_out(model_out, overwrite)
-    if data_dir is None:
-        data_dir = run.read_json("config.json").get("data_dir")
-    data = _load_data_of(run, checkpoint, config, data_dir, download)
+    data, _ = _load_data_of(run, checkpoint, config, data_dir, download)
     if log is not None:
         log(f"Resuming {run.path} after epoch {checkpoint.epoch}/{config.epochs} (from {CHECKPOINT_FILENAME})")
     return _train(run, config, data, checkpoint, log=log, progress=progress, figures=figures,
@@ -226,10 +228,12 @@ def continue_run(path: str | Path, epochs: int, data_dir=None, out: str | Path =
         raise ValueError(f"{source.path} uses the cosine schedule, whose learning rate depends on the total "
                          f"number of epochs ({config.epochs}); continuing it would not be a longer cosine run. "
                          f"Start a new run with `neuralnet train --epochs {epochs}`.")
+    for what, target in (("out", out), ("model_out", model_out)):
+        if target is not None and Path(target).resolve().is_relative_to(source.path.resolve()):
+            raise ValueError(f"{what} {target} is inside {source.path}, which continuing leaves as it is; "
+                             "choose a place outside it")
     model_out = _check_model_out(model_out, overwrite)
-    if data_dir is None:
-        data_dir = source.read_json("config.json").get("data_dir")
-    data = _load_data_of(source, checkpoint, config, data_dir, download)
+    data, data_dir = _load_data_of(source, checkpoint, config, data_dir, download)
     longer = TrainingConfig.from_dict({**config.to_dict(), "epochs": int(epochs)})
     run = _new_run_folder(out, longer, data_dir, data, continued_from=str(source.path))
     if log is not None:
@@ -258,13 +262,16 @@ def _run_checkpoint(run: RunFolder) -> tuple[Checkpoint, TrainingConfig]:
 
 
 def _load_data_of(run: RunFolder, checkpoint: Checkpoint, config: TrainingConfig, data_dir,
-                  download: bool) -> DataSplit:
-    """The run's data, refused if they are not the data its checkpoint was trained on."""
+                  download: bool) -> tuple[DataSplit, str | Path | None]:
+    """The run's data (from ``data_dir``, else the folder its config.json names) and that
+    folder; refused if they are not the data its checkpoint was trained on."""
+    if data_dir is None:
+        data_dir = run.read_json("config.json").get("data_dir")
     data = load_data(config, data_dir, download)
     if checkpoint.data and checkpoint.data != data_fingerprint(data):
         raise CheckpointError(f"the data found now ({data_dir or 'the default data folders'}) differ from the data "
                               f"{run.path} was trained on; use the same data files")
-    return data
+    return data, data_dir
 
 
 def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: Checkpoint | None, *,

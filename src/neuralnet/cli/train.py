@@ -125,6 +125,15 @@ def config_from_args(args: argparse.Namespace) -> TrainingConfig:
     return TrainingConfig.from_dict({**base, **given})
 
 
+def _refuse_options(args: argparse.Namespace, keep: set[str], reason: str) -> None:
+    """UsageError naming the configuration options given (and --config, --out) other than ``keep``."""
+    given = [key for key in TrainingConfig.keys() if hasattr(args, key) and key not in keep]
+    given += ["config"] if args.config else []
+    given += ["out"] if args.out is not None and "out" not in keep else []
+    if given:
+        raise UsageError(f"{reason}; drop {', '.join('--' + key.replace('_', '-') for key in given)}")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..experiment import continue_run, resume_run, train_run
 
@@ -136,25 +145,16 @@ def run(args: argparse.Namespace) -> int:
     if args.resume is not None and args.continue_from is not None:
         raise UsageError("give --resume RUN (an interrupted run) or --continue RUN (a finished one), not both")
     if args.continue_from is not None:
-        given = [key for key in TrainingConfig.keys() if hasattr(args, key) and key != "epochs"]
-        given += ["config"] if args.config else []
-        if given:
-            flags = ", ".join("--" + key.replace("_", "-") for key in given)
-            raise UsageError(f"--continue {args.continue_from} trains that run on with its own configuration, "
-                             f"changing only --epochs; drop {flags}")
+        _refuse_options(args, keep={"epochs", "out"}, reason=f"--continue {args.continue_from} trains that run "
+                        "on with its own configuration, changing only --epochs")
         if not hasattr(args, "epochs"):
             raise UsageError(f"--continue {args.continue_from} needs --epochs N, the total number of epochs "
                              "to train to")
         result = continue_run(args.continue_from, args.epochs, data_dir=args.data_dir, out=args.out or "runs",
                               **options)
     elif args.resume is not None:
-        given = [key for key in TrainingConfig.keys() if hasattr(args, key)]
-        given += ["config"] if args.config else []
-        given += ["out"] if args.out is not None else []
-        if given:
-            flags = ", ".join("--" + key.replace("_", "-") for key in given)
-            raise UsageError(f"--resume {args.resume} continues that run with its own configuration and folder; "
-                             f"drop {flags}")
+        _refuse_options(args, keep=set(), reason=f"--resume {args.resume} continues that run with its own "
+                        "configuration and folder")
         result = resume_run(args.resume, data_dir=args.data_dir, **options)
     else:
         config = config_from_args(args)
