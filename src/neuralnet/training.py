@@ -438,10 +438,11 @@ class Trainer:
             callback.on_train_begin(self)
         # BLAS products on one thread and on two differ in their last bits, so every evaluation,
         # on the second thread or in this one, runs on the loop's number of threads: the loop's
-        # limit holds for the whole fit (else an evaluation would see whichever limit was set at
-        # the time, and the history would depend on timing and on asynchronous_evaluation)
+        # limit (``threads`` when given) holds for the whole fit (else an evaluation would see
+        # whichever limit was set at the time, and the history would depend on timing and on
+        # asynchronous_evaluation)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuralnet-eval") as executor, \
-                blas.limit(threads), blas.limit(loop_threads):
+                blas.limit(loop_threads):
             run.executor = executor if asynchronous_evaluation else None
             try:
                 while self.epoch < epochs and not run.stopped:
