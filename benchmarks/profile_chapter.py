@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 from implementations.flops import loop_flops
 from implementations.machine import cpu_model, numpy_sgemm_gflops
 from implementations.neuralnet_engine import build_network, initial_weights, training_config
-from implementations.workloads import CHAPTER, Workload
+from implementations.workloads import CHAPTER, N_CLASSES, Workload
 
 HERE = Path(__file__).resolve().parent
 
@@ -128,7 +128,7 @@ def one_core_budget(workload: Workload, data) -> str:
     order = np.random.RandomState(0).permutation(len(data.y_train))
     batches = [order[start:start + size] for start in range(0, len(order) - size + 1, size)]
     X = np.ascontiguousarray(data.X_train, dtype=np.float32)
-    onehot = np.eye(10, dtype=np.float32)[data.y_train]
+    onehot = np.eye(N_CLASSES, dtype=np.float32)[data.y_train]
     hidden = workload.hidden[0]
     x = X[:size]  # the products alone, on one contiguous batch
     weight_t = np.full((X.shape[1], hidden), 0.01, np.float32)
@@ -166,7 +166,7 @@ def one_core_budget(workload: Workload, data) -> str:
         f"    of which the first layer's two matrix products         {products * 1e6:6.0f} µs per batch "
         f"({4 * size * X.shape[1] * hidden / products / 1e9:.0f} GFLOP/s; one core's float32 peak: "
         f"{one_core_peak:.0f} GFLOP/s)",
-        f"    and gathering the batch's 100 rows                     {gather * 1e6:6.0f} µs per batch",
+        f"    and gathering the batch's {size} rows                     {gather * 1e6:6.0f} µs per batch",
         f"  evaluating the training and validation sets            {evaluation * 1e3:14.0f} ms per epoch",
         f"With the evaluation on the second core, {epochs} epochs take at least {epochs} mini-batch loops: "
         f"{loop * per_epoch * epochs:.1f} s for neuralnet's,",

@@ -180,9 +180,10 @@ def resume_run(path: str | Path, data_dir=None, *, log: Callable[[str], None] | 
                               "epochs with `neuralnet train --continue`.")
     checkpoint_path = run.file(CHECKPOINT_FILENAME)
     if not checkpoint_path.exists():
-        source = run.read_json("config.json").get("continued_from")
+        saved = run.read_json("config.json")
+        source = saved.get("continued_from")
         again = (f"continue {source} again with `neuralnet train --continue {source} --epochs "
-                 f"{run.config().epochs}`" if source else "start it again with `neuralnet train`")
+                 f"{saved['config']['epochs']}`" if source else "start it again with `neuralnet train`")
         raise FileNotFoundError(f"{run.path} has no {CHECKPOINT_FILENAME}: the run stopped before its first "
                                 f"epoch ended, so there is nothing to resume; {again}")
     for stale in run.path.glob(f".{CHECKPOINT_FILENAME}.*.tmp"):  # a write the interruption cut short
