@@ -124,6 +124,7 @@ def _memory(child) -> dict:
 def prepare_shared_data(data_dir: Path, folder: Path, workloads: list[Workload]) -> dict:
     """Write the chapter's split and each workload's initial weights (neuralnet's) to ``folder``."""
     from implementations.neuralnet_engine import initial_weights
+
     from neuralnet.datasets import load_chapter_data
 
     split = load_chapter_data("mnist", data_dir=data_dir)

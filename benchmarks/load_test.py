@@ -3,6 +3,7 @@ from C concurrent clients (httpx, asyncio), then the error count and the latency
 
     .venv/bin/python benchmarks/load_test.py --data-dir ../shared/data            # 500 requests, 20 clients
     .venv/bin/python benchmarks/load_test.py runs/20261125-171532 --mode json
+    .venv/bin/python benchmarks/load_test.py --data-dir ../shared/data --compare-serialized --rounds 3
 
 The requests are what the page sends: 280 x 280 PNG drawings of MNIST test digits as form
 uploads (``--mode png``), the same digits as JSON pixels (``--mode json``), or both in turn
@@ -10,6 +11,11 @@ uploads (``--mode png``), the same digits as JSON pixels (``--mode json``), or b
 into a temporary folder first. Everything is bounded: the number of requests, a timeout per
 request and a deadline for the whole test. It prints numbers; it asserts nothing about time.
 Exit status: 0 when every request got a 200 with 10 probabilities, 1 otherwise.
+
+``--compare-serialized`` also runs, in turn with the real server, one whose predictions wait for
+each other behind a single lock, as the app's did while the layers kept their last input
+(neuralnet 0.1): the same run, the same requests, so the two rows show what answering requests
+in parallel gives.
 """
 
 from __future__ import annotations
@@ -29,7 +35,25 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from neuralnet.imaging import encode_png
+from neuralnet.serving.imaging import encode_png
+
+#: a server like `neuralnet serve`, but every prediction behind one lock (neuralnet 0.1's app)
+SERIALIZED_SERVER = """
+import sys, threading
+import uvicorn
+from neuralnet.serving.predictor import Predictor
+from neuralnet.web import create_app
+
+lock = threading.Lock()
+predict_proba = Predictor.predict_proba
+
+def one_at_a_time(self, pixels):
+    with lock:
+        return predict_proba(self, pixels)
+
+Predictor.predict_proba = one_at_a_time
+uvicorn.run(create_app(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
 
 
 def free_port() -> int:
@@ -46,8 +70,8 @@ def find_or_train_run(args, scratch: Path) -> Path:
         return latest_run(args.runs_dir)
     except FileNotFoundError:
         pass
-    from neuralnet.config import TrainingConfig
-    from neuralnet.experiment import train_run
+    from neuralnet.runs.config import TrainingConfig
+    from neuralnet.runs.experiment import train_run
     print(f"no run in {args.runs_dir}/: training a quick one (2 epochs, 7000 images)", flush=True)
     result = train_run(TrainingConfig(epochs=2, limit=7000, batch_size=20), args.data_dir, out=scratch,
                        log=None, progress=False, figures=False)
@@ -142,26 +166,25 @@ def main(argv=None) -> int:
     parser.add_argument("--request-timeout", type=float, default=30.0, help="seconds per request (default: 30)")
     parser.add_argument("--deadline", type=float, default=300.0,
                         help="seconds for the whole test, start-up included (default: 300)")
+    parser.add_argument("--compare-serialized", action="store_true",
+                        help="also measure a server whose predictions run one at a time (as before 0.2)")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of each server, alternating (default: 1)")
     args = parser.parse_args(argv)
-    if not 1 <= args.requests <= 10_000 or not 1 <= args.concurrency <= 200:
-        parser.error("expected 1 <= --requests <= 10000 and 1 <= --concurrency <= 200")
+    if not 1 <= args.requests <= 10_000 or not 1 <= args.concurrency <= 200 or not 1 <= args.rounds <= 10:
+        parser.error("expected 1 <= --requests <= 10000, 1 <= --concurrency <= 200 and 1 <= --rounds <= 10")
 
     deadline = time.monotonic() + args.deadline
     with tempfile.TemporaryDirectory(prefix="neuralnet-load-test-") as scratch:
         return load_test(args, find_or_train_run(args, Path(scratch)), deadline)
 
 
-def load_test(args, run: Path, deadline: float) -> int:
-    payloads = make_requests(test_digits(args.data_dir, 100), args.mode)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "neuralnet", "serve", str(run), "--host", "127.0.0.1",
-                               "--port", str(port), "--log-level", "warning"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def measure(args, run: Path, payloads: list[dict], command: list[str], base: str, deadline: float):
+    """Start a server with ``command``, send the requests, stop it: (latencies, outcomes, wall)."""
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         asyncio.run(wait_until_up(base, server, deadline))
         remaining = deadline - time.monotonic()
-        latencies, outcomes, wall = asyncio.run(asyncio.wait_for(
+        return asyncio.run(asyncio.wait_for(
             hammer(base, payloads, args.requests, args.concurrency, args.request_timeout), timeout=remaining))
     finally:
         server.terminate()
@@ -170,18 +193,41 @@ def load_test(args, run: Path, deadline: float) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
 
-    errors = args.requests - outcomes["200 ok"]
-    p50, p95, p99 = (np.percentile(latencies, q) * 1000 for q in (50, 95, 99))
-    print(f"\nneuralnet serve {run} on {base} ({os.cpu_count()} CPUs, {platform.python_implementation()} "
+
+def load_test(args, run: Path, deadline: float) -> int:
+    payloads = make_requests(test_digits(args.data_dir, 100), args.mode)
+    servers = {"parallel (neuralnet serve)": lambda port: [sys.executable, "-m", "neuralnet", "serve", str(run),
+                                                           "--host", "127.0.0.1", "--port", str(port),
+                                                           "--log-level", "warning"]}
+    if args.compare_serialized:
+        servers["one prediction at a time (0.1's lock)"] = lambda port: [sys.executable, "-c", SERIALIZED_SERVER,
+                                                                         str(run), str(port)]
+    results: dict[str, list] = {name: [] for name in servers}
+    for _ in range(args.rounds):
+        for name, command in servers.items():
+            port = free_port()
+            results[name].append(measure(args, run, payloads, command(port), f"http://127.0.0.1:{port}", deadline))
+
+    print(f"\nneuralnet serve {run} on 127.0.0.1 ({os.cpu_count()} CPUs, {platform.python_implementation()} "
           f"{platform.python_version()})")
-    print(f"{args.requests} POST /api/predict ({args.mode}), {args.concurrency} concurrent clients\n")
-    print("| requests | errors | p50 ms | p95 ms | p99 ms | max ms | requests/s |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {len(latencies)} | {errors} | {p50:.1f} | {p95:.1f} | {p99:.1f} | {latencies.max() * 1000:.1f} "
-          f"| {len(latencies) / wall:.1f} |")
-    print(f"\noutcomes: {dict(outcomes)}")
-    print(f"zero-error check: {'PASS' if errors == 0 else 'FAIL'} ({errors} errors)")
-    return 0 if errors == 0 else 1
+    print(f"{args.requests} POST /api/predict ({args.mode}), {args.concurrency} concurrent clients, "
+          f"{args.rounds} round(s) per server, alternating; medians over the rounds\n")
+    print("| server | requests | errors | p50 ms | p95 ms | p99 ms | max ms | requests/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    total_errors, notes = 0, []
+    for name, runs in results.items():
+        errors = sum(args.requests - outcomes["200 ok"] for _, outcomes, _ in runs)
+        total_errors += errors
+        median = lambda values: float(np.median(values))  # noqa: E731
+        p50, p95, p99, top = (median([np.percentile(latencies, q) * 1000 for latencies, _, _ in runs])
+                              for q in (50, 95, 99, 100))
+        rate = median([len(latencies) / wall for latencies, _, wall in runs])
+        print(f"| {name} | {sum(len(latencies) for latencies, _, _ in runs)} | {errors} | {p50:.1f} | {p95:.1f} "
+              f"| {p99:.1f} | {top:.1f} | {rate:.1f} |")
+        notes.append(f"outcomes ({name}): {dict(sum((outcomes for _, outcomes, _ in runs), Counter()))}")
+    print("\n" + "\n".join(notes))
+    print(f"zero-error check: {'PASS' if total_errors == 0 else 'FAIL'} ({total_errors} errors)")
+    return 0 if total_errors == 0 else 1
 
 
 if __name__ == "__main__":

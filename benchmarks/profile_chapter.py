@@ -26,21 +26,20 @@ import sys
 import time
 from pathlib import Path
 
-from threadpoolctl import threadpool_limits
-
 from implementations.flops import loop_flops
 from implementations.machine import cpu_model, numpy_sgemm_gflops
 from implementations.neuralnet_engine import build_network, initial_weights, training_config
 from implementations.workloads import CHAPTER, N_CLASSES, Workload
+from threadpoolctl import threadpool_limits
 
 HERE = Path(__file__).resolve().parent
 
 
 def timed_fit(workload: Workload, data, asynchronous_evaluation: bool | None, threads: int | None = None) -> float:
     """Seconds of Trainer.fit on a fresh network (None: the library's choice, as `neuralnet train`)."""
-    from neuralnet.experiment import make_trainer
+    from neuralnet.runs.builder import build_trainer
 
-    trainer = make_trainer(training_config(workload), build_network(workload))
+    trainer = build_trainer(training_config(workload), build_network(workload))
     started = time.perf_counter()
     trainer.fit(data.X_train, data.y_train, epochs=workload.epochs, batch_size=workload.batch_size,
                 X_valid=data.X_valid, y_valid=data.y_valid, progress=False, threads=threads,
@@ -119,10 +118,10 @@ def one_core_budget(workload: Workload, data) -> str:
     and the per-epoch evaluation. With the evaluation on the second core, an epoch cannot
     be shorter than its mini-batch loop: that bounds the run's time from below."""
     import numpy as np
-    from neuralnet.experiment import make_trainer
-    from neuralnet.training import check_data, evaluate
-
     from implementations.numpy_loop import ChapterNetwork
+
+    from neuralnet.runs.builder import build_trainer
+    from neuralnet.training import check_data, evaluate
 
     size = workload.batch_size
     order = np.random.RandomState(0).permutation(len(data.y_train))
@@ -136,7 +135,7 @@ def one_core_budget(workload: Workload, data) -> str:
     gradient = np.empty_like(weight_t)
     plain = ChapterNetwork(initial_weights(workload))
     with threadpool_limits(limits=1), np.errstate(over="ignore"):
-        trainer = make_trainer(training_config(workload), build_network(workload))
+        trainer = build_trainer(training_config(workload), build_network(workload))
         # the history's seconds: each epoch's mini-batch loop alone, without fit's checks of the
         # data (about 25 ms per call); the first epoch is a warm-up (imports, buffers)
         history = trainer.fit(X, data.y_train, epochs=3, batch_size=size, evaluate_train=False,

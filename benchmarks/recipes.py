@@ -3,7 +3,7 @@
     python benchmarks/recipes.py recipes/mnist-deep.toml recipes/fashion-mnist-deep.toml \
         --data-dir ../shared/data --seeds 1 2 3
 
-Each recipe is a ``neuralnet train --config`` file; every run is ``neuralnet.experiment.train_run``
+Each recipe is a ``neuralnet train --config`` file; every run is ``neuralnet.runs.experiment.train_run``
 (what ``neuralnet train --config RECIPE --seed SEED`` does) with only the seed changed, one
 after the other in this process, into a temporary run folder. The recipes were chosen by
 validation accuracy; the test set is only measured here. For each recipe the table gives
@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from neuralnet import __version__
-from neuralnet.config import DATASET_NAMES, TrainingConfig
-from neuralnet.experiment import train_run
+from neuralnet.runs.config import DATASET_NAMES, TrainingConfig
+from neuralnet.runs.experiment import train_run
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -64,10 +64,10 @@ def run_recipe(path: Path, seeds: list[int], data_dir: Path | None, dataset: str
         print(f"{path.name} [{config.dataset}] seed {seed}: test accuracy {run['test_acc']:.2f}%, "
               f"{run['train_seconds']:.1f} s ({run['epochs_run']} epochs, load {load_before:.2f})", flush=True)
     return {"recipe": str(path), "dataset": base.dataset, "config": base.to_dict(), "runs": runs,
-            "summary": summarise(runs)}
+            "summary": summarize(runs)}
 
 
-def summarise(runs: list[dict]) -> dict:
+def summarize(runs: list[dict]) -> dict:
     summary = {}
     for key in ("test_acc", "train_seconds", "final_valid_acc", "load_before"):
         values = [run[key] for run in runs]

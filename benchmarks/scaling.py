@@ -73,6 +73,7 @@ def measure_sweep(implementation: str, points: list[dict], data_dir: Path, epoch
 
     from implementations.shared_data import Arrays
     from implementations.worker import limit_threads
+
     from neuralnet.datasets import load_chapter_data
 
     module = importlib.import_module(f"implementations.{IMPLEMENTATIONS[implementation][0]}")

@@ -15,16 +15,18 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from helpers import MLP, build_mlp
 
 from neuralnet.cli import main
-from neuralnet.config import ConfigError, TrainingConfig
 from neuralnet.datasets import DataNotFoundError, IDXFormatError, load_mnist, read_idx
-from neuralnet.experiment import train_run
-from neuralnet.export import export_onnx
-from neuralnet.io import ModelFileError, load, save_model
-from neuralnet.network import Architecture, build_mlp
-from neuralnet.optim import SGD
-from neuralnet.preprocessing import scale_pixels
+from neuralnet.datasets.preprocessing import scale_pixels
+from neuralnet.engine.optim import SGD
+from neuralnet.runs.config import ConfigError, TrainingConfig
+from neuralnet.runs.experiment import train_run
+from neuralnet.serving.files import ModelFileError
+from neuralnet.serving.modelfile import save_model
+from neuralnet.serving.onnx_export import export_onnx
+from neuralnet.serving.predictor import load
 from neuralnet.training import EarlyStopping, Trainer
 
 DATA_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
@@ -36,9 +38,9 @@ def world(tmp_path_factory, data_dir):
     """Files a user has: a model file, a finished run folder, an ONNX file, data folders."""
     root = tmp_path_factory.mktemp("world")
     mnist = Path(data_dir) / "mnist"
-    arch = Architecture(784, [8], 10)
+    arch = MLP(784, [8], 10)
     network = build_mlp(arch, random_seed=0)
-    model = save_model(root / "model.safetensors", network, arch)
+    model = save_model(root / "model.safetensors", network)
     content = bytearray(model.read_bytes())
     content[40:60] = b"\xff" * 20  # inside the safetensors header
     (root / "corrupt.safetensors").write_bytes(bytes(content))
@@ -124,11 +126,13 @@ PYTHON_CASES = [
     ("zero-batch-size", lambda w: fit(w, batch_size=0), ValueError, r"batch_size must be a positive integer, got 0"),
     ("negative-learning-rate", lambda w: SGD(w.network.flat_parameters(), lr=-0.1), ValueError,
      r"learning rate must be a finite number > 0, got -0.1"),
-    ("zero-hidden-units", lambda w: build_mlp(Architecture(784, [0], 10)), ValueError,
-     r"hidden layer sizes must be positive integers, got \[0\]"),
-    ("dropout-of-one", lambda w: build_mlp(Architecture(784, [8], 10, dropout=1.0)), ValueError,
-     r"dropout must be in \[0, 1\), got 1.0"),
-    ("config-negative-lr", lambda w: TrainingConfig(lr=-0.1), ConfigError, r"lr = -0.1 is invalid: expected a number > 0"),
+    ("zero-hidden-units", lambda w: build_mlp(MLP(784, [0], 10)), ValueError,
+     r"layer 0 of the stack \(examples of shape \(784,\) from the input\): Dense layer .*n_out must be a positive "
+     r"integer, got 0"),
+    ("dropout-of-one", lambda w: build_mlp(MLP(784, [8], 10, dropout=1.0)), ValueError,
+     r"layer 2 of the stack .*: Dropout layer \{'p': 1.0\}: dropout probability must be in \[0, 1\), got 1.0"),
+    ("config-negative-lr", lambda w: TrainingConfig(lr=-0.1), ConfigError,
+     r"lr = -0.1 is invalid: expected a number > 0"),
     ("config-zero-hidden", lambda w: TrainingConfig(hidden=[50, 0]), ConfigError,
      r"hidden = \[50, 0\] is invalid: expected a list of positive integers"),
     ("config-dropout-1", lambda w: TrainingConfig(dropout=1.0), ConfigError,
@@ -155,7 +159,7 @@ PYTHON_CASES = [
      r"truncated.safetensors is not a readable safetensors file \(truncated or corrupted\?\)"),
     ("model-file-missing", lambda w: load(w.root / "nope.safetensors"), FileNotFoundError,
      r"no model file at .*nope.safetensors \(expected a run folder or a .safetensors file\)"),
-    ("save-over-a-model", lambda w: save_model(w.model, w.network, w.arch), FileExistsError,
+    ("save-over-a-model", lambda w: save_model(w.model, w.network), FileExistsError,
      r"model.safetensors already exists; refusing to overwrite it \(pass overwrite=True"),
     ("export-over-an-onnx-file", lambda w: export_onnx(w.model, w.onnx), FileExistsError,
      r"model.onnx already exists; refusing to overwrite it \(add --overwrite, or overwrite=True"),
@@ -176,7 +180,8 @@ CLI_CASES = [
      r"hidden = \[0\] is invalid: expected a list of positive integers"),
     ("train-dropout-1", lambda w: ["train", "--dropout", "1"], 1,
      r"dropout = 1.0 is invalid: expected a probability in \[0, 1\)"),
-    ("train-zero-batch", lambda w: ["train", "--batch-size", "0"], 1, r"batch_size = 0 is invalid: expected a positive integer"),
+    ("train-zero-batch", lambda w: ["train", "--batch-size", "0"], 1,
+     r"batch_size = 0 is invalid: expected a positive integer"),
     ("train-tiny-limit", lambda w: ["train", "--limit", "10"], 1, r"limit = 10 is invalid: expected .*at least 700"),
     ("train-unknown-activation", lambda w: ["train", "--activation", "swish"], 2, r"invalid choice: 'swish'"),
     ("train-data-missing-one-file", lambda w: ["train", "--data-dir", str(w.missing_one)], 1,

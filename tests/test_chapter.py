@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 import neuralnet
-from neuralnet import (NeuralNetMLP, accuracy, compute_mse_and_acc, int_to_onehot, minibatch_generator,
-                       mse_loss, sigmoid, train)
+from neuralnet import (
+    NeuralNetMLP,
+    accuracy,
+    compute_mse_and_acc,
+    int_to_onehot,
+    minibatch_generator,
+    mse_loss,
+    sigmoid,
+    train,
+)
 from neuralnet.datasets import load_chapter_data
 
 
@@ -16,7 +24,7 @@ def test_import_as_in_the_chapter():
     assert Imported is neuralnet.chapter.NeuralNetMLP
 
 
-def test_attributes_shapes_and_initialisation_order():
+def test_attributes_shapes_and_initialization_order():
     model = NeuralNetMLP(num_features=784, num_hidden=50, num_classes=10, random_seed=123, dtype=np.float64)
     rng = np.random.RandomState(123)
     expected_h = rng.normal(loc=0.0, scale=0.1, size=(50, 784))

@@ -15,17 +15,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import MLP, build_mlp
 from safetensors.numpy import load_file
 
-from neuralnet.checkpoints import (CHECKPOINT_FILENAME, CheckpointError, Checkpointer, load_checkpoint,
-                                   restore_checkpoint, save_checkpoint)
 from neuralnet.cli import main
-from neuralnet.config import TrainingConfig
-from neuralnet.experiment import continue_run, resume_run, train_run
-from neuralnet.io import load
-from neuralnet.network import Architecture, build_mlp
-from neuralnet.optim import SCHEDULES, SGD, Adam
+from neuralnet.engine.optim import SGD, Adam
+from neuralnet.engine.schedules import SCHEDULES
+from neuralnet.runs.config import TrainingConfig
+from neuralnet.runs.experiment import continue_run, resume_run, train_run
+from neuralnet.serving.predictor import load
 from neuralnet.training import Callback, EarlyStopping, Trainer, TrainingDiverged
+from neuralnet.training.checkpoints import (
+    CHECKPOINT_FILENAME,
+    Checkpointer,
+    CheckpointError,
+    load_checkpoint,
+    restore_checkpoint,
+    save_checkpoint,
+)
 
 # a run long enough (about half a second an epoch here) to be killed in the middle of an epoch;
 # dropout, shifted images and momentum, so that their generators' and buffers' states must be
@@ -117,7 +124,7 @@ def _blobs(n=600, seed=0):
                                                                            "nesterov": True})])
 def test_resuming_from_any_epoch_gives_the_uninterrupted_result(tmp_path, optimizer, options):
     X, y = _blobs()
-    arch = Architecture(12, [32, 16], 4, activation="relu", loss="cross-entropy", init="he", dropout=0.3)
+    arch = MLP(12, [32, 16], 4, activation="relu", loss="cross-entropy", init="he", dropout=0.3)
 
     def new_trainer():
         network = build_mlp(arch, random_seed=3)
@@ -130,7 +137,7 @@ def test_resuming_from_any_epoch_gives_the_uninterrupted_result(tmp_path, optimi
     path = tmp_path / CHECKPOINT_FILENAME
     straight = new_trainer()
     stopper = EarlyStopping(patience=50)
-    checkpointer = Checkpointer(path, architecture=arch, callbacks={"early_stopping": stopper})
+    checkpointer = Checkpointer(path, callbacks={"early_stopping": stopper})
     copies = KeepCopies(checkpointer)
     fit(straight, [stopper, checkpointer, copies])
     assert sorted(copies.copies) == [1, 2, 3, 4, 5]
@@ -150,11 +157,11 @@ def test_resuming_from_any_epoch_gives_the_uninterrupted_result(tmp_path, optimi
 
 def test_the_checkpoint_holds_the_documented_state(tmp_path):
     X, y = _blobs(n=200)
-    arch = Architecture(12, [8], 4, activation="tanh", loss="cross-entropy", dropout=0.5)
+    arch = MLP(12, [8], 4, activation="tanh", loss="cross-entropy", dropout=0.5)
     network = build_mlp(arch, random_seed=1)
     trainer = Trainer(network, Adam(network.flat_parameters(), lr=1e-2), rng=2)
     trainer.fit(X, y, epochs=2, batch_size=50, progress=False)
-    path = save_checkpoint(tmp_path / "c.safetensors", trainer, architecture=arch, config={"seed": 1},
+    path = save_checkpoint(tmp_path / "c.safetensors", trainer, config={"seed": 1},
                            data={"n": 200})
     tensors = load_file(str(path))
     assert {"weights.layers.0.weight", "weights.layers.0.bias", "weights.layers.3.weight",
@@ -174,16 +181,16 @@ def test_the_checkpoint_holds_the_documented_state(tmp_path):
 
 def test_checkpoints_that_do_not_fit_are_refused(tmp_path):
     X, y = _blobs(n=200)
-    arch = Architecture(12, [8], 4)
+    arch = MLP(12, [8], 4)
     network = build_mlp(arch, random_seed=1)
     trainer = Trainer(network, SGD(network.flat_parameters(), lr=0.1, momentum=0.5), rng=2)
     trainer.fit(X, y, epochs=1, batch_size=50, progress=False)
-    path = save_checkpoint(tmp_path / "c.safetensors", trainer, architecture=arch)
+    path = save_checkpoint(tmp_path / "c.safetensors", trainer)
     other = build_mlp(arch, random_seed=1)
     plain = Trainer(other, SGD(other.flat_parameters(), lr=0.1), rng=2)  # no momentum buffers
     with pytest.raises(CheckpointError, match=r"optimizer.velocity holds 1 entries, but this run needs 0"):
         restore_checkpoint(plain, load_checkpoint(path), path=path)
-    bigger = build_mlp(Architecture(12, [9], 4), random_seed=1)
+    bigger = build_mlp(MLP(12, [9], 4), random_seed=1)
     with pytest.raises(CheckpointError, match=r"the weights do not fit this network"):
         restore_checkpoint(Trainer(bigger, SGD(bigger.flat_parameters(), lr=0.1, momentum=0.5)),
                            load_checkpoint(path), path=path)
@@ -232,12 +239,12 @@ def test_divergence_in_the_first_epoch_from_the_command_line(tmp_path, data_dir,
 
 def test_a_diverging_trainer_never_checkpoints_bad_weights(tmp_path):
     X, y = _blobs(n=300)
-    arch = Architecture(12, [16], 4, activation="relu", loss="cross-entropy", init="he")
+    arch = MLP(12, [16], 4, activation="relu", loss="cross-entropy", init="he")
     network = build_mlp(arch, random_seed=0)
     trainer = Trainer(network, SGD(network.flat_parameters(), lr=0.01), rng=0,
                       schedule=lambda base, epoch, epochs: base if epoch < 2 else 1e38)
     path = tmp_path / CHECKPOINT_FILENAME
-    checkpointer = Checkpointer(path, architecture=arch)
+    checkpointer = Checkpointer(path)
     copies = KeepCopies(checkpointer)
     with pytest.raises(TrainingDiverged, match=r"at epoch 3, batch \d+"):
         trainer.fit(X, y, epochs=5, batch_size=30, progress=False, callbacks=[checkpointer, copies])
@@ -311,7 +318,7 @@ def test_model_out_is_never_replaced_unless_asked(finished_run, tmp_path, data_d
 def test_a_checkpoint_written_before_a_setting_existed_still_resumes(tmp_path, data_dir):
     """A run interrupted under an older neuralnet has no key for a setting added since (here
     `shift`) in its checkpoint or its config.json: both mean the default, so it resumes."""
-    from neuralnet.io import read_safetensors, safetensors_bytes
+    from neuralnet.serving.files import read_safetensors, safetensors_bytes
 
     config = TrainingConfig(limit=700, epochs=2)
     uninterrupted = train_run(config, data_dir=data_dir, out=tmp_path / "whole", log=None, progress=False,
@@ -334,7 +341,7 @@ def test_a_checkpoint_written_before_a_setting_existed_still_resumes(tmp_path, d
 
 
 def test_a_checkpoint_with_an_unreadable_configuration_is_refused(finished_run, tmp_path, data_dir):
-    from neuralnet.io import read_safetensors, safetensors_bytes
+    from neuralnet.serving.files import read_safetensors, safetensors_bytes
 
     run = tmp_path / "run"
     run.mkdir()
@@ -397,13 +404,15 @@ def test_continue_refuses_what_it_cannot_continue(finished_run, tmp_path, data_d
     unfinished.mkdir()
     for name in ("config.json", CHECKPOINT_FILENAME):
         (unfinished / name).write_bytes((finished_run / name).read_bytes())
-    with pytest.raises(FileNotFoundError, match="has not finished training .*resume it with `neuralnet train --resume`"):
+    with pytest.raises(FileNotFoundError,
+                       match="has not finished training .*resume it with `neuralnet train --resume`"):
         continue_run(unfinished, 5, data_dir=data_dir, out=tmp_path, log=None)
     cosine = train_run(TrainingConfig(limit=700, epochs=1, schedule="cosine"), data_dir=data_dir,
                        out=tmp_path / "cosine", log=None, progress=False, figures=False).path
     with pytest.raises(ValueError, match=r"cosine schedule, .* depends on the total number of epochs \(1\)"):
         continue_run(cosine, 3, data_dir=data_dir, out=tmp_path, log=None)
-    stopped = train_run(TrainingConfig(limit=700, epochs=12, lr=0.5, early_stopping=1, early_stopping_monitor="valid_acc"),
+    stopped = train_run(TrainingConfig(limit=700, epochs=12, lr=0.5, early_stopping=1,
+                                       early_stopping_monitor="valid_acc"),
                         data_dir=data_dir, out=tmp_path / "stopped", log=None, progress=False, figures=False)
     assert stopped.metrics.get("early_stopped_at") is not None  # patience 1 on 50 validation images
     with pytest.raises(ValueError, match=rf"stopped early at epoch {stopped.metrics['early_stopped_at']}"):

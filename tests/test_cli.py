@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from neuralnet.cli import main
-from neuralnet.io import load
 from neuralnet.runs import FIGURE_FILES
+from neuralnet.serving.predictor import load
 
 RUN_FILES = ["config.json", "history.csv", "history.json", "metrics.json", "model.safetensors", "log.txt",
              *FIGURE_FILES.values()]

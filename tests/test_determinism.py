@@ -15,8 +15,8 @@ from pathlib import Path
 
 from safetensors.numpy import load_file
 
-from neuralnet.config import TrainingConfig
-from neuralnet.experiment import train_run
+from neuralnet.runs.config import TrainingConfig
+from neuralnet.runs.experiment import train_run
 
 RUN = ["--limit", "1400", "--epochs", "2", "--hidden", "64", "32", "--activation", "relu", "--init", "he",
        "--loss", "cross-entropy", "--optimizer", "adam", "--lr", "0.002", "--dropout", "0.1", "--seed", "11",

@@ -7,14 +7,14 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import MLP, build_mlp
 
-from neuralnet.activations import ACTIVATIONS, get_activation, sigmoid, softmax
-from neuralnet.layers import Dense, Dropout
-from neuralnet.losses import MeanSquaredError, SoftmaxCrossEntropy, get_loss
-from neuralnet.network import Architecture, build_mlp
-from neuralnet.optim import SGD, Adam, get_schedule
+from neuralnet.engine.activations import ACTIVATIONS, get_activation, sigmoid, softmax
+from neuralnet.engine.layers import Dense, Dropout
+from neuralnet.engine.losses import MeanSquaredError, SoftmaxCrossEntropy, get_loss
+from neuralnet.engine.optim import SGD, Adam
+from neuralnet.engine.schedules import get_schedule
 from neuralnet.training import EarlyStopping, Trainer, TrainingDiverged, evaluate, one_hot
-
 
 # --- activations -------------------------------------------------------------------------
 
@@ -184,14 +184,14 @@ def test_schedules():
 
 # --- layers and network -----------------------------------------------------------------
 
-def test_initialisers_have_the_right_scale():
+def test_initializers_have_the_right_scale():
     n_in, n_out = 400, 300
     assert Dense(n_in, n_out, init="normal", rng=0).weight.std() == pytest.approx(0.1, rel=0.02)
     glorot = Dense(n_in, n_out, init="glorot", rng=0).weight
     assert np.abs(glorot).max() <= np.sqrt(6 / (n_in + n_out))
     assert glorot.std() == pytest.approx(np.sqrt(2 / (n_in + n_out)), rel=0.03)
     assert Dense(n_in, n_out, init="he", rng=0).weight.std() == pytest.approx(np.sqrt(2 / n_in), rel=0.03)
-    with pytest.raises(ValueError, match="unknown initialiser 'zeros'"):
+    with pytest.raises(ValueError, match="unknown initializer 'zeros'"):
         Dense(2, 2, init="zeros")
 
 
@@ -209,7 +209,7 @@ def test_dropout_is_inverted_and_off_at_inference():
 
 
 def test_network_keeps_float32_without_upcasting():
-    network = build_mlp(Architecture(784, [32, 16], 10, activation="relu", loss="cross-entropy",
+    network = build_mlp(MLP(784, [32, 16], 10, activation="relu", loss="cross-entropy",
                                      dropout=0.1, init="he"))
     X = np.random.RandomState(0).normal(size=(64, 784))  # float64 input is converted once
     out = network.forward(network.as_input(X), training=True)
@@ -219,20 +219,21 @@ def test_network_keeps_float32_without_upcasting():
 
 
 def test_network_rejects_wrong_inputs():
-    network = build_mlp(Architecture(784, [8], 10))
+    network = build_mlp(MLP(784, [8], 10))
     with pytest.raises(ValueError, match="X has 783 features, but the network expects 784"):
         network.predict(np.zeros((2, 783)))
     with pytest.raises(ValueError, match="X must be 2-D"):
         network.predict(np.zeros(784))
     with pytest.raises(ValueError, match="output_activation must be 'identity'"):
-        build_mlp(Architecture(4, [3], 2, loss="cross-entropy", output_activation="softmax"))
-    with pytest.raises(ValueError, match="hidden layer sizes must be positive integers"):
-        build_mlp(Architecture(4, [0], 2))
+        build_mlp(MLP(4, [3], 2, loss="cross-entropy", output_activation="softmax"))
+    with pytest.raises(ValueError,
+                       match=r"layer 0 of the stack .*: Dense layer .*n_out must be a positive integer, got 0"):
+        build_mlp(MLP(4, [0], 2))
 
 
 def test_state_dict_round_trip_and_errors():
-    a = build_mlp(Architecture(6, [5], 3), random_seed=1)
-    b = build_mlp(Architecture(6, [5], 3), random_seed=2)
+    a = build_mlp(MLP(6, [5], 3), random_seed=1)
+    b = build_mlp(MLP(6, [5], 3), random_seed=2)
     b.load_state_dict(a.state_dict())
     x = np.random.RandomState(0).normal(size=(4, 6)).astype(np.float32)
     np.testing.assert_array_equal(a.forward(x), b.forward(x))
@@ -271,7 +272,7 @@ def _trainer(arch, seed=0, lr=0.1, optimizer=SGD, **opt):
 
 def test_training_learns_and_records_history():
     X, y = _blobs()
-    trainer = _trainer(Architecture(8, [16], 3, activation="relu", loss="cross-entropy", init="he"))
+    trainer = _trainer(MLP(8, [16], 3, activation="relu", loss="cross-entropy", init="he"))
     history = trainer.fit(X[:500], y[:500], epochs=5, batch_size=20, X_valid=X[500:], y_valid=y[500:],
                           progress=False)
     assert len(history) == 5 and history["epoch"] == [1, 2, 3, 4, 5]
@@ -281,7 +282,7 @@ def test_training_learns_and_records_history():
 
 def test_training_is_bit_reproducible():
     X, y = _blobs()
-    arch = Architecture(8, [16, 8], 3, activation="tanh", loss="cross-entropy", dropout=0.2, init="glorot")
+    arch = MLP(8, [16, 8], 3, activation="tanh", loss="cross-entropy", dropout=0.2, init="glorot")
     states = []
     for _ in range(2):
         trainer = _trainer(arch, seed=7, lr=1e-2, optimizer=Adam)
@@ -293,7 +294,7 @@ def test_training_is_bit_reproducible():
 
 def test_early_stopping_restores_the_best_weights():
     X, y = _blobs(n=300)
-    trainer = _trainer(Architecture(8, [32], 3, activation="relu", loss="cross-entropy", init="he"),
+    trainer = _trainer(MLP(8, [32], 3, activation="relu", loss="cross-entropy", init="he"),
                        lr=0.5, momentum=0.9)
     stopper = EarlyStopping(patience=2, monitor="valid_loss")
     best_states = {}
@@ -317,7 +318,7 @@ def test_early_stopping_restores_the_best_weights():
 def test_divergence_is_reported_with_epoch_and_batch():
     X, y = _blobs()
     X = X * 1e3
-    trainer = _trainer(Architecture(8, [16], 3, activation="relu", loss="mse", output_activation="identity",
+    trainer = _trainer(MLP(8, [16], 3, activation="relu", loss="mse", output_activation="identity",
                                     init="he"), lr=10.0)
     with pytest.raises(TrainingDiverged, match=r"at epoch 1, batch \d+ .*try a lower learning rate"):
         with warnings.catch_warnings():
@@ -326,7 +327,7 @@ def test_divergence_is_reported_with_epoch_and_batch():
 
 
 def test_evaluate_averages_over_examples_not_batches():
-    network = build_mlp(Architecture(4, [3], 2), random_seed=0)
+    network = build_mlp(MLP(4, [3], 2), random_seed=0)
     rng = np.random.RandomState(0)
     X = rng.normal(size=(7, 4)).astype(np.float32)
     y = rng.randint(0, 2, size=7)
@@ -341,7 +342,7 @@ def test_evaluate_averages_over_examples_not_batches():
 
 def test_fit_rejects_mismatched_inputs():
     X, y = _blobs(n=50)
-    trainer = _trainer(Architecture(8, [4], 3))
+    trainer = _trainer(MLP(8, [4], 3))
     with pytest.raises(ValueError, match="X_train has 50 examples but y_train has 49"):
         trainer.fit(X, y[:49], epochs=1)
     with pytest.raises(ValueError, match="epochs must be a positive integer, got 0"):
@@ -354,7 +355,7 @@ def test_asynchronous_and_synchronous_evaluation_agree():
     X, y = _blobs(n=400)
     rows = []
     for asynchronous in (True, False):
-        trainer = _trainer(Architecture(8, [16], 3, activation="tanh", loss="cross-entropy"), seed=3)
+        trainer = _trainer(MLP(8, [16], 3, activation="tanh", loss="cross-entropy"), seed=3)
         trainer.fit(X[:300], y[:300], X_valid=X[300:], y_valid=y[300:], epochs=4, batch_size=25,
                     progress=False, asynchronous_evaluation=asynchronous)
         rows.append([{k: v for k, v in row.items() if k != "seconds"} for row in trainer.history.rows])
@@ -370,7 +371,8 @@ def test_every_evaluation_runs_on_the_same_number_of_blas_threads(monkeypatch, a
     import scipy.linalg.blas  # noqa: F401  (the optimizer's BLAS, loaded before fit looks for libraries)
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    import neuralnet.training as training
+    import neuralnet.engine.kernels as kernels
+    import neuralnet.training.trainer as training
 
     seen = []
 
@@ -381,21 +383,22 @@ def test_every_evaluation_runs_on_the_same_number_of_blas_threads(monkeypatch, a
     monkeypatch.setattr(training, "evaluate", recording_evaluate)
     X, y = _blobs(n=400)
     with threadpool_limits(limits=2):  # the default outside the loop: two threads
-        trainer = _trainer(Architecture(8, [16], 3), seed=3)
-        assert training.training_threads(trainer.network, 25, None) == 1  # small products: one thread
+        trainer = _trainer(MLP(8, [16], 3), seed=3)
+        matrices = [p.value.size for p in trainer.network.parameters() if p.value.ndim == 2]
+        assert kernels.training_threads(matrices, 25, None) == 1  # small products: one thread
         trainer.fit(X[:300], y[:300], X_valid=X[300:], y_valid=y[300:], epochs=4, batch_size=25, progress=False,
                     asynchronous_evaluation=asynchronous)
     assert seen == [[1]] * 8  # training and validation sets, four epochs, all on the loop's one thread
 
 
 def test_raw_pixels_with_a_scaler_train_exactly_like_scaled_data():
-    from neuralnet.preprocessing import PixelScaler, scale_pixels
+    from neuralnet.datasets.preprocessing import PixelScaler, scale_pixels
     rng = np.random.RandomState(0)
     pixels = rng.randint(0, 256, size=(300, 16)).astype(np.uint8)
     y = (pixels[:, :8].sum(axis=1) > pixels[:, 8:].sum(axis=1)).astype(int)
     states = []
     for raw in (True, False):
-        trainer = _trainer(Architecture(16, [8], 2), seed=1)
+        trainer = _trainer(MLP(16, [8], 2), seed=1)
         X = pixels if raw else scale_pixels(pixels)
         trainer.fit(X[:200], y[:200], X_valid=X[200:], y_valid=y[200:], epochs=3, batch_size=20,
                     progress=False, preprocess=PixelScaler() if raw else None)
@@ -425,7 +428,7 @@ def test_moments_of_a_dead_unit_never_become_subnormal(make):
 
 
 def test_random_shift_moves_images_and_fills_with_their_background():
-    from neuralnet.layers import RandomShift
+    from neuralnet.engine.layers import RandomShift
 
     images = np.full((300, 784), -1.0, dtype=np.float32)
     images[:, 14 * 28 + 14] = 1.0  # one bright pixel in the middle of each image
@@ -444,13 +447,36 @@ def test_random_shift_moves_images_and_fills_with_their_background():
 
 
 def test_shift_in_the_architecture():
-    from neuralnet.layers import RandomShift
+    from neuralnet.engine.layers import RandomShift
 
-    network = build_mlp(Architecture(784, [8], 10, shift=2), random_seed=1)
+    network = build_mlp(MLP(784, [8], 10, shift=2), random_seed=1)
     assert isinstance(network.layers[0], RandomShift) and network.layers[0].max_shift == 2
-    plain = build_mlp(Architecture(784, [8], 10), random_seed=1)
+    plain = build_mlp(MLP(784, [8], 10), random_seed=1)
     np.testing.assert_array_equal(network.flat_values, plain.flat_values)  # same initial weights
-    with pytest.raises(ValueError, match="shift needs square images"):
-        build_mlp(Architecture(783, [8], 10, shift=1))
-    with pytest.raises(ValueError, match="shift must be a whole number of pixels"):
-        build_mlp(Architecture(784, [8], 10, shift=-1))
+    with pytest.raises(ValueError, match=r"RandomShift moves square images .*got examples of shape \(783,\)"):
+        build_mlp(MLP(783, [8], 10, shift=1))
+    with pytest.raises(ValueError, match="max_shift must be a positive integer, got -1"):
+        build_mlp(MLP(784, [8], 10, shift=-1))
+
+
+def _adam_steps_in_a_child(queue) -> None:
+    network = build_mlp(MLP(300, [400], 10, activation="relu", loss="cross-entropy"), random_seed=0)
+    optimizer = Adam(network.flat_parameters())
+    network.flat_grads[:] = 1e-3
+    optimizer.step()  # large enough to use the helper thread
+    queue.put(float(network.flat_values.sum()))
+
+
+def test_the_kernels_helper_thread_works_in_a_forked_child():
+    """The element-wise kernels run half their blocks on a helper thread; a child forked after the
+    parent started it has no such thread and must start its own (it would wait forever)."""
+    import multiprocessing
+
+    _adam_steps_in_a_child(queue := multiprocessing.get_context("fork").SimpleQueue())  # the parent's helper runs
+    expected = queue.get()
+    child = multiprocessing.get_context("fork").Process(target=_adam_steps_in_a_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    if child.exitcode is None:
+        child.kill()
+    assert child.exitcode == 0 and queue.get() == expected

@@ -17,7 +17,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
 
 from neuralnet import MLPClassifier, MLPRegressor
-from neuralnet.activations import sigmoid
 from neuralnet.datasets import load_chapter_data
 from neuralnet.training import TrainingDiverged
 
@@ -139,7 +138,7 @@ def test_predict_proba_rows_sum_to_one(iris, loss):
     if loss == "mse":  # the sigmoid outputs, each row divided by its sum
         outputs = model.network_.predict_output(X.astype(np.float32)).astype(np.float64)
         np.testing.assert_allclose(proba, outputs / outputs.sum(axis=1, keepdims=True), rtol=1e-12)
-        assert not np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3)  # normalising was needed
+        assert not np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3)  # normalizing was needed
 
 
 def test_mse_loss_is_the_chapters_network(iris):

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import MLP, build_mlp
 
 from neuralnet import NeuralNetMLP
-from neuralnet.activations import ACTIVATIONS, Activation as ActivationKernels
 from neuralnet.cli import main
+from neuralnet.engine.activations import ACTIVATIONS, ActivationFunction
+from neuralnet.engine.optim import SGD
 from neuralnet.explain import format_walkthrough, walk_through
-from neuralnet.network import Architecture, build_mlp
-from neuralnet.optim import SGD
 
 HIDDEN_ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
 LOSSES = ["mse", "cross-entropy"]
@@ -50,7 +50,7 @@ def test_a_wrong_derivative_is_caught(monkeypatch):
         np.copyto(out, grad)  # dL/dz = dL/da: wrong, tanh'(z) = 1 - a^2 is missing
         return out
 
-    monkeypatch.setitem(ACTIVATIONS, "tanh", ActivationKernels("tanh", tanh.forward, forgets_the_derivative))
+    monkeypatch.setitem(ACTIVATIONS, "tanh", ActivationFunction("tanh", tanh.forward, forgets_the_derivative))
     walk = walk_through(3, activation="tanh", examples=4)
     by_key = {g.key: g.relative_error for g in walk.gradients}
     assert by_key["d_loss__dw_out"] < 1e-6  # the output layer does not depend on tanh'
@@ -109,12 +109,12 @@ def test_cross_entropy_output_delta_is_a_out_minus_y_over_n():
 
 @pytest.mark.parametrize("loss", LOSSES)
 def test_the_walkthrough_is_the_engines_training_step(loss):
-    """The same network trained one step by Network.train_step and SGD gives bit-identical
+    """The same network trained one step by Network.loss_and_gradients and SGD gives bit-identical
     loss, gradients and updated weights."""
     walk = walk_through(5, activation="relu", loss=loss, examples=3, seed=11, lr=0.3)
-    network = build_mlp(Architecture(2, [5], 2, activation="relu", loss=loss, dtype="float64"),
+    network = build_mlp(MLP(2, [5], 2, activation="relu", loss=loss, dtype="float64"),
                         random_seed=11)
-    value = network.train_step(walk["x"].value, walk["y"].value)
+    value = network.loss_and_gradients(walk["x"].value, walk["y"].value)
     assert value == walk.loss.value
     engine = {"d_loss__dw_out": network.layers[2].grad_weight, "d_loss__db_out": network.layers[2].grad_bias,
               "d_loss__dw_h": network.layers[0].grad_weight, "d_loss__db_h": network.layers[0].grad_bias}
@@ -212,7 +212,7 @@ def test_text_output_uses_the_chapters_notation(capsys):
     for name in ["x^(in)", "z^(h)", "a^(h)", "z^(out)", "a^(out)", "L = (1/n) sum_i sum_k (a^(out) - y)^2",
                  "dL/da^(out)", "delta^(out)", "delta^(h)", "dL/dW^(out)", "dL/db^(out)", "dL/dW^(h)",
                  "dL/db^(h)", "w_{1,1}^(out)", "w_{3,2}^(h)", "b_{2}^(out)", "finite differences",
-                 "W^(out) := W^(out) - 0.1 dL/dW^(out)", "src/neuralnet/layers.py: Dense.forward"]:
+                 "W^(out) := W^(out) - 0.1 dL/dW^(out)", "src/neuralnet/engine/layers.py: Dense.forward"]:
         assert name in text, name
     walk = walk_through()
     assert f"{walk.loss.value:.12f}" in text
@@ -233,7 +233,7 @@ def test_cross_entropy_text_names_the_softmax(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--hidden", "0"], "hidden must be a positive integer, got 0"),
     (["--examples", "-2"], "examples must be a positive integer, got -2"),
-    (["--lr", "0"], "learning rate must be a finite number > 0, got 0.0"),
+    (["--lr", "0"], "lr = 0.0 is invalid: expected a number > 0"),
     (["--eps", "0"], "eps must be a positive number, got 0.0"),
 ])
 def test_bad_options_are_reported(argv, message, capsys):
@@ -272,7 +272,7 @@ def test_backprop_doc_quotes_lines_that_are_in_the_named_functions():
     rows = _quoted_code_rows()
     assert len(rows) >= 20
     assert {function for _, _, function in rows} >= {
-        "Dense.forward", "Dense.backward", "sigmoid", "_sigmoid_backward", "SGD.step", "softmax",
+        "Dense.forward", "Dense.backward", "sigmoid", "_sigmoid_backward", "SGD.update", "softmax",
         "MeanSquaredError.value_and_gradient", "SoftmaxCrossEntropy.value_and_gradient"}
     for snippet, path, function in rows:
         module = importlib.import_module(path[len("src/"):-len(".py")].replace("/", "."))

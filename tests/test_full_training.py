@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import pytest
+from helpers import LEGACY, same_blas_as_the_legacy_fixtures
 
 from neuralnet.cli import main
+from neuralnet.serving.modelfile import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
@@ -23,3 +29,12 @@ def test_default_training_reaches_the_chapters_accuracy(tmp_path, data_dir, caps
     assert metrics["n_test"] == 10000
     assert metrics["test_acc"] >= 0.940  # the chapter reports 94.51%
     assert f"Test accuracy: {metrics['test_acc'] * 100:.2f}%" in lines
+    # the log, line for line, is the one in the README's docs/chapter-run.log
+    logged = (ROOT / "docs" / "chapter-run.log").read_text().splitlines()
+    assert [line for line in lines if not line.startswith("Run folder")] == logged
+    assert (run / "log.txt").read_text().splitlines() == logged
+    # and the weights are those the code trained before the layer-stack architecture, bit for bit
+    if same_blas_as_the_legacy_fixtures():
+        network, _ = load_model(run)
+        reference = json.loads((LEGACY / "reference_weights.json").read_text())["chapter"]
+        assert hashlib.sha256(network.flat_values.tobytes()).hexdigest() == reference

@@ -20,18 +20,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import MLP, build_mlp
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from neuralnet.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from neuralnet.datasets import IDXFormatError, read_idx, write_idx
 from neuralnet.datasets.idx import IDX_TYPE_CODES, decode_idx
-from neuralnet.io import ModelFileError, Predictor, load_model, save_model
-from neuralnet.network import Architecture, build_mlp
-from neuralnet.optim import SGD
-from neuralnet.preprocessing import CHAPTER_TABLE, scale_pixels
+from neuralnet.datasets.preprocessing import CHAPTER_TABLE, scale_pixels
+from neuralnet.engine.optim import SGD
+from neuralnet.serving.files import ModelFileError
+from neuralnet.serving.modelfile import load_model, save_model
+from neuralnet.serving.predictor import Predictor
 from neuralnet.training import Trainer
+from neuralnet.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NUMPY_MAX_DIMS = 64
@@ -205,7 +207,7 @@ def test_scale_pixels_on_things_that_are_not_arrays(value):
 
 @pytest.fixture(scope="module")
 def predictor():
-    return Predictor(build_mlp(Architecture(784, [4], 10), random_seed=0))
+    return Predictor(build_mlp(MLP(784, [4], 10), random_seed=0))
 
 
 PIXEL_SHAPES = st.sampled_from([(3, 784), (784,), (0, 784), (2, 783), (1, 785), (5,), (2, 2, 784), ()])
@@ -239,13 +241,13 @@ def test_predictor_preprocess_on_ragged_and_mixed_lists(predictor, rows):
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     folder = tmp_path_factory.mktemp("files")
-    arch = Architecture(6, [3], 2, activation="relu", dropout=0.2)
+    arch = MLP(6, [3], 2, activation="relu", dropout=0.2)
     network = build_mlp(arch, random_seed=0)
-    model = save_model(folder / "model.safetensors", network, arch)
+    model = save_model(folder / "model.safetensors", network)
     trainer = Trainer(network, SGD(network.flat_parameters(), lr=0.1, momentum=0.5), rng=0)
     X = np.random.RandomState(0).normal(size=(20, 6)).astype(np.float32)
     trainer.fit(X, np.arange(20) % 2, epochs=1, batch_size=5, progress=False)
-    checkpoint = save_checkpoint(folder / "checkpoint.safetensors", trainer, architecture=arch)
+    checkpoint = save_checkpoint(folder / "checkpoint.safetensors", trainer)
     return model.read_bytes(), checkpoint.read_bytes(), folder
 
 
@@ -270,7 +272,7 @@ def test_load_model_on_mutated_files_raises_only_model_file_errors(saved, edits,
     except ModelFileError as error:
         assert str(path) in str(error)
         return
-    assert all(np.isfinite(p.value).all() for p in network.parameters()) and header["format_version"] == 1
+    assert all(np.isfinite(p.value).all() for p in network.parameters()) and header["format_version"] == 2
 
 
 @FUZZ

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import MLP, build_mlp
 
 from neuralnet import NeuralNetMLP
-from neuralnet.activations import ACTIVATIONS
-from neuralnet.gradcheck import (check_chapter_gradients, check_network_gradients,
-                                 numerical_gradient, relative_error)
-from neuralnet.layers import Activation, Dense, Dropout, RandomShift
-from neuralnet.losses import MeanSquaredError, SoftmaxCrossEntropy
-from neuralnet.network import Architecture, Network, build_mlp
+from neuralnet.engine.activations import ACTIVATIONS
+from neuralnet.engine.gradcheck import (
+    check_chapter_gradients,
+    check_network_gradients,
+    numerical_gradient,
+    relative_error,
+)
+from neuralnet.engine.layers import Activation, Dense, Dropout, RandomShift
+from neuralnet.engine.losses import MeanSquaredError, SoftmaxCrossEntropy
+from neuralnet.engine.network import Network
 from neuralnet.training import one_hot
 
 TOLERANCE = 1e-6
@@ -52,7 +57,7 @@ def test_chapter_backward_equals_the_chapters_formulas():
 @pytest.mark.parametrize("hidden", [[4], [6, 5], [5, 4, 3]])
 def test_network_gradients(activation, loss, hidden):
     X, _, Y = _data()
-    arch = Architecture(n_features=5, hidden=hidden, n_outputs=3, activation=activation,
+    arch = MLP(n_features=5, hidden=hidden, n_outputs=3, activation=activation,
                         loss=loss, init="glorot", dtype="float64")
     network = build_mlp(arch, random_seed=3)
     if activation in ("relu", "leaky_relu"):
@@ -68,7 +73,7 @@ def test_network_gradients(activation, loss, hidden):
 @pytest.mark.parametrize("output_activation", ["sigmoid", "softmax", "tanh", "identity"])
 def test_mse_with_every_output_activation(output_activation):
     X, _, Y = _data(n_classes=3)
-    arch = Architecture(5, [4], 3, activation="tanh", output_activation=output_activation,
+    arch = MLP(5, [4], 3, activation="tanh", output_activation=output_activation,
                         loss="mse", dtype="float64")
     errors = check_network_gradients(build_mlp(arch, random_seed=4), X, Y)
     assert max(errors.values()) < TOLERANCE, errors
@@ -97,17 +102,17 @@ def test_input_gradient_of_each_layer():
     x = rng.normal(size=(4, 5))
     upstream = rng.normal(size=(4, 3))
     for layer in [Dense(5, 3, init="glorot", rng=rng, dtype=np.float64)]:
-        layer.forward(x)
+        layer.forward(x, training=True)
         dx = layer.backward(upstream)
-        numeric = numerical_gradient(lambda: float(np.sum(layer.forward(x) * upstream)), x)
+        numeric = numerical_gradient(lambda layer=layer: float(np.sum(layer.forward(x) * upstream)), x)
         assert relative_error(dx, numeric) < TOLERANCE
     for name in ACTIVATIONS:
         layer = Activation(name)
         z = rng.normal(size=(4, 3)) + 0.05
         up = rng.normal(size=(4, 3))
-        layer.forward(z)
+        layer.forward(z, training=True)
         dz = layer.backward(up)
-        numeric = numerical_gradient(lambda: float(np.sum(layer.forward(z) * up)), z)
+        numeric = numerical_gradient(lambda layer=layer, z=z, up=up: float(np.sum(layer.forward(z) * up)), z)
         assert relative_error(dz, numeric) < TOLERANCE, name
 
 
@@ -123,7 +128,7 @@ def test_loss_gradient_with_respect_to_output(loss):
 def test_gradient_check_detects_a_wrong_gradient():
     """The check itself can fail: a gradient off by a factor of 2 is caught."""
     X, _, Y = _data()
-    network = build_mlp(Architecture(5, [4], 3, dtype="float64"), random_seed=0)
+    network = build_mlp(MLP(5, [4], 3, dtype="float64"), random_seed=0)
     output = network.forward(X, training=True)
     network.backward(network.loss.gradient(output, Y))
     p = network.parameters()[0]
@@ -150,7 +155,7 @@ def test_network_with_shifted_inputs():
     rng = np.random.RandomState(9)
     X = rng.normal(size=(6, 16))
     Y = one_hot(rng.randint(0, 3, size=6), 3, dtype=np.float64)
-    network = build_mlp(Architecture(16, [5], 3, activation="tanh", loss="cross-entropy", shift=1,
+    network = build_mlp(MLP(16, [5], 3, activation="tanh", loss="cross-entropy", shift=1,
                                      init="glorot", dtype="float64"), random_seed=2)
     assert isinstance(network.layers[0], RandomShift)
     network.layers[0].fixed_offsets = rng.randint(-1, 2, size=(6, 2))

@@ -1,4 +1,4 @@
-"""neuralnet.imaging: pictures of digits -> the 28 x 28 MNIST-style image the network sees."""
+"""neuralnet.serving.imaging: pictures of digits -> the 28 x 28 MNIST-style image the network sees."""
 
 from __future__ import annotations
 
@@ -10,8 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from neuralnet.imaging import (BOX_SIDE, MAX_IMAGE_PIXELS, BlankImageError, ImageError, UnreadableImageError,
-                               decode_image, encode_png, image_to_mnist, render_weights, to_mnist)
+from neuralnet.serving.imaging import (
+    BOX_SIDE,
+    MAX_IMAGE_PIXELS,
+    BlankImageError,
+    ImageError,
+    UnreadableImageError,
+    decode_image,
+    encode_png,
+    image_to_mnist,
+    render_weights,
+    to_mnist,
+)
 
 
 def png_bytes(image: Image.Image, **options) -> bytes:
@@ -48,10 +58,10 @@ def test_digits(mnist):
     return X[60000:60100], y[60000:60100]
 
 
-# --- the MNIST normalisation --------------------------------------------------------------
+# --- the MNIST normalization --------------------------------------------------------------
 
 def test_mnist_test_images_survive_the_round_trip_through_a_painted_png(test_digits):
-    """MNIST digits are already normalised: drawn 10x larger and sent as a PNG, they come back."""
+    """MNIST digits are already normalized: drawn 10x larger and sent as a PNG, they come back."""
     X, _ = test_digits
     errors = []
     for row in X:

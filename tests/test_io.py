@@ -12,19 +12,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import MLP, build_mlp
 from safetensors.numpy import load_file, save_file
 
-from neuralnet.io import (FORMAT, FORMAT_VERSION, ModelFileError, Predictor, atomic_write_bytes, load, load_model,
-                          safetensors_bytes, save_model)
-from neuralnet.network import Architecture, build_mlp
-from neuralnet.optim import SGD
-from neuralnet.preprocessing import scale_pixels
+from neuralnet.datasets.preprocessing import scale_pixels
+from neuralnet.engine.optim import SGD
+from neuralnet.serving.files import ModelFileError, atomic_write_bytes, safetensors_bytes
+from neuralnet.serving.modelfile import FORMAT, FORMAT_VERSION, load_model, save_model
+from neuralnet.serving.predictor import Predictor, load
 from neuralnet.training import Trainer
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "neuralnet"
 
 
-def trained(arch: Architecture, mnist, n: int = 3000, epochs: int = 1, seed: int = 1, optimizer=SGD, **options):
+def trained(arch: MLP, mnist, n: int = 3000, epochs: int = 1, seed: int = 1, optimizer=SGD, **options):
     """A network trained briefly on the first n MNIST training images (raw pixels, scaled per batch)."""
     X, y = mnist
     network = build_mlp(arch, random_seed=seed)
@@ -36,10 +37,10 @@ def trained(arch: Architecture, mnist, n: int = 3000, epochs: int = 1, seed: int
 
 @pytest.fixture(scope="module")
 def chapter_model(mnist, tmp_path_factory):
-    arch = Architecture(784, [50], 10)
+    arch = MLP(784, [50], 10)
     network = trained(arch, mnist, lr=0.1)
     path = tmp_path_factory.mktemp("model") / "model.safetensors"
-    save_model(path, network, arch, classes=[str(k) for k in range(10)], training={"lr": 0.1},
+    save_model(path, network, classes=[str(k) for k in range(10)], training={"lr": 0.1},
                metrics={"test_acc": 0.5})
     return network, arch, path
 
@@ -54,8 +55,11 @@ def test_the_file_is_safetensors_with_the_documented_json_header(chapter_model):
     np.testing.assert_array_equal(tensors["layers.2.weight"], network.layers[2].weight)
     (size,) = struct.unpack("<Q", path.read_bytes()[:8])
     header = json.loads(json.loads(path.read_bytes()[8:8 + size])["__metadata__"]["neuralnet"])
-    assert header["format"] == FORMAT == "neuralnet-model" and header["format_version"] == FORMAT_VERSION == 1
-    assert header["architecture"] == arch.to_dict()
+    assert header["format"] == FORMAT == "neuralnet-model" and header["format_version"] == FORMAT_VERSION == 2
+    assert header["architecture"] == {"input_shape": [784], "layers": arch.specs(), "loss": "mse", "dtype": "float32"}
+    assert header["architecture"]["layers"] == [
+        {"type": "Dense", "n_in": 784, "n_out": 50, "init": "normal"}, {"type": "Activation", "name": "sigmoid"},
+        {"type": "Dense", "n_in": 50, "n_out": 10, "init": "normal"}, {"type": "Activation", "name": "sigmoid"}]
     assert header["preprocessing"]["name"] == "chapter" and "255" in header["preprocessing"]["formula"]
     assert header["classes"] == [str(k) for k in range(10)]
     assert header["training"] == {"lr": 0.1} and header["metrics"] == {"test_acc": 0.5}
@@ -65,16 +69,16 @@ def test_the_file_is_safetensors_with_the_documented_json_header(chapter_model):
 
 
 @pytest.mark.parametrize("arch", [
-    Architecture(784, [50], 10),
-    Architecture(784, [64, 32], 10, activation="relu", loss="cross-entropy", init="he", dropout=0.2),
-    Architecture(784, [40], 10, activation="tanh", dtype="float64"),
-    Architecture(784, [30, 20, 10], 10, activation="leaky_relu", loss="cross-entropy", init="glorot"),
-    Architecture(784, [64], 10, activation="tanh", loss="cross-entropy", init="glorot", dropout=0.1, shift=1),
+    MLP(784, [50], 10),
+    MLP(784, [64, 32], 10, activation="relu", loss="cross-entropy", init="he", dropout=0.2),
+    MLP(784, [40], 10, activation="tanh", dtype="float64"),
+    MLP(784, [30, 20, 10], 10, activation="leaky_relu", loss="cross-entropy", init="glorot"),
+    MLP(784, [64], 10, activation="tanh", loss="cross-entropy", init="glorot", dropout=0.1, shift=1),
 ], ids=["chapter", "relu-dropout-ce", "tanh-float64", "deep-leaky", "shifted-inputs"])
 def test_loaded_predictor_is_bit_identical_to_the_trained_model(arch, mnist, tmp_path):
     X, y = mnist
     network = trained(arch, mnist, n=10000, epochs=2, lr=0.1, momentum=0.9)
-    save_model(tmp_path / "m.safetensors", network, arch, classes=list("abcdefghij"))
+    save_model(tmp_path / "m.safetensors", network, classes=list("abcdefghij"))
     predictor = load(tmp_path / "m.safetensors")
     assert isinstance(predictor, Predictor) and predictor.network.dtype == np.dtype(arch.dtype)
     raw = X[60000:62000]  # test images, raw uint8 0..255
@@ -128,25 +132,40 @@ def _nan_weight(tensors):
 
 
 @pytest.mark.parametrize("header_edit, tensor_edit, message", [
-    (_set("format_version", 2), None, r"format version 2 is not supported \(this neuralnet reads neuralnet-model version 1\)"),
+    (_set("format_version", 3), None,
+     r"format version 3 is not supported \(this neuralnet reads neuralnet-model versions 1 and 2\)"),
     (_set("format_version", None), None, r"format version None is not supported"),
     (_set("format", "something-else"), None, r"format 'something-else' is not 'neuralnet-model'"),
-    (lambda h: h["architecture"].__setitem__("hidden", [40]), None,
-     r"layers.0.weight has shape \(50, 784\), but the architecture 784-40-10 needs \(40, 784\)"),
-    (lambda h: h["architecture"].__setitem__("hidden", [50, 20]), None, r"missing \['layers.4.bias', 'layers.4.weight'\]"),
+    (lambda h: h["architecture"]["layers"][0].__setitem__("n_out", 40), None,
+     r"layer 2 of the stack .*Dense has n_in = 50, but its input has 40 features"),
+    (lambda h: [h["architecture"]["layers"][i].__setitem__("n_out" if i == 0 else "n_in", 40) for i in (0, 2)],
+     None, r"layers.0.weight has shape \(50, 784\), but the architecture \(Dense\(40\) -> Activation -> "
+           r"Dense\(10\) -> Activation\) needs \(40, 784\)"),
+    (lambda h: h["architecture"]["layers"].extend([{"type": "Dense", "n_in": 10, "n_out": 10, "init": "normal"},
+                                                   {"type": "Activation", "name": "sigmoid"}]),
+     None, r"missing \['layers.4.bias', 'layers.4.weight'\]"),
     (None, lambda t: t.pop("layers.2.bias"), r"missing \['layers.2.bias'\]"),
     (None, lambda t: t.__setitem__("layers.9.weight", np.zeros(3, np.float32)), r"unexpected \['layers.9.weight'\]"),
     (None, lambda t: t.__setitem__("layers.0.bias", t["layers.0.bias"].astype(np.float64)),
      r"layers.0.bias is float64, but the architecture says float32"),
     (None, _nan_weight, r"layers.2.bias contains NaN or infinite values"),
-    (lambda h: h["architecture"].__setitem__("activation", "swish"), None, r"unknown activation 'swish'"),
-    (lambda h: h["architecture"].__setitem__("colour", "red"), None, r"unknown architecture fields \['colour'\]"),
+    (lambda h: h["architecture"]["layers"][1].__setitem__("name", "swish"), None, r"unknown activation 'swish'"),
+    (lambda h: h["architecture"]["layers"][0].__setitem__("colour", "red"), None,
+     r"Dense layer .*unexpected keyword argument 'colour'"),
+    (lambda h: h["architecture"]["layers"].insert(0, {"type": "Conv9D"}), None, r"unknown layer type 'Conv9D'"),
+    (lambda h: h["architecture"].__setitem__("colour", "red"), None,
+     r"invalid architecture .*expected an object with exactly input_shape, layers, loss and dtype"),
     (lambda h: h.pop("architecture"), None, r"the header has no architecture"),
-    (_set("preprocessing", {"name": "imagenet"}), None, r"preprocessing 'imagenet' is not supported; expected one of \['chapter'\]"),
-    (_set("classes", ["a", "b"]), None, r"'classes' must list 10 labels, got \['a', 'b'\]"),
-], ids=["version-2", "no-version", "other-format", "shape-mismatch", "missing-layer", "missing-tensor",
-        "extra-tensor", "dtype-mismatch", "nan-weight", "unknown-activation", "unknown-field",
-        "no-architecture", "unknown-preprocessing", "classes"])
+    (_set("preprocessing", {"name": "imagenet"}), None,
+     r"preprocessing 'imagenet' is not supported; expected one of \['chapter'\]"),
+    (_set("preprocessing", {"name": ["chapter"]}), None, r"preprocessing \['chapter'\] is not supported"),
+    (_set("classes", ["a", "b"]), None, r"'classes' must list 10 labels \(strings or numbers\), got \['a', 'b'\]"),
+    (_set("classes", [[k] for k in range(10)]), None, r"'classes' must list 10 labels \(strings or numbers\)"),
+    (_set("metrics", [1]), None, r"'metrics' must be an object, got \[1\]"),
+], ids=["version-3", "no-version", "other-format", "shapes-do-not-fit", "shape-mismatch", "missing-layer",
+        "missing-tensor", "extra-tensor", "dtype-mismatch", "nan-weight", "unknown-activation", "unknown-setting",
+        "unknown-layer", "unknown-field", "no-architecture", "unknown-preprocessing", "preprocessing-not-a-name",
+        "classes", "nested-classes", "metrics-not-an-object"])
 def test_invalid_model_files_are_refused_with_a_clear_error(chapter_model, tmp_path, header_edit, tensor_edit, message):
     bad = _rewrite(chapter_model[2], tmp_path / "bad.safetensors", header_edit, tensor_edit)
     with pytest.raises(ModelFileError, match=message) as error:
@@ -218,9 +237,9 @@ def test_save_model_refuses_to_replace_an_existing_file(chapter_model, tmp_path)
     target.write_bytes(b"precious")
     before = target.stat().st_mtime_ns
     with pytest.raises(FileExistsError, match=r"model.safetensors already exists; refusing to overwrite it"):
-        save_model(target, network, arch)
+        save_model(target, network)
     assert target.read_bytes() == b"precious" and target.stat().st_mtime_ns == before
-    save_model(target, network, arch, overwrite=True)
+    save_model(target, network, overwrite=True)
     assert load(target).network.flat_values.tobytes() == network.flat_values.tobytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]  # no temporary files left
 
@@ -241,10 +260,10 @@ def test_atomic_write_leaves_nothing_behind_when_it_fails(tmp_path):
     assert new.stat().st_mode & 0o777 == 0o666 & ~umask  # like open(), not mkstemp's 0o600
 
 
-def test_save_model_checks_classes_and_architecture(chapter_model, tmp_path):
+def test_save_model_checks_classes(chapter_model, tmp_path):
     network, arch, _ = chapter_model
     with pytest.raises(ValueError, match="3 class labels given, but the network has 10 outputs"):
-        save_model(tmp_path / "m.safetensors", network, arch, classes=["a", "b", "c"])
-    with pytest.raises(ValueError, match="the network was not built from this architecture"):
-        save_model(tmp_path / "m.safetensors", network, Architecture(784, [20], 10))
+        save_model(tmp_path / "m.safetensors", network, classes=["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"'classes' must list 10 labels \(strings or numbers\)"):
+        save_model(tmp_path / "m.safetensors", network, classes=[[k] for k in range(10)])
     assert not (tmp_path / "m.safetensors").exists()

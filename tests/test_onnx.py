@@ -10,13 +10,14 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from helpers import MLP, build_mlp
 
 from neuralnet.cli import main
-from neuralnet.export import INPUT_NAME, OUTPUT_NAME, export_onnx, to_onnx
-from neuralnet.io import CHAPTER_PREPROCESSING, Predictor, load, save_model
-from neuralnet.network import Architecture, build_mlp
-from neuralnet.optim import SGD, Adam
-from neuralnet.preprocessing import scale_pixels
+from neuralnet.datasets.preprocessing import CHAPTER_PREPROCESSING, scale_pixels
+from neuralnet.engine.optim import SGD, Adam
+from neuralnet.serving.modelfile import save_model
+from neuralnet.serving.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx, to_onnx
+from neuralnet.serving.predictor import Predictor, load
 from neuralnet.training import Trainer
 
 TOLERANCE = 1e-5
@@ -27,7 +28,7 @@ def run_onnx(model_bytes: bytes, pixels: np.ndarray) -> np.ndarray:
     return session.run([OUTPUT_NAME], {INPUT_NAME: pixels.astype(np.float32)})[0]
 
 
-def train(arch: Architecture, mnist, optimizer, n=10000, epochs=2, **options):
+def train(arch: MLP, mnist, optimizer, n=10000, epochs=2, **options):
     X, y = mnist
     network = build_mlp(arch, random_seed=1)
     trainer = Trainer(network, optimizer(network.flat_parameters(), **options), rng=1)
@@ -37,14 +38,14 @@ def train(arch: Architecture, mnist, optimizer, n=10000, epochs=2, **options):
 
 
 @pytest.mark.parametrize("arch, optimizer, options", [
-    (Architecture(784, [50], 10), SGD, {"lr": 0.1, "momentum": 0.9}),  # the chapter's network
-    (Architecture(784, [256, 128, 64, 32], 10, activation="relu", loss="cross-entropy", init="he",
+    (MLP(784, [50], 10), SGD, {"lr": 0.1, "momentum": 0.9}),  # the chapter's network
+    (MLP(784, [256, 128, 64, 32], 10, activation="relu", loss="cross-entropy", init="he",
                   dropout=0.2), Adam, {"lr": 1e-3}),
 ], ids=["chapter", "deep"])
 def test_onnx_runtime_matches_neuralnet_on_the_mnist_test_set(arch, optimizer, options, mnist, tmp_path):
     X, y = mnist
     network = train(arch, mnist, optimizer, **options)
-    save_model(tmp_path / "model.safetensors", network, arch, classes=[str(k) for k in range(10)])
+    save_model(tmp_path / "model.safetensors", network, classes=[str(k) for k in range(10)])
     path = export_onnx(tmp_path / "model.safetensors", tmp_path / "model.onnx")
     test_images = X[60000:]  # the 10,000 MNIST test images, raw pixels 0..255
     expected = load(tmp_path / "model.safetensors").predict_proba(test_images)
@@ -58,23 +59,24 @@ def test_onnx_runtime_matches_neuralnet_on_the_mnist_test_set(arch, optimizer, o
 
 
 CASES = [
-    Architecture(784, [20], 10, activation=activation, loss=loss, init="glorot")
+    MLP(784, [20], 10, activation=activation, loss=loss, init="glorot")
     for activation in ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
     for loss in ("mse", "cross-entropy")
 ] + [
-    Architecture(784, [], 10, loss="cross-entropy"),  # no hidden layer: softmax regression
-    Architecture(784, [16] * 6, 10, activation="leaky_relu", init="he", dropout=0.5, loss="cross-entropy"),
-    Architecture(784, [12, 8], 10, activation="tanh", output_activation="softmax", loss="mse"),
-    Architecture(784, [12], 10, activation="relu", output_activation="identity", loss="mse"),
-    Architecture(784, [12], 10, activation="relu", output_activation="tanh", loss="mse"),
-    Architecture(784, [24, 12], 10, activation="sigmoid", loss="cross-entropy", dtype="float64"),
-    Architecture(784, [24], 10, activation="leaky_relu", loss="mse", dtype="float64", dropout=0.1),
-    Architecture(784, [20], 3, activation="relu", loss="cross-entropy"),
-    Architecture(784, [16], 10, activation="relu", loss="cross-entropy", shift=2),  # training-only shifts
+    MLP(784, [], 10, loss="cross-entropy"),  # no hidden layer: softmax regression
+    MLP(784, [16] * 6, 10, activation="leaky_relu", init="he", dropout=0.5, loss="cross-entropy"),
+    MLP(784, [12, 8], 10, activation="tanh", output_activation="softmax", loss="mse"),
+    MLP(784, [12], 10, activation="relu", output_activation="identity", loss="mse"),
+    MLP(784, [12], 10, activation="relu", output_activation="tanh", loss="mse"),
+    MLP(784, [24, 12], 10, activation="sigmoid", loss="cross-entropy", dtype="float64"),
+    MLP(784, [24], 10, activation="leaky_relu", loss="mse", dtype="float64", dropout=0.1),
+    MLP(784, [20], 3, activation="relu", loss="cross-entropy"),
+    MLP(784, [16], 10, activation="relu", loss="cross-entropy", shift=2),  # training-only shifts
 ]
 
 
-@pytest.mark.parametrize("arch", CASES, ids=lambda a: f"{a.activation}-{a.loss}-{a.hidden}-{a.output_activation}-{a.dtype}")
+@pytest.mark.parametrize("arch", CASES,
+                         ids=lambda a: f"{a.activation}-{a.loss}-{a.hidden}-{a.output_activation}-{a.dtype}")
 def test_every_network_the_engine_builds_exports(arch):
     rng = np.random.RandomState(0)
     network = build_mlp(arch, random_seed=2)
@@ -95,7 +97,7 @@ def test_every_network_the_engine_builds_exports(arch):
 
 
 def test_the_graph_is_made_of_standard_nodes_with_one_input_and_one_output(tmp_path):
-    arch = Architecture(784, [50], 10)  # the chapter's network
+    arch = MLP(784, [50], 10)  # the chapter's network
     network = build_mlp(arch, random_seed=123)
     header = {"classes": [str(k) for k in range(10)], "preprocessing": CHAPTER_PREPROCESSING}
     model = to_onnx(network, header=header)
@@ -110,16 +112,16 @@ def test_the_graph_is_made_of_standard_nodes_with_one_input_and_one_output(tmp_p
     weights = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
     np.testing.assert_array_equal(weights[model.graph.node[3].input[1]], network.layers[0].weight.T)
     assert json.loads({p.key: p.value for p in model.metadata_props}["neuralnet"]) == header
-    deep = to_onnx(build_mlp(Architecture(784, [8, 8], 10, activation="relu", dropout=0.5, loss="cross-entropy")))
+    deep = to_onnx(build_mlp(MLP(784, [8, 8], 10, activation="relu", dropout=0.5, loss="cross-entropy")))
     assert [node.op_type for node in deep.graph.node][3:] == ["Gemm", "Relu", "Gemm", "Relu", "Gemm", "Softmax",
                                                               "Identity"]  # no dropout at inference
 
 
 def test_export_command_writes_the_file_and_never_replaces_one_unasked(tmp_path, capsys):
-    arch = Architecture(784, [30], 10, activation="tanh", loss="cross-entropy")
+    arch = MLP(784, [30], 10, activation="tanh", loss="cross-entropy")
     network = build_mlp(arch, random_seed=4)
     run = tmp_path / "run"
-    save_model(run / "model.safetensors", network, arch)
+    save_model(run / "model.safetensors", network)
     target = tmp_path / "model.onnx"
     assert main(["export", str(run), "--onnx", str(target)]) == 0
     assert f"ONNX model written to {target}: input 'pixels' float32 (N, 784), output 'probabilities' " \
@@ -130,7 +132,7 @@ def test_export_command_writes_the_file_and_never_replaces_one_unasked(tmp_path,
 
     content, mtime = target.read_bytes(), target.stat().st_mtime_ns
     other = tmp_path / "other.safetensors"
-    save_model(other, build_mlp(arch, random_seed=5), arch)
+    save_model(other, build_mlp(arch, random_seed=5))
     assert main(["export", str(other), "--onnx", str(target)]) == 1
     assert f"{target} already exists; refusing to overwrite it (add --overwrite" in capsys.readouterr().err
     assert target.read_bytes() == content and target.stat().st_mtime_ns == mtime

@@ -13,7 +13,7 @@ import pytest
 
 from neuralnet.cli import main
 from neuralnet.datasets import load_chapter_data
-from neuralnet.io import load
+from neuralnet.serving.predictor import load
 from neuralnet.tune import SearchSpace, TuneError, dask_client, run_search, write_search_run
 
 pytestmark = pytest.mark.timeout(600)
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(600)
 def test_parameters_from_the_command_line():
     space = SearchSpace.from_strings(["hidden=50,100x50", "lr=0.1,0.03", "epochs=5", "nesterov=true",
                                       "activation=relu"], cv=4)
-    assert space.grid["hidden"] == [(50,), (100, 50)]
+    assert space.grid["hidden"] == [[50], [100, 50]]
     assert space.grid["lr"] == [0.1, 0.03]
     assert space.estimator_grid() == {"hidden_layer_sizes": [(50,), (100, 50)], "learning_rate": [0.1, 0.03]}
     assert space.fixed() == {"max_iter": 5, "nesterov": True, "activation": "relu"}
@@ -41,13 +41,13 @@ def test_parameters_from_a_toml_file(tmp_path):
     path.write_text('cv = 2\nsearch = "grid"\nlimit = 1400\n[grid]\nhidden = [16, [32, 16]]\n'
                     'learning_rate = [0.01, 0.003]\nepochs = 2\n')
     space = SearchSpace.from_toml(path)
-    assert space.grid["hidden"] == [(16,), (32, 16)] and space.grid["lr"] == [0.01, 0.003]
+    assert space.grid["hidden"] == [[16], [32, 16]] and space.grid["lr"] == [0.01, 0.003]
     assert space.fixed() == {"max_iter": 2} and space.cv == 2 and space.limit == 1400
 
 
 def test_a_parameter_given_twice_or_under_two_names_adds_its_values():
     space = SearchSpace.from_strings(["lr=0.1", "learning_rate=0.03", "lr=0.01,0.1", "hidden=20"])
-    assert space.grid["lr"] == [0.1, 0.03, 0.01] and space.grid["hidden"] == [(20,)]  # 0.1 once
+    assert space.grid["lr"] == [0.1, 0.03, 0.01] and space.grid["hidden"] == [[20]]  # 0.1 once
 
 
 def test_command_line_parameters_over_a_toml_file(tmp_path):
@@ -61,19 +61,21 @@ def test_command_line_parameters_over_a_toml_file(tmp_path):
                      n_iter=None, cv=None, seed=None, dataset=None, limit=None)
     space = space_from_args(args)
     # the command line's lr replaces the file's, its three values together; the rest is the file's
-    assert space.grid == {"hidden": [(16,), (32,)], "lr": [0.1, 0.03, 0.01], "epochs": [2]}
+    assert space.grid == {"hidden": [[16], [32]], "lr": [0.1, 0.03, 0.01], "epochs": [2]}
     assert space.n_candidates() == 6 and space.cv == 2
     args.param = ["hidden=64"]  # fixing the only searched parameter leaves nothing to search
     args.config = None
-    with pytest.raises(TuneError, match=r"nothing to search: every parameter has a single value \(hidden=\(64,\)\)"):
+    with pytest.raises(TuneError, match=r"nothing to search: every parameter has a single value \(hidden=64\)"):
         space_from_args(args)
 
 
 @pytest.mark.parametrize("toml, message", [
-    ("[grid]\nepochs = 2.5\nlr = [0.1, 0.2]\n", r"epochs=2.5: expected a whole number"),
-    ("[grid]\nbatch_size = [64.9]\nlr = [0.1, 0.2]\n", r"batch_size=64.9: expected a whole number"),
-    ("[grid]\nhidden = [[32, 0.5]]\nlr = [0.1, 0.2]\n", r"hidden=\[32, 0.5\]: expected units per layer"),
-    ("[grid]\nhidden = [-4]\nlr = [0.1, 0.2]\n", r"hidden=-4: expected units per layer"),
+    ("[grid]\nepochs = 2.5\nlr = [0.1, 0.2]\n", r"epochs = 2.5 is invalid: expected a positive integer"),
+    ("[grid]\nbatch_size = [64.9]\nlr = [0.1, 0.2]\n", r"batch_size = 64.9 is invalid: expected a positive integer"),
+    ("[grid]\nhidden = [[32, 0.5]]\nlr = [0.1, 0.2]\n",
+     r"hidden = \[32, 0.5\] is invalid: expected a list of positive integers \(units per hidden layer\)"),
+    ("[grid]\nhidden = [-4]\nlr = [0.1, 0.2]\n", r"hidden = -4 is invalid: expected a list of positive integers"),
+    ("[grid]\nactivation = ['relu', 'swish']\nlr = [0.1, 0.2]\n", r"activation = 'swish' is invalid: expected one of"),
     ("grid = 5\n", r"grid = 5; expected a \[grid\] table"),
 ])
 def test_bad_values_in_a_toml_file_name_the_value(tmp_path, toml, message):
@@ -86,15 +88,17 @@ def test_bad_values_in_a_toml_file_name_the_value(tmp_path, toml, message):
 def test_whole_floats_in_a_toml_file_are_accepted(tmp_path):
     path = tmp_path / "search.toml"
     path.write_text("[grid]\nepochs = 3.0\nhidden = [64.0, [32, 16.0]]\n")
-    assert SearchSpace.from_toml(path).grid == {"epochs": [3], "hidden": [(64,), (32, 16)]}
+    assert SearchSpace.from_toml(path).grid == {"epochs": [3], "hidden": [[64], [32, 16]]}
 
 
 @pytest.mark.parametrize("params, message", [
     (["width=10,20"], "unknown parameter 'width'"),
     (["lr"], "expected NAME=VALUE"),
-    (["lr=fast"], "lr='fast': not a valid float"),
-    (["hidden=0,10"], "every layer needs at least one unit"),
+    (["lr=fast"], "lr='fast': 'fast' is not a number; expected a number > 0"),
+    (["hidden=0,10"], r"hidden = \[0\] is invalid: expected a list of positive integers"),
     (["hidden=ten"], "expected units per layer"),
+    (["dropout=1.5"], r"dropout = 1.5 is invalid: expected a probability in \[0, 1\)"),
+    (["threads=2,4"], "unknown parameter 'threads'"),
     (["nesterov=maybe"], "not a boolean"),
 ])
 def test_bad_parameters_name_the_value(params, message):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 import asyncio
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -25,11 +24,11 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from neuralnet.cli import main
-from neuralnet.config import TrainingConfig
-from neuralnet.experiment import train_run
-from neuralnet.imaging import encode_png, image_to_mnist, render_weights
-from neuralnet.io import load
 from neuralnet.runs import FIGURE_FILES
+from neuralnet.runs.config import TrainingConfig
+from neuralnet.runs.experiment import train_run
+from neuralnet.serving.imaging import encode_png, image_to_mnist, render_weights
+from neuralnet.serving.predictor import load
 from neuralnet.web import MAX_UPLOAD_BYTES, create_app
 
 with warnings.catch_warnings():   # Starlette would like httpx2; httpx is what is installed
@@ -86,7 +85,7 @@ def assert_error(response, status: int, *phrases: str) -> str:
 # --- POST /api/predict: what it accepts ----------------------------------------------------
 
 def check_answer(answer: dict, predictor, image: np.ndarray) -> None:
-    """The answer is the library's: Predictor.predict_proba of the image neuralnet.imaging makes."""
+    """The answer is the library's: Predictor.predict_proba of the image neuralnet.serving.imaging makes."""
     expected = predictor.predict_proba(image.reshape(1, 784))[0]
     np.testing.assert_allclose(answer["probabilities"], expected, rtol=1e-6, atol=1e-7)
     assert answer["top_class"] == int(np.argmax(expected))
@@ -123,7 +122,7 @@ def test_predict_json_pixels_uses_them_as_they_are(client, predictor, digits):
 
 def test_drawings_of_test_digits_get_the_models_answer_for_the_digits(client, predictor, digits):
     """Painted 10x larger and uploaded, 200 test digits get the answer the model gives to the
-    original 784 pixels (the preprocessing recovers MNIST's normalisation)."""
+    original 784 pixels (the preprocessing recovers MNIST's normalization)."""
     X, _ = digits
     answers = [client.post("/api/predict", content=png_of(row), headers={"content-type": "image/png"}).json()
                ["top_class"] for row in X]
@@ -352,7 +351,8 @@ def test_model_description(client, run_folder):
     history = json.loads((run_folder / "history.json").read_text())
     assert model["run"] == run_folder.name
     assert model["layers"] == [784, 50, 10]
-    assert model["architecture"]["activation"] == "sigmoid" and model["architecture"]["loss"] == "mse"
+    assert model["architecture"]["layers"][1] == {"type": "Activation", "name": "sigmoid"}
+    assert model["architecture"]["loss"] == "mse" and model["architecture"]["input_shape"] == [784]
     assert model["training"]["batch_size"] == 20 and model["training"]["epochs"] == 2
     assert model["metrics"]["test_acc"] == metrics["test_acc"]
     assert model["metrics"]["confusion_matrix"] == metrics["confusion_matrix"]
@@ -427,16 +427,17 @@ def test_openapi_documents_the_api(client):
 
 
 def test_create_app_needs_a_run_folder_of_a_28_by_28_model(run_folder, tmp_path):
-    from neuralnet.io import save_model
-    from neuralnet.network import Architecture, build_mlp
+    from helpers import MLP, build_mlp
+
+    from neuralnet.serving.modelfile import save_model
 
     with pytest.raises(FileNotFoundError, match="does not exist"):
         create_app(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="not a training run folder"):
         create_app(tmp_path)
     other = shutil.copytree(run_folder, tmp_path / "other")
-    architecture = Architecture(n_features=100, hidden=[5], n_outputs=10)
-    save_model(other / "model.safetensors", build_mlp(architecture), architecture, overwrite=True)
+    architecture = MLP(n_features=100, hidden=[5], n_outputs=10)
+    save_model(other / "model.safetensors", build_mlp(architecture), overwrite=True)
     with pytest.raises(ValueError, match="takes 100 inputs, but the web app serves models of 28 x 28 images"):
         create_app(other)
 
@@ -510,7 +511,7 @@ def test_neuralnet_serve_answers_on_127_0_0_1(run_folder):
                 break
             except httpx.TransportError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"the server did not start: {process.stdout.read().decode()}")
+                    raise AssertionError(f"the server did not start: {process.stdout.read().decode()}") from None
                 time.sleep(0.2)
         assert page.status_code == 200 and 'id="pad"' in page.text
         model = httpx.get(f"http://127.0.0.1:{port}/api/model", timeout=5).json()

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neuralnet.config import TrainingConfig
-from neuralnet.experiment import train_run
-from neuralnet.imaging import encode_png, image_to_mnist
-from neuralnet.io import load
+from neuralnet.runs.config import TrainingConfig
+from neuralnet.runs.experiment import train_run
+from neuralnet.serving.imaging import encode_png, image_to_mnist
+from neuralnet.serving.predictor import load
 from neuralnet.web import create_app
 from neuralnet.web.requests import file_from_multipart
 
@@ -258,7 +258,7 @@ def test_clear_resets_the_pad_and_the_answer(page):
 def test_a_real_mnist_test_image_painted_into_the_canvas(page, server, predictor, mnist, artifacts):
     """Paint test digits into the pad as 10 x 10 blocks: the page posts the pad as a PNG, the
     server crops, scales and centres it. The page's top class must be the model's prediction for
-    the image the page sent, and, since MNIST digits are already normalised, that image must be
+    the image the page sent, and, since MNIST digits are already normalized, that image must be
     the test digit itself, so the page also agrees with the model on the original 784 pixels."""
     X, y = mnist
     test_X = X[60000:]

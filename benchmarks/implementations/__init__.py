@@ -7,7 +7,7 @@ Implementations (each trains a ``Workload`` on the shared arrays, in a fresh pro
     sklearn_mlp        scikit-learn's MLPClassifier (the closest expressible configuration)
     seed_reference     the chapter's code as printed, run as its own script
     numpy_loop         the chapter's network by hand in plain NumPy: a yardstick
-    onnx_runtime       ONNX Runtime on a model from ``neuralnet.export`` (inference only)
+    onnx_runtime       ONNX Runtime on a model from ``neuralnet.serving.onnx_export`` (inference only)
 
 Shared by the runs:
 
@@ -50,5 +50,5 @@ TRAINING = {impl.key: impl for impl in (
 INFERENCE = {impl.key: impl for impl in (
     Implementation("neuralnet", "neuralnet_engine", "neuralnet"),
     Implementation("torch", "torch_eager", "PyTorch eager", requires=("torch",)),
-    Implementation("onnx", "onnx_runtime", "ONNX Runtime (neuralnet.export)", requires=("onnxruntime",)),
+    Implementation("onnx", "onnx_runtime", "ONNX Runtime (neuralnet.serving.onnx_export)", requires=("onnxruntime",)),
 )}

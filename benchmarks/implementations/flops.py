@@ -14,7 +14,7 @@ Biases, activations, the loss and the optimizer step are left out.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def _products(layer_sizes: Sequence[int]) -> list[int]:

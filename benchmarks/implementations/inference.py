@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -25,7 +25,7 @@ def measure_inference(predict_proba: Callable[[np.ndarray], np.ndarray], X: np.n
     images = [X[i % len(X):i % len(X) + 1] for i in range(calls)]
     for image in images[:20]:
         predict_proba(image)
-    single = sorted(_seconds(lambda: predict_proba(image)) for image in images)
+    single = sorted(_seconds(lambda image=image: predict_proba(image)) for image in images)
     return {
         "n_images": len(X),
         "batch_seconds": statistics.median(batch),

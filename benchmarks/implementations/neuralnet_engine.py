@@ -1,7 +1,7 @@
 """neuralnet, driven through its public API the way ``neuralnet train`` drives it.
 
 ``TrainingConfig`` -> ``architecture_for`` -> ``build_mlp`` -> ``make_trainer`` ->
-``Trainer.fit`` with the evaluated sets, as ``neuralnet.experiment.train_run`` does (it
+``Trainer.fit`` with the evaluated sets, as ``neuralnet.runs.experiment.train_run`` does (it
 also writes a run folder, which is left out here). The initial weights are the ones
 ``build_mlp`` draws from the seed; they are the weights every other implementation is
 given.
@@ -10,19 +10,21 @@ given.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
-from neuralnet.config import TrainingConfig
-from neuralnet.experiment import architecture_for, make_trainer
-from neuralnet.network import Network, build_mlp
+
+from neuralnet.engine.network import Network
+from neuralnet.runs.builder import build_network as build_from_config
+from neuralnet.runs.builder import build_trainer
+from neuralnet.runs.config import TrainingConfig
 
 from .shared_data import Arrays
 from .workloads import N_CLASSES, N_FEATURES, Workload
 
 
 def describe(workload: Workload) -> str:
-    return "public API as `neuralnet train` runs it (TrainingConfig, build_mlp, make_trainer, Trainer.fit)"
+    return "public API as `neuralnet train` runs it (TrainingConfig, build_network, build_trainer, Trainer.fit)"
 
 
 def training_config(workload: Workload) -> TrainingConfig:
@@ -34,11 +36,11 @@ def training_config(workload: Workload) -> TrainingConfig:
 
 def build_network(workload: Workload) -> Network:
     config = training_config(workload)
-    return build_mlp(architecture_for(config, N_FEATURES, N_CLASSES), random_seed=config.seed)
+    return build_from_config(config, (N_FEATURES,), N_CLASSES)
 
 
 def initial_weights(workload: Workload) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(W [n_out, n_in], b [n_out]) of each Dense layer, as build_mlp draws them."""
+    """(W [n_out, n_in], b [n_out]) of each Dense layer, as the builder draws them."""
     state = build_network(workload).state_dict()
     weights = [name for name in state if name.endswith(".weight")]
     return [(state[name], state[name[:-len("weight")] + "bias"]) for name in weights]
@@ -73,7 +75,7 @@ def train(workload: Workload, arrays: Arrays, weights, on_epoch: Callable[[int, 
     """Train as `neuralnet train` does; ``weights`` are not needed: build_mlp draws the same ones."""
     config = training_config(workload)
     network = build_network(workload)
-    trainer = make_trainer(config, network)
+    trainer = build_trainer(config, network)
     evaluation = _fit_evaluation_arguments(workload, arrays)
     started = time.perf_counter()
     history = trainer.fit(arrays.X_train, arrays.y_train, epochs=config.epochs, batch_size=config.batch_size,

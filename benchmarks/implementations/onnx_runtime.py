@@ -1,16 +1,16 @@
-"""ONNX Runtime, on the graph ``neuralnet.export.to_onnx`` builds (inference only, optional).
+"""ONNX Runtime, on the graph ``neuralnet.serving.onnx_export.to_onnx`` builds (inference only, optional).
 
 The exported graph takes raw pixels (0 to 255) and applies the chapter's scaling itself,
 so the test images are turned back into pixels once, before the timing
 (``prepare_inputs``); the graph's scaling (three element-wise operations) is timed with it.
-When ``neuralnet.export`` or ``onnxruntime`` cannot be imported, the harness leaves ONNX
+When ``neuralnet.serving.onnx_export`` or ``onnxruntime`` cannot be imported, the harness leaves ONNX
 Runtime out and says why (``unavailable_reason``).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from .workloads import Workload
 def unavailable_reason() -> str | None:
     """None when a model can be exported and run; otherwise why not."""
     try:
-        importlib.import_module("neuralnet.export").to_onnx  # noqa: B018
+        importlib.import_module("neuralnet.serving.onnx_export").to_onnx  # noqa: B018
         importlib.import_module("onnxruntime")
     except (ImportError, AttributeError) as error:
         return f"skipped: {error}"
@@ -34,7 +34,8 @@ def prepare_inputs(X: np.ndarray) -> np.ndarray:
 
 def make_predictor(workload: Workload, weights, threads: int) -> Callable[[np.ndarray], np.ndarray]:
     import onnxruntime
-    from neuralnet.export import INPUT_NAME, to_onnx
+
+    from neuralnet.serving.onnx_export import INPUT_NAME, to_onnx
 
     from .neuralnet_engine import build_network
     options = onnxruntime.SessionOptions()

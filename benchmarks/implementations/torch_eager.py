@@ -11,7 +11,7 @@ drawn exactly as neuralnet draws it (``np.random.RandomState(seed).shuffle`` of
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -22,7 +22,7 @@ class Workload:
     hidden: tuple[int, ...]
     activation: str                 # "sigmoid" or "relu"
     loss: str                       # "mse" (sigmoid outputs) or "cross-entropy" (softmax)
-    init: str                       # neuralnet's initialiser: "normal" (the chapter's) or "he"
+    init: str                       # neuralnet's initializer: "normal" (the chapter's) or "he"
     dropout: float
     optimizer: str                  # "sgd" or "adam"
     lr: float
@@ -35,14 +35,14 @@ class Workload:
     def layer_sizes(self) -> tuple[int, ...]:
         return (N_FEATURES, *self.hidden, N_CLASSES)
 
-    def with_changes(self, **changes) -> "Workload":
+    def with_changes(self, **changes) -> Workload:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Workload":
+    def from_dict(cls, data: dict) -> Workload:
         data = dict(data)
         data["hidden"] = tuple(data["hidden"])
         data["evaluated"] = tuple(data["evaluated"])

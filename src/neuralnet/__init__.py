@@ -5,21 +5,41 @@ The chapter's API::
     from neuralnet import NeuralNetMLP
     model = NeuralNetMLP(num_features=784, num_hidden=50, num_classes=10)
 
-The engine behind it: ``layers``, ``losses``, ``optim``, ``network``, ``training``.
+The layers of the package, each importing only from those below it::
+
+    chapter, estimator, tune, explain, cli, web     what users call
+    runs        the configuration, the one builder, run folders, figures, experiments
+    training    the trainer, callbacks, history, metrics, checkpoints
+    serving     model files, Predictor, ONNX export, imaging
+    datasets    IDX files, MNIST and Fashion-MNIST, the chapter's split, preprocessing
+    engine      the mathematics: layers, losses, networks, optimizers, schedules, kernels
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from .chapter import (NeuralNetMLP, accuracy, compute_mse_and_acc, int_to_onehot,  # noqa: E402
-                      minibatch_generator, mse_loss, sigmoid, train)
-from .network import Architecture, Network, build_mlp  # noqa: E402
-from .training import EarlyStopping, History, Trainer, TrainingDiverged  # noqa: E402
-from .io import ModelFileError, Predictor, load  # noqa: E402
+from .chapter import (  # noqa: E402
+    NeuralNetMLP,
+    accuracy,
+    compute_mse_and_acc,
+    int_to_onehot,
+    minibatch_generator,
+    mse_loss,
+    sigmoid,
+    train,
+)
+from .engine.network import Network, build_network  # noqa: E402
+from .runs.config import TrainingConfig  # noqa: E402
+from .serving.files import ModelFileError  # noqa: E402
+from .serving.predictor import Predictor, load  # noqa: E402
+from .training.callbacks import EarlyStopping  # noqa: E402
+from .training.history import History  # noqa: E402
+from .training.trainer import Trainer, TrainingDiverged  # noqa: E402
 
 __all__ = [
     "NeuralNetMLP", "sigmoid", "int_to_onehot", "minibatch_generator", "mse_loss", "accuracy",
-    "compute_mse_and_acc", "train", "Network", "Architecture", "build_mlp", "Trainer",
-    "History", "EarlyStopping", "TrainingDiverged", "load", "Predictor", "ModelFileError", "MLPClassifier", "MLPRegressor", "__version__",
+    "compute_mse_and_acc", "train", "Network", "build_network", "TrainingConfig", "Trainer", "History",
+    "EarlyStopping", "TrainingDiverged", "load", "Predictor", "ModelFileError", "MLPClassifier", "MLPRegressor",
+    "__version__",
 ]
 
 

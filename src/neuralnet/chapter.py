@@ -4,8 +4,9 @@
 attributes ``weight_h`` [num_hidden, num_features], ``bias_h``, ``weight_out``
 [num_classes, num_hidden] and ``bias_out``, its ``forward(x) -> (a_h, a_out)`` and its
 ``backward(x, a_h, a_out, y)`` returning the four MSE gradients in the chapter's order.
-Behind them is an engine ``Network`` (Dense, sigmoid, Dense, sigmoid, MSE), so the
-sigmoid and the MSE gradient exist once, in ``activations.py`` and ``losses.py``.
+Behind them is an engine ``Network`` (Dense, sigmoid, Dense, sigmoid, MSE) made by the one
+builder from a ``TrainingConfig``, so the sigmoid and the MSE gradient exist once, in
+``engine/activations.py`` and ``engine/losses.py``.
 
 Differences from the printed chapter, on purpose:
 
@@ -18,17 +19,19 @@ Differences from the printed chapter, on purpose:
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
-from .activations import sigmoid as _engine_sigmoid
 from .datasets.batches import minibatch_generator
-from .layers import Activation, Dense
-from .losses import MeanSquaredError
-from .network import Network, check_float_dtype
-from .optim import SGD
-from .training import Trainer, evaluate, format_chapter_line, one_hot
+from .engine.activations import sigmoid as _engine_sigmoid
+from .engine.network import Network, check_float_dtype
+from .runs.builder import build_network, build_trainer
+from .runs.config import TrainingConfig
+from .training.data import one_hot
+from .training.history import format_chapter_line
+from .training.metrics import evaluate
 
 __all__ = [
     "NeuralNetMLP", "sigmoid", "int_to_onehot", "minibatch_generator", "mse_loss",
@@ -53,18 +56,21 @@ class NeuralNetMLP:
     """The chapter's MLP with one sigmoid hidden layer and a sigmoid output layer."""
 
     def __init__(self, num_features, num_hidden, num_classes, random_seed=123, dtype=np.float32):
+        self.num_features = num_features
+        self.num_hidden = num_hidden
         self.num_classes = num_classes
         self.random_seed = random_seed
         self.dtype = check_float_dtype(dtype)
-        # one RandomState draws weight_h, then weight_out, as the chapter does
-        rng = np.random.RandomState(random_seed)
-        self._hidden = Dense(num_features, num_hidden, init="normal", rng=rng, dtype=self.dtype)
-        self._hidden_activation = Activation("sigmoid")
-        self._output = Dense(num_hidden, num_classes, init="normal", rng=rng, dtype=self.dtype)
-        self._output_activation = Activation("sigmoid")
-        self.network = Network(
-            [self._hidden, self._hidden_activation, self._output, self._output_activation],
-            MeanSquaredError(), dtype=self.dtype)
+        # the chapter's network in the configuration vocabulary; one RandomState(random_seed)
+        # draws weight_h, then weight_out, as the chapter does
+        config = TrainingConfig(hidden=[num_hidden], activation="sigmoid", loss="mse", init="normal",
+                                dtype=self.dtype.name, seed=random_seed)
+        self.network: Network = build_network(config, (num_features,), num_classes)
+        self._hidden, self._hidden_activation, self._output, self._output_activation = self.network.layers
+
+    def __reduce__(self):  # a copy or a pickle: the constructor, then the weights
+        return (_rebuild_chapter_model, ((self.num_features, self.num_hidden, self.num_classes, self.random_seed,
+                                          self.dtype), self.network.flat_values.copy(), self.__dict__.get("history")))
 
     # The chapter's four attributes are the engine layers' arrays. Assigning to one
     # (including the chapter's ``model.weight_h -= lr * grad``) writes into that array.
@@ -124,6 +130,14 @@ class NeuralNetMLP:
         return self.network.predict(X)
 
 
+def _rebuild_chapter_model(arguments, flat_values, history) -> NeuralNetMLP:
+    model = NeuralNetMLP(*arguments)
+    model.network.load_flat_values(flat_values)
+    if history is not None:
+        model.history = history
+    return model
+
+
 def mse_loss(targets, probas, num_labels=10):
     """The chapter's MSE: mean of (onehot(targets) - probas)^2 over all examples and classes."""
     onehot_targets = int_to_onehot(targets, num_labels=num_labels)
@@ -178,7 +192,7 @@ def train(model, X_train, y_train, X_valid, y_valid, num_epochs, learning_rate=0
     ``RandomState``) is given. Returns ``(epoch_loss, epoch_train_acc, epoch_valid_acc)``
     with accuracies in percent; the full history is ``model.history``.
     """
-    trainer = Trainer(model.network, SGD(model.network.flat_parameters(), lr=learning_rate), rng=rng)
+    trainer = build_trainer(TrainingConfig(lr=learning_rate), model.network, rng=rng)
     print_row = None if log is None else (lambda row: log(format_chapter_line(row, num_epochs)))
     history = trainer.fit(X_train, y_train, epochs=num_epochs, batch_size=minibatch_size,
                           X_valid=X_valid, y_valid=y_valid, log=print_row, progress=progress,

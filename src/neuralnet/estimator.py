@@ -11,9 +11,10 @@ the data (``validate_data``), and everything learned ends in an underscore::
     model = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(256,), max_iter=10))
     model.fit(X_train, y_train).score(X_test, y_test)
 
-All the mathematics is the engine's: ``build_mlp`` makes the network, ``Trainer`` runs the
-epochs (``EarlyStopping`` when asked), the optimizers and schedules come from ``optim``.
-This module only translates between scikit-learn's vocabulary and the engine's.
+All the mathematics is the engine's, and the estimators build nothing themselves: they fill
+the project's one configuration (``TrainingConfig``, through ``CONFIG_KEYS``) and call the one
+builder (``neuralnet.runs.builder``), which makes the network, optimizer, schedule, callbacks
+and trainer. This module only translates between scikit-learn's vocabulary and that one.
 """
 
 from __future__ import annotations
@@ -32,35 +33,60 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .activations import ACTIVATIONS
-from .layers import INITIALIZERS
-from .losses import LOSSES
-from .network import Architecture, Network, build_mlp
-from .optim import OPTIMIZERS, SCHEDULES, get_optimizer
-from .training import Callback, EarlyStopping, Trainer, TrainingDiverged
+from .engine.network import Network
+from .runs.builder import build_callbacks, build_network, build_optimizer, build_trainer, optimizer_settings
+from .runs.config import HIDDEN_ACTIVATIONS, SETTINGS, ConfigError, Setting, TrainingConfig
+from .serving.modelfile import architecture_of
+from .training.callbacks import Callback
+from .training.trainer import TrainingDiverged
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "CONFIG_KEYS", "estimator_params"]
 
-#: activations a hidden layer may use ("logistic" is scikit-learn's name for the sigmoid)
-HIDDEN_ACTIVATIONS = sorted((set(ACTIVATIONS) - {"softmax"}) | {"logistic"})
-#: init="auto": He for ReLU-like activations, Glorot for the others
-AUTO_INIT = {"relu": "he", "leaky_relu": "he"}
+#: the estimators' parameter -> the configuration key it fills (scikit-learn's names on the left);
+#: ``early_stopping`` with ``n_iter_no_change`` fills ``early_stopping`` (the patience)
+CONFIG_KEYS = {
+    "hidden_layer_sizes": "hidden", "activation": "activation", "loss": "loss", "optimizer": "optimizer",
+    "learning_rate": "lr", "momentum": "momentum", "nesterov": "nesterov", "weight_decay": "weight_decay",
+    "dropout": "dropout", "schedule": "schedule", "batch_size": "batch_size", "max_iter": "epochs",
+    "init": "init", "random_state": "seed", "dtype": "dtype", "threads": "threads",
+}
+#: the configuration keys that only apply with SGD (scikit-learn's convention: ignored otherwise)
+SGD_ONLY = ("momentum", "nesterov")
+#: the configuration keys that decide the network's shape (a warm start may not change them)
+ARCHITECTURE_KEYS = ("hidden", "activation", "loss", "init", "dropout", "dtype", "task")
 
 
-class _CallSchedule:
-    """The learning-rate schedule over the epochs of one ``fit`` call: the trainer counts
-    epochs from the first call on, the schedule from ``start`` (a warm start restarts it)."""
+def estimator_params(values: dict) -> dict:
+    """Configuration values as the estimators' parameters: ``{"lr": 0.1, "early_stopping": 5}``
+    -> ``{"learning_rate": 0.1, "early_stopping": True, "n_iter_no_change": 5}``."""
+    names = {key: name for name, key in CONFIG_KEYS.items()}
+    params = {}
+    for key, value in values.items():
+        if key == "early_stopping":
+            params.update(early_stopping=value is not None,
+                          **({"n_iter_no_change": value} if value is not None else {}))
+        elif key == "hidden":
+            params["hidden_layer_sizes"] = tuple(value)
+        else:
+            params[names[key]] = value
+    return params
 
-    def __init__(self, name: str, start: int):
-        self.name, self.start = name, start
 
-    def __call__(self, base_lr: float, epoch: int, epochs: int) -> float:
-        return SCHEDULES[self.name](base_lr, epoch - self.start, epochs - self.start)
+def _constraint(spec: Setting) -> list:
+    """scikit-learn's constraint for a configuration ``Setting`` (the same bounds and choices)."""
+    if spec.kind == "choice":
+        return [StrOptions(set(spec.choices))]
+    if spec.kind == "bool":
+        return ["boolean"]
+    closed = {(False, False): "both", (True, False): "right", (False, True): "left", (True, True): "neither"}
+    interval = Interval(Integral if spec.kind == "int" else Real, spec.low, spec.high,
+                        closed=closed[(spec.low_open or spec.low is None, spec.high_open or spec.high is None)])
+    return [interval, None] if spec.optional else [interval]
 
 
 class _ValidationScore(Callback):
     """Puts the estimator's ``score`` on the held-out part into each row as ``valid_score``
-    (for ``EarlyStopping``, which comes after it) and keeps the scores in order."""
+    (for early stopping, which comes after it) and keeps the scores in order."""
 
     def __init__(self, score_function, X_valid: np.ndarray, y_valid: np.ndarray):
         self.score_function, self.X_valid, self.y_valid = score_function, X_valid, y_valid
@@ -70,43 +96,33 @@ class _ValidationScore(Callback):
     def on_epoch_end(self, trainer, row):
         if self._network is None:
             self._network = trainer.network.clone()
-        np.copyto(self._network.flat_values, trainer.snapshot.weights)  # the weights the row describes
+        self._network.load_flat_values(trainer.snapshot.weights)  # the weights the row describes
         row["valid_score"] = score = float(self.score_function(self._network, self.X_valid, self.y_valid, row))
         self.scores.append(score)
         return False
 
 
 class _BaseMLP(BaseEstimator):
-    """What the classifier and the regressor share: parameters, the training loop, pickling."""
+    """What the classifier and the regressor share: parameters, the training loop."""
 
     _parameter_constraints: dict = {
+        **{name: _constraint(SETTINGS[key]) for name, key in CONFIG_KEYS.items()
+           if name not in ("hidden_layer_sizes", "activation", "random_state", "dtype", "loss")},
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(HIDDEN_ACTIVATIONS))],
-        "optimizer": [StrOptions(set(OPTIMIZERS))],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
-        "nesterov": ["boolean"],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "schedule": [StrOptions(set(SCHEDULES))],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(HIDDEN_ACTIVATIONS) | {"logistic"})],
+        "random_state": ["random_state"],
+        "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "init": [StrOptions(set(INITIALIZERS) | {"auto"})],
-        "random_state": ["random_state"],
-        "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
-        "threads": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     # -- what the subclasses define ----------------------------------------------------------
-    def _loss_name(self) -> str:
-        raise NotImplementedError
+    _task = "classification"
 
-    def _output_activation(self) -> str | None:
+    def _loss_name(self) -> str:
         raise NotImplementedError
 
     def _prepare_targets(self, y, first_call: bool, incremental: bool, classes=None) -> np.ndarray:
@@ -120,6 +136,8 @@ class _BaseMLP(BaseEstimator):
     def _validation_score(self, network: Network, X: np.ndarray, y: np.ndarray, row: dict) -> float:
         raise NotImplementedError
 
+    #: the history column early stopping watches (the classifier's score is the accuracy)
+    _monitor = "valid_score"
     #: the fewest held-out examples the validation score is defined for
     _min_validation = 1
 
@@ -138,7 +156,7 @@ class _BaseMLP(BaseEstimator):
         return train_test_split(X, targets, test_size=n_valid, random_state=self._random_seed,
                                 stratify=self._stratify(targets, n_valid))
 
-    # -- fitting -------------------------------------------------------------------------------
+    # -- the configuration -----------------------------------------------------------------------
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "network_")
 
@@ -153,69 +171,65 @@ class _BaseMLP(BaseEstimator):
                              f"got {self.hidden_layer_sizes!r}")
         return [int(h) for h in sizes]
 
-    def _architecture(self, n_features: int) -> Architecture:
-        activation = "sigmoid" if self.activation == "logistic" else self.activation
-        init = AUTO_INIT.get(activation, "glorot") if self.init == "auto" else self.init
-        return Architecture(n_features=n_features, hidden=self._hidden_sizes(), n_outputs=self._n_outputs(),
-                            activation=activation, output_activation=self._output_activation(),
-                            loss=self._loss_name(), init=init, dropout=float(self.dropout),
-                            dtype=self._dtype().name)
-
-    def _optimizer_settings(self) -> tuple[str, dict]:
-        options = {"lr": float(self.learning_rate), "weight_decay": float(self.weight_decay)}
-        if self.optimizer == "sgd":
-            if self.nesterov and self.momentum == 0:
-                raise ValueError(f"nesterov=True needs a momentum > 0, got momentum={self.momentum!r}")
-            options.update(momentum=float(self.momentum), nesterov=bool(self.nesterov))
-        return self.optimizer, options
-
-    def _new_optimizer(self, network: Network, settings: tuple[str, dict]):
-        name, options = settings
-        return get_optimizer(name, network.flat_parameters(), **options)
-
     def _seed(self) -> int:
         """An int random_state is the seed itself; None or a RandomState draws one."""
         if isinstance(self.random_state, numbers.Integral):
             return int(self.random_state)
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
-    def _initialize(self, n_features: int) -> None:
+    def _config(self, seed: int) -> TrainingConfig:
+        """The estimator's parameters in the configuration vocabulary, checked there (a
+        ``ValueError`` names the estimator's parameters involved)."""
+        values = {key: getattr(self, name) for name, key in CONFIG_KEYS.items() if name != "loss"}
+        values.update(hidden=self._hidden_sizes(), seed=seed, dtype=self._dtype().name, task=self._task,
+                      loss=self._loss_name(), early_stopping=self.n_iter_no_change if self.early_stopping else None,
+                      activation="sigmoid" if self.activation == "logistic" else self.activation)
+        if self.optimizer != "sgd":
+            for key in SGD_ONLY:
+                values[key] = SETTINGS[key].normalize(getattr(TrainingConfig, key))
+        try:
+            return TrainingConfig(**values)
+        except ConfigError as error:
+            names = {key: name for name, key in CONFIG_KEYS.items()}
+            given = ", ".join(f"{names[key]}={getattr(self, names[key])!r}" for key in error.keys
+                              if key in names and hasattr(self, names[key]))
+            raise ValueError(f"{error} (the {type(self).__name__} parameters {given})") from None
+
+    # -- fitting -------------------------------------------------------------------------------
+    def _initialize(self, config: TrainingConfig, n_features: int) -> None:
         """A new network and trainer; forgets every earlier fit."""
-        self._random_seed = self._seed()
-        self.architecture_ = self._architecture(n_features)
-        self.network_ = build_mlp(self.architecture_, random_seed=self._random_seed)
-        self._fitted_optimizer = self._optimizer_settings()
-        optimizer = self._new_optimizer(self.network_, self._fitted_optimizer)
-        self._trainer = Trainer(self.network_, optimizer, rng=np.random.RandomState(self._random_seed))
+        self.network_ = build_network(config, (n_features,), self._n_outputs())
+        self.architecture_ = architecture_of(self.network_)
+        self._trainer = build_trainer(config, self.network_)
+        self._fitted_config = config
         self._validation_scores: list[float] = []
 
-    def _continue(self, n_features: int) -> None:
+    def _continue(self, config: TrainingConfig) -> None:
         """Check that the parameters still describe the fitted network; take up changed
         optimizer settings (a new optimizer, the same weights)."""
-        architecture = self._architecture(n_features)
-        if architecture != self.architecture_:
-            changed = [k for k, v in architecture.to_dict().items() if v != self.architecture_.to_dict()[k]]
+        fitted = self._fitted_config
+        changed = [key for key in ARCHITECTURE_KEYS if getattr(config, key) != getattr(fitted, key)]
+        if changed:
             raise ValueError(
                 f"warm_start and partial_fit continue training the fitted network, but {changed} "
                 f"changed since it was built; call fit with warm_start=False to start again")
-        settings = self._optimizer_settings()
-        if settings != self._fitted_optimizer:
-            self._fitted_optimizer = settings
-            self._trainer.optimizer = self._new_optimizer(self.network_, settings)
-            self._trainer.base_lr = settings[1]["lr"]
+        if optimizer_settings(config) != optimizer_settings(fitted):
+            self._trainer.replace_optimizer(build_optimizer(config, self.network_))
+        self._fitted_config = config
 
     def _fit(self, X, y, *, incremental: bool, classes=None):
-        self._hidden_sizes()  # the checks the constraints cannot express, before any state changes
-        self._optimizer_settings()
         first_call = not hasattr(self, "network_") or not (incremental or self.warm_start)
+        # every parameter checked before any state changes
+        config = self._config(self._seed() if first_call else self._random_seed)
         X, y = validate_data(self, X, y, reset=first_call, dtype=self._dtype(),
                              multi_output=isinstance(self, RegressorMixin),
                              y_numeric=isinstance(self, RegressorMixin))
         targets = self._prepare_targets(y, first_call, incremental, classes)
         if first_call:
-            self._initialize(X.shape[1])
+            self._random_seed = config.seed
+            self._initialize(config, X.shape[1])
         else:
-            self._continue(X.shape[1])
+            self._continue(config)
         trainer = self._trainer
 
         callbacks: list[Callback] = []
@@ -224,16 +238,15 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping and not incremental:
             X_train, X_valid, y_train, y_valid = self._split_validation(X, targets)
             scorer = _ValidationScore(self._validation_score, X_valid, y_valid)
-            callbacks = [scorer, EarlyStopping(self.n_iter_no_change, monitor="valid_score", mode="max")]
+            callbacks = [scorer, *build_callbacks(config, monitor=self._monitor).values()]
 
-        epochs = 1 if incremental else int(self.max_iter)
-        trainer.schedule = _CallSchedule("constant" if incremental else self.schedule, trainer.epoch)
-        trainer.base_lr = float(self.learning_rate)
+        epochs = 1 if incremental else config.epochs
+        trainer.restart_schedule("constant" if incremental else config.schedule)
         try:
             trainer.fit(X_train, y_train, epochs=trainer.epoch + epochs,
-                        batch_size=min(int(self.batch_size), X_train.shape[0]),
+                        batch_size=min(config.batch_size, X_train.shape[0]),
                         X_valid=X_valid, y_valid=y_valid, callbacks=callbacks, drop_last=False,
-                        progress=False, threads=self.threads, log=self._log if self.verbose else None)
+                        progress=False, threads=config.threads, log=self._log if self.verbose else None)
         except TrainingDiverged:
             # the trainer went back to the last finished epoch; without one nothing is usable
             if trainer.epoch == 0:
@@ -244,7 +257,7 @@ class _BaseMLP(BaseEstimator):
         self._record(trainer, callbacks[0].scores if callbacks else None)
         return self
 
-    def _record(self, trainer: Trainer, validation_scores: list[float] | None) -> None:
+    def _record(self, trainer, validation_scores: list[float] | None) -> None:
         """The fitted attributes that describe the training so far."""
         self.n_iter_ = trainer.epoch
         self.loss_curve_ = [float(v) for v in trainer.history["train_loss"]]
@@ -268,18 +281,6 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=self.network_.dtype)
         return self.network_.predict_output(X).astype(np.float64)
-
-    # -- pickling and copying -------------------------------------------------------------------
-    def __setstate__(self, state):
-        """A pickled network's weight arrays come back as separate copies, no longer views
-        of its flat buffers: rebuild the buffers (same values) and an optimizer on them."""
-        super().__setstate__(state)
-        if "network_" in self.__dict__:
-            old = self.network_
-            self.network_ = Network(old.layers, old.loss, old.dtype)
-            optimizer = self._new_optimizer(self.network_, self._fitted_optimizer)
-            optimizer.load_state_dict(self._trainer.optimizer.state_dict())
-            self._trainer.network, self._trainer.optimizer = self.network_, optimizer
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -306,7 +307,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     nesterov : bool, default=False
         Nesterov momentum; only used when ``optimizer="sgd"`` (needs ``momentum > 0``).
     weight_decay : float >= 0, default=0.0
-        L2 regularisation: ``weight_decay * w`` is added to the gradient of every weight
+        L2 regularization: ``weight_decay * w`` is added to the gradient of every weight
         (not the biases), i.e. ``weight_decay / 2 * ||W||^2`` is added to the mean loss.
     dropout : float in [0, 1), default=0.0
         Probability of dropping each hidden unit while training (inverted dropout; off in
@@ -328,7 +329,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     n_iter_no_change : int >= 1, default=10
         Patience of early stopping, in epochs.
     init : {"auto", "he", "glorot", "xavier", "normal"}, default="auto"
-        Weight initialiser: "auto" is He for ReLU-like activations and Glorot otherwise;
+        Weight initializer: "auto" is He for ReLU-like activations and Glorot otherwise;
         "normal" is the chapter's N(0, 0.1).
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the dropout masks, the shuffling and the validation split. An
@@ -352,8 +353,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         The class labels (any type ``np.unique`` sorts: integers, strings, ...).
     network_ : neuralnet.Network
         The trained engine network (``network_.state_dict()`` holds the weights).
-    architecture_ : neuralnet.Architecture
-        What ``network_`` is (``neuralnet.io.save_model`` stores it with the weights).
+    architecture_ : dict
+        What ``network_`` is: its input shape, stack of layer specs, loss and dtype, as a model
+        file records them (``neuralnet.serving.save_model(path, model.network_)``).
     loss_curve_ : list of float
         The loss on the whole training set (dropout off) after each epoch, from the first
         fit on.
@@ -380,7 +382,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
-        "loss": [StrOptions(set(LOSSES))],
+        "loss": _constraint(SETTINGS["loss"]),
     }
 
     def __init__(self, hidden_layer_sizes=(50,), activation="relu", *, loss="cross-entropy",
@@ -412,9 +414,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _loss_name(self) -> str:
         return self.loss
-
-    def _output_activation(self) -> str | None:
-        return None  # the loss's own: softmax inside cross-entropy, sigmoid for mse
 
     def _n_outputs(self) -> int:
         return len(self.classes_)
@@ -449,8 +448,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         possible = counts.min() >= 2 and min(n_valid, len(y) - n_valid) >= len(counts)
         return y if possible else None
 
+    _monitor = "valid_acc"  # the score is the accuracy the trainer measures on the held-out part
+
     def _validation_score(self, network, X, y, row):
-        return row["valid_acc"]  # the accuracy the trainer measured on the held-out part
+        return row["valid_acc"]
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -551,11 +552,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         tags.target_tags.multi_output = True
         return tags
 
+    _task = "regression"
+
     def _loss_name(self) -> str:
         return "mse"
-
-    def _output_activation(self) -> str | None:
-        return "identity"
 
     def _n_outputs(self) -> int:
         return self._n_targets

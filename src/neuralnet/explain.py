@@ -1,7 +1,7 @@
 """One training step, every number shown: the backpropagation walk-through.
 
 ``walk_through()`` builds the small network of the chapter's Figure 11.11 (2 inputs, 3
-hidden units, 2 outputs) with the engine's ``build_mlp``, draws a seeded mini-batch, and
+hidden units, 2 outputs) with the project's one builder, draws a seeded mini-batch, and
 runs one step of training through the engine's own layers and loss, keeping a copy of
 every intermediate array on the way:
 
@@ -14,24 +14,26 @@ every intermediate array on the way:
 4. one SGD step, w := w - eta dL/dw, by the engine's optimizer.
 
 Nothing here computes a forward or backward pass itself: it calls ``Dense.forward``,
-``Activation.backward``, the loss's ``value_and_gradient`` and ``SGD.step`` exactly as
-``Network.train_step`` and the trainer do, and only records what they return (the "code"
+``Activation.backward``, the loss's ``value_and_gradient`` and ``SGD.update`` exactly as
+``Network.loss_and_gradients`` and the trainer do, and only records what they return (the "code"
 of every quantity names the function that computed it). ``format_walkthrough`` renders
 the result as text in the chapter's notation; ``Walkthrough.to_dict`` as JSON-ready data.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
-from .gradcheck import numerical_gradient, relative_error
-from .layers import Activation, Dense
-from .network import Architecture, Network, build_mlp
-from .optim import SGD
-from .training import one_hot
+from .engine.gradcheck import numerical_gradient, relative_error
+from .engine.layers import Activation, Dense
+from .engine.network import Network
+from .engine.optim import SGD
+from .runs.builder import build_network, build_optimizer
+from .runs.config import TrainingConfig
+from .training.data import one_hot
 
 __all__ = ["RELATIVE_TOLERANCE", "Quantity", "GradientCheck", "Update", "Walkthrough", "walk_through",
            "format_walkthrough"]
@@ -174,7 +176,7 @@ class Walkthrough:
             "sgd_step": {
                 "rule": "w := w - eta dL/dw",
                 "lr": self.settings["lr"],
-                "code": where(SGD.step),
+                "code": where(SGD.update),
                 "parameters": {u.parameter: u.to_dict() for u in self.updates},
                 "loss_before": float(self.loss.value),
                 "loss_after": self.loss_after,
@@ -197,7 +199,7 @@ def _check_positive(name: str, value, kind=int):
     return kind(value)
 
 
-def _draw_batch(seed: int | None, n_examples: int, n_features: int, n_classes: int):
+def _draw_batch(seed: int, n_examples: int, n_features: int, n_classes: int):
     """x in [-1, 1) (the range of the chapter's scaled pixels) and integer labels; drawn from
     a generator of their own, so the weights are the same for every --examples."""
     rng = np.random.default_rng(seed)
@@ -210,7 +212,7 @@ def _layer_pattern(network: Network) -> tuple[Dense, Activation, Dense, Activati
     layers = network.layers
     ok = (len(layers) in (3, 4) and isinstance(layers[0], Dense) and isinstance(layers[1], Activation)
           and isinstance(layers[2], Dense) and (len(layers) == 3 or isinstance(layers[3], Activation)))
-    if not ok:  # build_mlp changed shape: the labels below would be wrong
+    if not ok:  # the builder changed the stack: the labels below would be wrong
         raise RuntimeError(f"expected Dense, Activation, Dense[, Activation], got {network.layers}")
     return layers[0], layers[1], layers[2], layers[3] if len(layers) == 4 else None
 
@@ -225,7 +227,7 @@ EX_F, EX_H, EX_OUT = ("n_examples", "n_features"), ("n_examples", "n_hidden"), (
 
 
 def walk_through(hidden: int = 3, *, activation: str = "sigmoid", loss: str = "mse",
-                 seed: int | None = 123, lr: float = 0.1, examples: int = 1,
+                 seed: int = 123, lr: float = 0.1, examples: int = 1,
                  n_features: int = 2, n_classes: int = 2, eps: float = 1e-6) -> Walkthrough:
     """Run one training step of an ``n_features``-``hidden``-``n_classes`` MLP on a seeded
     mini-batch of ``examples`` examples, in float64, and record every quantity.
@@ -233,8 +235,8 @@ def walk_through(hidden: int = 3, *, activation: str = "sigmoid", loss: str = "m
     ``activation`` is the hidden layer's (any engine activation but softmax); ``loss`` is
     "mse" (sigmoid outputs, the chapter's L = (1/n) sum_i sum_k (a^(out) - y)^2) or
     "cross-entropy" (softmax fused with the log-loss, the network outputs z^(out)).
-    Weights come from ``build_mlp`` with ``random_seed=seed`` (the chapter's N(0, 0.1) and
-    zero biases); the batch from ``np.random.default_rng(seed)``.
+    Weights come from the builder with ``seed`` (the chapter's N(0, 0.1) and zero biases); the
+    batch from ``np.random.default_rng(seed)``.
     """
     hidden = _check_positive("hidden", hidden)
     examples = _check_positive("examples", examples)
@@ -244,10 +246,10 @@ def walk_through(hidden: int = 3, *, activation: str = "sigmoid", loss: str = "m
     if str(activation).lower() == "softmax":
         raise ValueError("activation 'softmax' is for the output layer; choose the hidden layer's "
                          "activation from sigmoid, tanh, relu, leaky_relu, identity")
-    network = build_mlp(Architecture(n_features=n_features, hidden=[hidden], n_outputs=n_classes,
-                                     activation=activation, loss=loss, init="normal", dtype="float64"),
-                        random_seed=seed)
-    optimizer = SGD(network.flat_parameters(), lr=lr)  # validates lr
+    config = TrainingConfig(hidden=[hidden], activation=activation, loss=loss, init="normal", dtype="float64",
+                            lr=lr, seed=seed)  # plain SGD, as in the chapter
+    network = build_network(config, (n_features,), n_classes)
+    optimizer = build_optimizer(config, network)
     x, labels = _draw_batch(seed, examples, n_features, n_classes)
     y = one_hot(labels, n_classes, dtype=np.float64)
     inputs = [
@@ -286,7 +288,7 @@ def _record_parameters(network: Network) -> list[Quantity]:
 
 
 def _forward(network: Network, x: np.ndarray, y: np.ndarray):
-    """Network.forward one layer at a time, then the loss as Network.train_step gets it.
+    """Network.forward one layer at a time, then the loss as Network.loss_and_gradients gets it.
 
     Every array is copied as soon as it exists, because the activation layers work in place
     (a^(h) overwrites z^(h)). Returns the forward quantities, the loss and dL/d(output).
@@ -420,7 +422,7 @@ def _format_gradients(walk: Walkthrough) -> list[str]:
 
 def _format_updates(walk: Walkthrough) -> list[str]:
     lr = walk.settings["lr"]
-    lines = [f"4. SGD step: w := w - eta dL/dw, eta = {lr:g}   {where(SGD.step)}"]
+    lines = [f"4. SGD step: w := w - eta dL/dw, eta = {lr:g}   {where(SGD.update)}"]
     for u in walk.updates:
         lines.append(f"  {u.symbol} := {u.symbol} - {lr:g} {u.gradient}")
         lines.append(f"      {'entry':<16}{'before':>20}{'after':>20}")
@@ -447,7 +449,7 @@ def format_walkthrough(walk: Walkthrough) -> str:
     for q in walk.inputs:
         lines += _block(q, f"{q.symbol} = {q.equation}" if q.key == "y" else f"{q.symbol:<8}")
     lines.append(f"  labels   {walk.labels.tolist()}")
-    lines += ["", "Parameters before the step (the chapter's initialisation: N(0, 0.1) weights, zero biases)"]
+    lines += ["", "Parameters before the step (the chapter's initialization: N(0, 0.1) weights, zero biases)"]
     for q in walk.parameters:
         lines += _block(q, f"{q.symbol:<8}")
     lines += ["", "1. Forward pass"]

@@ -13,7 +13,6 @@ reruns the tasks of a worker that dies, so losing a machine does not lose the se
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from contextlib import contextmanager
@@ -22,99 +21,66 @@ from pathlib import Path
 
 import numpy as np
 
+from .estimator import CONFIG_KEYS, estimator_params
+from .runs.config import SETTINGS, ConfigError, canonical_key, check_value, parse_value
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["PARAMETERS", "SearchSpace", "SearchResult", "run_search", "dask_client",
-           "write_search_run", "TuneError"]
+__all__ = ["SEARCHABLE", "SearchSpace", "SearchResult", "run_search", "dask_client", "write_search_run",
+           "TuneError"]
+
+#: the configuration keys a search may vary: those the estimator takes (``CONFIG_KEYS``), the
+#: patience of early stopping, and not ``threads`` (every fit uses one BLAS thread)
+SEARCHABLE = tuple(key for key in SETTINGS if key in set(CONFIG_KEYS.values()) - {"threads"}) + ("early_stopping",)
 
 
 class TuneError(ValueError):
     """A search specification that cannot be run: the message names the value and what was expected."""
 
 
-def _parse_hidden(text: str) -> tuple[int, ...]:
-    """'100' -> (100,), '512x256' or '512-256' -> (512, 256)."""
-    parts = text.replace("-", "x").split("x")
-    try:
-        sizes = tuple(int(p) for p in parts)
-    except ValueError:
-        raise TuneError(f"hidden={text!r}: expected units per layer, like 100 or 512x256") from None
-    if not sizes or min(sizes) < 1:
-        raise TuneError(f"hidden={text!r}: every layer needs at least one unit")
-    return sizes
-
-
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("true", "yes", "1"):
-        return True
-    if lowered in ("false", "no", "0"):
-        return False
-    raise TuneError(f"{text!r} is not a boolean: expected true or false")
-
-
-#: name on the command line (and in TOML) -> (the estimator's parameter, how to read a value)
-PARAMETERS = {
-    "hidden": ("hidden_layer_sizes", _parse_hidden),
-    "activation": ("activation", str),
-    "loss": ("loss", str),
-    "optimizer": ("optimizer", str),
-    "lr": ("learning_rate", float),
-    "momentum": ("momentum", float),
-    "nesterov": ("nesterov", _parse_bool),
-    "weight_decay": ("weight_decay", float),
-    "dropout": ("dropout", float),
-    "schedule": ("schedule", str),
-    "epochs": ("max_iter", int),
-    "batch_size": ("batch_size", int),
-    "early_stopping": ("early_stopping", _parse_bool),
-    "init": ("init", str),
-    "seed": ("random_state", int),
-}
-_ESTIMATOR_NAMES = {estimator_name: name for name, (estimator_name, _) in PARAMETERS.items()}
-
-
 def _canonical(name: str) -> str:
-    key = str(name).strip().replace("-", "_")
-    key = _ESTIMATOR_NAMES.get(key, key)  # also accept the estimator's own names
-    if key == "learning_rate":
-        key = "lr"
-    if key not in PARAMETERS:
-        raise TuneError(f"unknown parameter {name!r}; expected one of {sorted(PARAMETERS)}")
+    """The configuration key of a parameter name: the key itself, one of its command-line
+    spellings (``learning_rate``), or the estimator's name for it (``max_iter``)."""
+    text = str(name).strip().replace("-", "_")
+    key = CONFIG_KEYS.get(text, text) if text != "n_iter_no_change" else "early_stopping"
+    key = canonical_key(key, strict=False)
+    if key not in SEARCHABLE:
+        raise TuneError(f"unknown parameter {name!r}; expected one of {sorted(SEARCHABLE)}")
     return key
 
 
-def _read_value(name: str, value):
-    """One value of parameter ``name`` from a string (command line) or TOML value."""
-    reader = PARAMETERS[name][1]
-    if isinstance(value, str):
-        try:
-            return reader(value.strip())
-        except (TypeError, ValueError) as error:
-            if isinstance(error, TuneError):
-                raise
-            raise TuneError(f"{name}={value!r}: not a valid {reader.__name__}") from None
-    if name == "hidden":
-        sizes = [value] if not isinstance(value, (list, tuple)) else list(value)
-        if not sizes or not all(_is_whole(v) and v >= 1 for v in sizes):
-            raise TuneError(f"hidden={value!r}: expected units per layer, whole numbers >= 1, "
-                            "like 100 or [512, 256]")
-        return tuple(int(v) for v in sizes)
-    if reader in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise TuneError(f"{name}={value!r}: expected a number")
-    if reader is int and not _is_whole(value):
-        raise TuneError(f"{name}={value!r}: expected a whole number")
-    return reader(value) if reader in (int, float, str) else value
+def _read_value(key: str, value):
+    """One value of ``key`` from a string (command line) or a TOML value, checked by the
+    configuration vocabulary."""
+    try:
+        return parse_value(key, value) if isinstance(value, str) else check_value(key, value)
+    except ConfigError as error:
+        raise TuneError(str(error)) from None
 
 
-def _is_whole(value) -> bool:
-    """An int, or a float with no fractional part (TOML's 64.0); never a bool."""
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+#: an estimator parameter -> the configuration key it comes from
+_CONFIG_NAME = {**{name: key for name, key in CONFIG_KEYS.items()}, "n_iter_no_change": "early_stopping"}
+
+
+def _unique(values: list) -> list:
+    """``values`` without repeats, in order (lists compared by value)."""
+    kept: list = []
+    for value in values:
+        if value not in kept:
+            kept.append(value)
+    return kept
+
+
+def _plain_value(value):
+    """A value as it appears in tables and JSON: hidden sizes as 512x256."""
+    if isinstance(value, (list, tuple)):
+        return "x".join(str(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 @dataclass
@@ -146,10 +112,10 @@ class SearchSpace:
             # "lr" and "learning_rate" (or a name given twice) add to each other's values
             grid.setdefault(key, []).extend(_read_value(key, v) for v in values)
         # a value given twice would only make the same candidate twice
-        self.grid = {key: list(dict.fromkeys(values)) for key, values in grid.items()}
+        self.grid = {key: _unique(values) for key, values in grid.items()}
 
     @classmethod
-    def from_strings(cls, params: list[str], **options) -> "SearchSpace":
+    def from_strings(cls, params: list[str], **options) -> SearchSpace:
         """From ``["hidden=50,100,200", "lr=0.1,0.03"]`` as ``--param`` gives them."""
         grid: dict[str, list] = {}
         for text in params:
@@ -160,7 +126,7 @@ class SearchSpace:
         return cls(grid=grid, **options)
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> "SearchSpace":
+    def from_toml(cls, path: str | Path) -> SearchSpace:
         """A TOML file with the parameters under ``[grid]`` (lists of values) and the options
         (search, n_iter, cv, seed, dataset, limit) at the top level."""
         path = Path(path)
@@ -178,23 +144,38 @@ class SearchSpace:
             raise TuneError(f"{path}: unknown keys {unknown}; parameters go under [grid]")
         return cls(grid=grid, **data)
 
+    def searched(self) -> dict[str, list]:
+        """The configuration keys searched (more than one value) and their values."""
+        return {k: v for k, v in self.grid.items() if len(v) > 1}
+
     def estimator_grid(self) -> dict[str, list]:
-        """The parameters searched (more than one value), by the estimator's names."""
-        return {PARAMETERS[k][0]: v for k, v in self.grid.items() if len(v) > 1}
+        """The parameters searched, by the estimator's names (early stopping's patience is
+        ``n_iter_no_change``, with ``early_stopping=True`` among the fixed parameters)."""
+        grid = {}
+        for key, values in self.searched().items():
+            if key == "early_stopping":
+                grid["n_iter_no_change"] = values
+            else:
+                (name, _), = estimator_params({key: values[0]}).items()
+                grid[name] = [estimator_params({key: v})[name] for v in values]
+        return grid
 
     def fixed(self) -> dict:
         """The parameters with one value, by the estimator's names."""
-        return {PARAMETERS[k][0]: v[0] for k, v in self.grid.items() if len(v) == 1}
+        fixed = estimator_params({k: v[0] for k, v in self.grid.items() if len(v) == 1})
+        if "early_stopping" in self.searched():
+            fixed["early_stopping"] = True
+        return fixed
 
     def check_searchable(self) -> None:
         """TuneError unless at least one parameter has two or more values."""
-        if not self.estimator_grid():
-            fixed = ", ".join(f"{k}={v[0]}" for k, v in self.grid.items()) or "none"
+        if not self.searched():
+            fixed = ", ".join(f"{k}={_plain_value(v[0])}" for k, v in self.grid.items()) or "none"
             raise TuneError(f"nothing to search: every parameter has a single value ({fixed}); give at least "
                             "one parameter two or more values, e.g. --param lr=0.1,0.03")
 
     def n_candidates(self) -> int:
-        total = math.prod(len(v) for v in self.estimator_grid().values())
+        total = math.prod(len(v) for v in self.searched().values())
         return min(total, self.n_iter) if self.search == "random" else total
 
 
@@ -215,7 +196,7 @@ class SearchResult:
         results = self.cv_results
         for i, params in enumerate(results["params"]):
             rows.append({
-                **{_ESTIMATOR_NAMES.get(k, k): _plain(v) for k, v in params.items()},
+                **{_CONFIG_NAME.get(k, k): _plain_value(v) for k, v in params.items()},
                 "mean_score": float(results["mean_test_score"][i]),
                 "std_score": float(results["std_test_score"][i]),
                 "mean_fit_seconds": float(results["mean_fit_time"][i]),
@@ -223,14 +204,6 @@ class SearchResult:
                 "rank": int(results["rank_test_score"][i]),
             })
         return sorted(rows, key=lambda row: row["rank"])
-
-
-def _plain(value):
-    if isinstance(value, tuple):
-        return "x".join(str(v) for v in value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 @contextmanager
@@ -315,13 +288,12 @@ def _plot_scores(result: SearchResult, path: Path) -> Path:
     parameter: one panel per parameter, every candidate a point."""
     from matplotlib.figure import Figure
 
-    searched = list(result.space.estimator_grid())
+    searched = list(result.space.searched())
     rows = result.table()
     fig = Figure(figsize=(4.2 * len(searched), 3.6), layout="tight")
     axes = np.atleast_1d(fig.subplots(1, len(searched)))
-    for ax, parameter in zip(axes, searched):
-        name = _ESTIMATOR_NAMES.get(parameter, parameter)
-        levels = [_plain(v) for v in result.space.grid[name]]
+    for ax, name in zip(axes, searched):
+        levels = [_plain_value(v) for v in result.space.grid[name]]
         positions = {level: i for i, level in enumerate(levels)}
         xs = [positions[row[name]] for row in rows]
         ax.errorbar(xs, [r["mean_score"] * 100 for r in rows], yerr=[r["std_score"] * 100 for r in rows],
@@ -370,8 +342,9 @@ def write_search_run(result: SearchResult, out: str | Path, *, X_test=None, y_te
     standard format) with its test accuracy when a test set is given."""
     import csv
 
-    from .io import CHAPTER_PREPROCESSING, save_model
-    from .runs import RunFolder, create_run_folder
+    from .datasets.preprocessing import CHAPTER_PREPROCESSING
+    from .runs.folders import RunFolder, create_run_folder
+    from .serving.modelfile import save_model
 
     run = RunFolder(create_run_folder(out))
     rows = result.table()
@@ -387,9 +360,9 @@ def write_search_run(result: SearchResult, out: str | Path, *, X_test=None, y_te
     if X_test is not None:
         metrics["test_acc"] = float(best.score(X_test, y_test))
         metrics["n_test"] = int(len(y_test))
-    best_params = {_ESTIMATOR_NAMES.get(k, k): _plain(v) for k, v in result.best_params.items()}
+    best_params = {_CONFIG_NAME.get(k, k): _plain_value(v) for k, v in result.best_params.items()}
     run.write_json("search.json", {
-        "grid": {k: [_plain(v) for v in values] for k, values in result.space.grid.items()},
+        "grid": {k: [_plain_value(v) for v in values] for k, values in result.space.grid.items()},
         "search": result.space.search, "n_iter": result.space.n_iter, "cv": result.space.cv,
         "seed": result.space.seed, "dataset": result.space.dataset, "limit": result.space.limit,
         "candidates": len(rows), "best_params": best_params,
@@ -397,7 +370,7 @@ def write_search_run(result: SearchResult, out: str | Path, *, X_test=None, y_te
     run.write_json("metrics.json", metrics)
     training = {k: v if isinstance(v, (bool, int, float, str, tuple, list, type(None))) else str(v)
                 for k, v in best.get_params().items()}
-    save_model(run.model_path, best.network_, best.architecture_,
+    save_model(run.model_path, best.network_,
                classes=_class_labels(best.classes_, result.space.dataset),
                preprocessing=CHAPTER_PREPROCESSING, training=training, metrics=metrics)
     return run.path

@@ -28,7 +28,7 @@ def format_confusion_matrix(matrix: list[list[int]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..experiment import evaluate_run
+    from ..runs.experiment import evaluate_run
 
     metrics = evaluate_run(args.run_folder, data_dir=args.data_dir, download=args.download)
     if args.json:

@@ -6,8 +6,8 @@ import argparse
 import json
 import re
 
-from ..activations import ACTIVATIONS
-from ..losses import LOSSES
+from ..engine.losses import LOSSES
+from ..runs.config import HIDDEN_ACTIVATIONS
 
 
 def add_parser(subparsers) -> None:
@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
                     "Everything is computed in float64 by the engine's own layers, loss and optimizer.")
     parser.add_argument("--hidden", type=int, default=3, metavar="UNITS",
                         help="number of hidden units (default: 3, as in Figure 11.11)")
-    parser.add_argument("--activation", choices=sorted(set(ACTIVATIONS) - {"softmax"}), default="sigmoid",
+    parser.add_argument("--activation", choices=list(HIDDEN_ACTIVATIONS), default="sigmoid",
                         help="activation of the hidden layer (default: sigmoid)")
     parser.add_argument("--loss", choices=sorted(LOSSES), default="mse",
                         help="mse: sigmoid outputs and the chapter's squared error; cross-entropy: softmax "

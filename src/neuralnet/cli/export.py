@@ -19,8 +19,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export import INPUT_NAME, OUTPUT_NAME, export_onnx
-    from ..io import load_model
+    from ..serving.modelfile import load_model
+    from ..serving.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx
 
     path = export_onnx(args.run_folder, args.onnx, overwrite=args.overwrite)
     network, _ = load_model(args.run_folder)

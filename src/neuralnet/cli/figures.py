@@ -21,9 +21,10 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..datasets import DATASETS
-    from ..experiment import draw_figures, load_data
-    from ..io import load_model
-    from ..runs import RunFolder
+    from ..runs.experiment import load_data
+    from ..runs.figures import draw_figures
+    from ..runs.folders import RunFolder
+    from ..serving.modelfile import load_model
 
     run_folder = RunFolder(args.run_folder).require()
     config = run_folder.config()

@@ -50,7 +50,7 @@ def _is_loopback(host: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ..runs import latest_run
+    from ..runs.folders import latest_run
     from ..web import create_app
 
     folder = Path(args.run_folder) if args.run_folder else latest_run(args.runs_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import DATASET_NAMES
+from ..runs.config import DATASET_NAMES
 from .options import add_data_options
 
 

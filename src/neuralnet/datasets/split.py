@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..preprocessing import scale_pixels
 from .mnist import load_dataset
+from .preprocessing import scale_pixels
 
 __all__ = ["DataSplit", "chapter_split", "load_chapter_data", "scale_pixels"]
 

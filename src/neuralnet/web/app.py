@@ -11,14 +11,14 @@
 * ``GET /docs``                  the OpenAPI documentation
 
 The app holds no mathematics: ``neuralnet.imaging`` makes the 28 x 28 image and
-``neuralnet.io.Predictor`` computes the probabilities. User input stays in memory.
+``neuralnet.serving.Predictor`` computes the probabilities. User input stays in memory. The
+predictor keeps no state between calls, so requests are answered in parallel.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -31,11 +31,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..imaging import ImageError, UnreadableImageError, image_to_mnist, render_weights
-from ..io import load
-from ..runs import FIGURE_FILES, RunFolder
-from .requests import (ACCEPTED_TYPES, IMAGE_TYPES, JSON_TYPE, MULTIPART_TYPE,
-                       RequestError, file_from_multipart, media_type, pixels_from_json, read_body)
+from ..runs.folders import FIGURE_FILES, RunFolder
+from ..serving.imaging import ImageError, UnreadableImageError, image_to_mnist, render_weights
+from ..serving.predictor import load
+from .requests import (
+    ACCEPTED_TYPES,
+    IMAGE_TYPES,
+    JSON_TYPE,
+    MULTIPART_TYPE,
+    RequestError,
+    file_from_multipart,
+    media_type,
+    pixels_from_json,
+    read_body,
+)
 
 __all__ = ["create_app", "MAX_UPLOAD_BYTES"]
 
@@ -104,7 +113,6 @@ def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYT
         raise ValueError(f"the model in {run.path} takes {predictor.network.n_features} inputs, but the "
                          "web app serves models of 28 x 28 images (784 inputs)")
     header = predictor.header
-    predict_lock = threading.Lock()   # layers keep their last input for backward: one forward at a time
     first_weights = predictor.network.parameters()[0].value          # [n_hidden, 784]
     n_hidden_units = first_weights.shape[0]
     labels = [str(c) for c in predictor.classes]
@@ -141,8 +149,7 @@ def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYT
 
     # -- the API ----------------------------------------------------------------------------------
     def predict_pixels(pixels):
-        with predict_lock:
-            return predictor.predict_proba(pixels)[0]
+        return predictor.predict_proba(pixels)[0]
 
     def prediction(image, probabilities) -> dict:
         top = int(probabilities.argmax())
@@ -184,9 +191,10 @@ def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYT
         config = _read_optional(lambda: run.read_json("config.json")) or {}
         metrics = _read_optional(run.metrics) or dict(header.get("metrics", {}))
         history = _read_optional(run.history)
-        architecture = header.get("architecture", {})
-        layers = [architecture.get("n_features"), *architecture.get("hidden", []),
-                  architecture.get("n_outputs")]
+        architecture = header["architecture"]
+        # units per layer: the inputs, then each dense layer's outputs (784 -> 50 -> 10)
+        layers = [predictor.network.n_features,
+                  *(spec["n_out"] for spec in architecture["layers"] if spec["type"] == "Dense")]
         return _finite_or_none({
             "run": run.path.name,
             "architecture": architecture,
@@ -211,7 +219,7 @@ def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYT
             raise StarletteHTTPException(404, f"no figure {name!r} in run {run.path.name}: expected one of {known}")
         return FileResponse(path, media_type="image/png")
 
-    @lru_cache(maxsize=None)
+    @cache
     def hidden_unit_png(k: int) -> bytes:
         return render_weights(first_weights[k])
 

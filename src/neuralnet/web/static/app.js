@@ -227,12 +227,19 @@
     $("n-test").textContent = metrics.n_test ?? "?";
 
     const arch = model.architecture || {};
+    const stack = arch.layers || [];
+    const dense = stack.find((spec) => spec.type === "Dense") || {};
+    const describe = (spec) => ({
+      Dense: () => `Dense ${spec.n_in}\u2192${spec.n_out}`,
+      Activation: () => spec.name,
+      Dropout: () => `dropout ${spec.p}`,
+      RandomShift: () => `shift \u00b1${spec.max_shift} px`,
+    }[spec.type] || (() => spec.type))();
     const facts = {
       layers: model.layers.join(" \u2192 "),
-      "hidden activation": arch.activation,
+      "layer stack": stack.map(describe).join(", "),
       loss: arch.loss,
-      initialisation: arch.init,
-      dropout: arch.dropout,
+      initialization: dense.init,
       dtype: arch.dtype,
       "data (train / valid / test)": model.data ? `${model.data.train} / ${model.data.valid} / ${model.data.test}` : "\u2013",
     };

@@ -1,4 +1,5 @@
-"""The chapter's pixel scaling, ``((X / 255.) - .5) * 2``, fast and exact.
+"""The chapter's pixel scaling, ``((X / 255.) - .5) * 2``, fast and exact, and the table of
+preprocessings a model file may name.
 
 Raw MNIST pixels are integers k in 0..255, so the scaled value is (2k - 255) / 255.
 In float32, dividing the exact integer 2k - 255 by 255 is one correctly rounded
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["scale_pixels", "PixelScaler", "CHAPTER_TABLE"]
+__all__ = ["scale_pixels", "PixelScaler", "CHAPTER_TABLE", "CHAPTER_PREPROCESSING", "PREPROCESSINGS"]
 
 #: the chapter's formula evaluated in float64 for every possible pixel value
 CHAPTER_TABLE = ((np.arange(256, dtype=np.float64) / 255.0) - 0.5) * 2
@@ -65,3 +66,27 @@ class PixelScaler:
 
     def __repr__(self) -> str:
         return f"PixelScaler(dtype={self.dtype.name})"
+
+
+# --- the preprocessing a model file names -------------------------------------------------------
+
+#: the chapter's pixel scaling, as a model file records it
+CHAPTER_PREPROCESSING = {
+    "name": "chapter",
+    "input": "raw pixels in [0, 255], shape (n, 784), rows of the 28x28 image",
+    "formula": "((X / 255.) - .5) * 2",
+}
+
+
+def _chapter_scaling(pixels: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """((X / 255.) - .5) * 2 for pixels already checked to be finite and in [0, 255]."""
+    if pixels.dtype == np.uint8:
+        return scale_pixels(pixels, dtype=dtype)  # exactly what training used
+    # integers give the same numbers as scale_pixels; fractional pixels (drawings) also work
+    return (((pixels.astype(np.float64) / 255.0) - 0.5) * 2).astype(dtype)
+
+
+#: preprocessing name (as stored in a model file) -> f(checked raw values, dtype) -> network input
+PREPROCESSINGS = {
+    "chapter": _chapter_scaling,
+}

@@ -14,12 +14,12 @@ a boolean mask, so they can run in place in the training loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-__all__ = ["Activation", "ACTIVATIONS", "get_activation", "sigmoid", "softmax"]
+__all__ = ["ActivationFunction", "ACTIVATIONS", "LEAKY_SLOPE", "get_activation", "sigmoid", "softmax"]
 
 
 def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -117,25 +117,26 @@ def _softmax_backward(grad: np.ndarray, a: np.ndarray, out: np.ndarray) -> np.nd
 
 
 @dataclass(frozen=True)
-class Activation:
-    """An activation function: its name, forward kernel and backward kernel."""
+class ActivationFunction:
+    """An activation function: its name, forward kernel and backward kernel (the layer that
+    applies one is ``neuralnet.engine.layers.Activation``)."""
 
     name: str
     forward: Callable[[np.ndarray, np.ndarray], np.ndarray]
     backward: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
-ACTIVATIONS: dict[str, Activation] = {
-    "sigmoid": Activation("sigmoid", sigmoid, _sigmoid_backward),
-    "tanh": Activation("tanh", _tanh_forward, _tanh_backward),
-    "relu": Activation("relu", _relu_forward, _relu_backward),
-    "leaky_relu": Activation("leaky_relu", _leaky_relu_forward, _leaky_relu_backward),
-    "identity": Activation("identity", _identity_forward, _identity_backward),
-    "softmax": Activation("softmax", softmax, _softmax_backward),
+ACTIVATIONS: dict[str, ActivationFunction] = {
+    "sigmoid": ActivationFunction("sigmoid", sigmoid, _sigmoid_backward),
+    "tanh": ActivationFunction("tanh", _tanh_forward, _tanh_backward),
+    "relu": ActivationFunction("relu", _relu_forward, _relu_backward),
+    "leaky_relu": ActivationFunction("leaky_relu", _leaky_relu_forward, _leaky_relu_backward),
+    "identity": ActivationFunction("identity", _identity_forward, _identity_backward),
+    "softmax": ActivationFunction("softmax", softmax, _softmax_backward),
 }
 
 
-def get_activation(name: str) -> Activation:
+def get_activation(name: str) -> ActivationFunction:
     """Look an activation up by name ("leaky-relu" and "leaky_relu" are the same)."""
     key = str(name).lower().replace("-", "_")
     if key == "logistic":

@@ -17,8 +17,8 @@ import json
 import time
 from pathlib import Path
 
+from ..training.history import History
 from .config import TrainingConfig
-from .training import History
 
 __all__ = ["RunFolder", "create_run_folder", "latest_run", "FIGURE_FILES"]
 

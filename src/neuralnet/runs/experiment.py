@@ -2,8 +2,7 @@
 
 This is what ``neuralnet train`` does, as a library call::
 
-    from neuralnet.config import TrainingConfig
-    from neuralnet.experiment import train_run
+    from neuralnet.runs import TrainingConfig, train_run
     result = train_run(TrainingConfig(epochs=5, limit=7000), data_dir="../shared/data")
     print(result.metrics["test_acc"], result.path)
 
@@ -24,21 +23,25 @@ from typing import Callable
 
 import numpy as np
 
-from . import __version__, plots
-from .checkpoints import (CHECKPOINT_FILENAME, Checkpoint, CheckpointError, Checkpointer, load_checkpoint,
-                          restore_checkpoint)
+from .. import __version__
+from ..datasets import DATASETS, load_chapter_data
+from ..datasets.preprocessing import CHAPTER_PREPROCESSING
+from ..datasets.split import DataSplit
+from ..engine.network import Network
+from ..serving.modelfile import MODEL_FILENAME, load_model, save_model
+from ..training.checkpoints import (CHECKPOINT_FILENAME, Checkpoint, CheckpointError, Checkpointer,
+                                    load_checkpoint, restore_checkpoint)
+from ..training.data import prepare_targets
+from ..training.history import History, format_chapter_line
+from ..training.metrics import confusion_matrix, evaluate
+from ..training.trainer import TrainingDiverged
+from .builder import build
 from .config import ConfigError, TrainingConfig
-from .datasets import DATASETS, load_chapter_data
-from .datasets.split import DataSplit
-from .io import CHAPTER_PREPROCESSING, MODEL_FILENAME, load_model, save_model
-from .network import Architecture, Network, build_mlp
-from .optim import get_optimizer
-from .runs import FIGURE_FILES, RunFolder, create_run_folder
-from .training import (EarlyStopping, History, Trainer, TrainingDiverged, evaluate, format_chapter_line,
-                       prepare_targets)
+from .figures import draw_figures
+from .folders import RunFolder, create_run_folder
 
-__all__ = ["RunResult", "architecture_for", "make_trainer", "load_data", "train_run", "resume_run",
-           "continue_run", "evaluate_run", "draw_figures", "test_metrics", "data_fingerprint"]
+__all__ = ["RunResult", "load_data", "train_run", "resume_run", "continue_run", "evaluate_run", "test_metrics",
+           "data_fingerprint"]
 
 
 @dataclass
@@ -48,21 +51,6 @@ class RunResult:
     history: History
     metrics: dict
     resumed_after_epoch: int | None = None  # the checkpoint's epoch, for a resumed run
-
-
-def architecture_for(config: TrainingConfig, n_features: int, n_classes: int) -> Architecture:
-    return Architecture(n_features=n_features, hidden=list(config.hidden), n_outputs=n_classes,
-                        activation=config.activation, loss=config.loss, init=config.init,
-                        dropout=config.dropout, shift=config.shift, dtype=config.dtype)
-
-
-def make_trainer(config: TrainingConfig, network: Network) -> Trainer:
-    """The optimizer, schedule and shuffling RNG (RandomState(seed)) that ``config`` names."""
-    options = {"lr": config.lr, "weight_decay": config.weight_decay}
-    if config.optimizer == "sgd":
-        options.update(momentum=config.momentum, nesterov=config.nesterov)
-    optimizer = get_optimizer(config.optimizer, network.flat_parameters(), **options)
-    return Trainer(network, optimizer, schedule=config.schedule, rng=np.random.RandomState(config.seed))
 
 
 def load_data(config: TrainingConfig, data_dir=None, download: bool = True) -> DataSplit:
@@ -78,33 +66,9 @@ def test_metrics(network: Network, data: DataSplit) -> dict:
     predictions = network.predict(data.X_test)
     return {
         "test_acc": metrics["acc"], "test_loss": metrics["loss"], "test_mse": metrics["mse"],
-        "confusion_matrix": plots.confusion_matrix(labels, predictions, network.n_outputs).tolist(),
+        "confusion_matrix": confusion_matrix(labels, predictions, network.n_outputs).tolist(),
         "n_test": int(len(labels)),
     }
-
-
-def draw_figures(run: RunFolder, network: Network, history: History, data: DataSplit,
-                 class_names=None) -> list[Path]:
-    """Write every figure of the run into ``run/figures/``."""
-    names = None if class_names is None or list(class_names) == [str(k) for k in range(10)] else class_names
-    predictions = network.predict(data.X_test)
-    written = [
-        plots.plot_digits_per_class(data.X_train, data.y_train, run.file(FIGURE_FILES["digits_per_class"]), names),
-        plots.plot_digit_variants(data.X_train, data.y_train, run.file(FIGURE_FILES["digit_variants"]), digit=7),
-        plots.plot_misclassified(data.X_test, data.y_test, predictions, run.file(FIGURE_FILES["misclassified"]),
-                                 class_names=names),
-        plots.plot_confusion_matrix(data.y_test, predictions, run.file(FIGURE_FILES["confusion_matrix"]),
-                                    network.n_outputs, names),
-    ]
-    if len(history):
-        loss_column, loss_label = (("train_mse", "Mean squared error") if network.loss.name == "mse"
-                                   else ("train_loss", "Cross-entropy loss"))
-        written.append(plots.plot_loss(history, run.file(FIGURE_FILES["loss"]), loss_column, loss_label))
-        written.append(plots.plot_accuracy(history, run.file(FIGURE_FILES["accuracy"])))
-    first_dense = network.parameters()[0].value
-    if first_dense.shape[1] == 784:
-        written.append(plots.plot_hidden_weights(first_dense, run.file(FIGURE_FILES["hidden_weights"])))
-    return written
 
 
 def data_fingerprint(data: DataSplit) -> dict:
@@ -280,14 +244,11 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
     """Train (from scratch, or on from ``checkpoint``: ``origin`` "resumed" or "continued")
     and write the rest of the run folder."""
     n_classes = len(DATASETS[config.dataset].class_names)
-    architecture = architecture_for(config, data.X_train.shape[1], n_classes)
-    network = build_mlp(architecture, random_seed=config.seed)
-    trainer = make_trainer(config, network)
-    named = {"early_stopping": EarlyStopping(config.early_stopping, monitor=config.early_stopping_monitor)} \
-        if config.early_stopping else {}
+    setup = build(config, data.X_train.shape[1:], n_classes)
+    network, trainer, named = setup.network, setup.trainer, setup.callbacks
     checkpoint_path = run.file(CHECKPOINT_FILENAME)
-    checkpointer = Checkpointer(checkpoint_path, architecture=architecture, config=config.to_dict(),
-                                data=data_fingerprint(data), callbacks=named)
+    checkpointer = Checkpointer(checkpoint_path, config=config.to_dict(), data=data_fingerprint(data),
+                                callbacks=named)
     log_lines: list[str] = []
 
     def emit(line: str, echo: bool = True) -> None:
@@ -341,7 +302,7 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
     if figures:
         draw_figures(run, network, trainer.history, data, class_names)
     run.file("log.txt").write_text("\n".join(log_lines) + "\n")
-    model = dict(architecture=architecture, classes=list(class_names), preprocessing=CHAPTER_PREPROCESSING,
+    model = dict(classes=list(class_names), preprocessing=CHAPTER_PREPROCESSING,
                  training=config.to_dict(),
                  metrics={k: v for k, v in metrics.items() if k != "confusion_matrix"})
     if model_out is not None:

@@ -24,7 +24,8 @@ import io
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageError", "UnreadableImageError", "BlankImageError", "MNIST_SIDE", "BOX_SIDE", "MAX_IMAGE_PIXELS", "ACCEPTED_FORMATS",
+__all__ = ["ImageError", "UnreadableImageError", "BlankImageError", "MNIST_SIDE", "BOX_SIDE", "MAX_IMAGE_PIXELS",
+           "ACCEPTED_FORMATS",
            "decode_image", "ink_from_image", "to_mnist", "image_to_mnist", "encode_png",
            "render_weights"]
 
@@ -138,7 +139,7 @@ def _border(array: np.ndarray) -> np.ndarray:
 # --- grey levels -> the MNIST 28 x 28 -----------------------------------------------------
 
 def to_mnist(ink) -> np.ndarray:
-    """MNIST's normalisation of a grey-level image (0 = background, 255 = ink), any size.
+    """MNIST's normalization of a grey-level image (0 = background, 255 = ink), any size.
 
     Crop to the bounding box of the ink, scale its longer side to 20 pixels keeping the aspect
     ratio (area averaging when shrinking, bilinear when enlarging), stretch the grey levels so

@@ -1,27 +1,39 @@
 """Layers: each one's forward pass and backward pass side by side.
 
-A layer maps a batch ``x`` of shape ``[n_examples, n_in]`` to ``[n_examples, n_out]``.
+A layer maps a batch ``x`` of shape ``[n_examples, *input_shape]`` to ``[n_examples, *output_shape]``
+(``[n, n_in] -> [n, n_out]`` for the dense layers of a multilayer perceptron).
 
-* ``forward(x, training=False)`` computes the output and remembers what the backward
-  pass needs (the input for ``Dense``, the output for activations, the mask for
-  ``Dropout``).
+* ``forward(x, training=False)`` computes the output. In training it remembers what the
+  backward pass needs (the input for ``Dense``, the output for activations, the mask for
+  ``Dropout``); at inference it changes nothing in the layer, so one network can answer many
+  threads at once.
 * ``backward(grad_out)`` takes dL/d(output) and returns dL/d(input); a layer with
   parameters also writes dL/d(parameter) into its gradient arrays, overwriting them
   (gradients are not accumulated across calls, so there is no ``zero_grad``).
 * ``parameters()`` lists ``Parameter(name, value, grad, decay)`` records that the
   optimizers update in place.
+* ``config()`` is the layer's spec: its type and settings as JSON-ready data, from which
+  ``build_layer`` makes the same layer again (``output_shape`` says what it gives for an input
+  shape, so a stack of specs is checked before anything is computed).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
+from . import kernels
 from .activations import get_activation
+from .initializers import get_initializer
 
-__all__ = ["Parameter", "Layer", "Dense", "Activation", "Dropout", "RandomShift", "INITIALIZERS"]
+__all__ = ["Parameter", "Layer", "Dense", "Activation", "Dropout", "RandomShift", "RandomStreams",
+           "LAYER_TYPES", "build_layer", "SpecError"]
+
+
+class SpecError(ValueError):
+    """A layer spec that cannot be built: unknown type or setting, or a shape that does not fit."""
 
 
 @dataclass
@@ -35,8 +47,51 @@ class Parameter:
     decay: bool | np.ndarray = True
 
 
+class RandomStreams:
+    """The random numbers a network is built and trained with, all from one seed.
+
+    ``weights``: one ``RandomState`` that every layer with weights draws from, in layer order
+    (the chapter draws ``weight_h`` and then ``weight_out`` from ``RandomState(123)``);
+    ``dropout``: one generator shared by the dropout layers (``default_rng(seed)``);
+    ``shift``: the shift augmentation's own generator, independent of dropout's (child 0 of the
+    seed's ``SeedSequence``). The generators are made when first asked for.
+    """
+
+    def __init__(self, seed: int | None):
+        self.seed = seed
+        self.weights = np.random.RandomState(seed)
+        self._dropout: np.random.Generator | None = None
+        self._shift: np.random.Generator | None = None
+
+    @property
+    def dropout(self) -> np.random.Generator:
+        if self._dropout is None:
+            self._dropout = np.random.default_rng(self.seed)
+        return self._dropout
+
+    @property
+    def shift(self) -> np.random.Generator:
+        if self._shift is None:
+            self._shift = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(1)[0])
+        return self._shift
+
+
+def _check_positive_int(name: str, value) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _shape(shape) -> tuple[int, ...]:
+    return tuple(int(size) for size in shape)
+
+
 class Layer:
-    """Base class: a layer without parameters that passes its input through."""
+    """Base class: a layer without parameters."""
+
+    #: True when the output is always a new array (never the input or a view of it): an
+    #: activation after such a layer may work in place
+    fresh_output = False
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError
@@ -46,6 +101,22 @@ class Layer:
 
     def parameters(self) -> list[Parameter]:
         return []
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of one example's output for one example's input shape (a ``SpecError``
+        if the layer cannot take that input)."""
+        return _shape(input_shape)
+
+    def _remembered(self, value: np.ndarray | None) -> np.ndarray:
+        """What the last forward pass in training kept for the backward pass."""
+        if value is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before a forward pass in training mode")
+        return value
+
+    @property
+    def random_generator(self) -> np.random.Generator | None:
+        """The generator the layer draws from in training (dropout masks, shifts), if any."""
+        return None
 
     def bind_parameter(self, name: str, value: np.ndarray, grad: np.ndarray) -> None:
         """Move parameter ``name`` and its gradient into the given 1-D arrays (segments of a
@@ -58,40 +129,32 @@ class Layer:
         setattr(self, "grad_" + name, grad)
 
     def config(self) -> dict:
-        """What is needed to rebuild the layer (without its weights), as JSON-ready data."""
+        """The layer's spec: what is needed to rebuild it (without its weights), as JSON-ready data."""
         return {"type": type(self).__name__}
 
+    @classmethod
+    def from_config(cls, config: dict, input_shape: tuple[int, ...] | None, streams: RandomStreams,
+                    dtype: np.dtype) -> Layer:
+        """The layer a spec describes, for inputs of ``input_shape`` (None: the spec is complete;
+        ``config`` holds the settings only, without "type")."""
+        return cls(**config)
 
-# --- weight initialisers: rng -> (n_out, n_in) float64 array --------------------------
-
-def _init_chapter(rng: np.random.RandomState, n_in: int, n_out: int) -> np.ndarray:
-    # the chapter: rng.normal(loc=0.0, scale=0.1, size=(n_out, n_in))
-    return rng.normal(loc=0.0, scale=0.1, size=(n_out, n_in))
-
-
-def _init_glorot(rng: np.random.RandomState, n_in: int, n_out: int) -> np.ndarray:
-    # Glorot & Bengio (2010): U(-a, a) with a = sqrt(6 / (n_in + n_out))
-    limit = np.sqrt(6.0 / (n_in + n_out))
-    return rng.uniform(-limit, limit, size=(n_out, n_in))
-
-
-def _init_he(rng: np.random.RandomState, n_in: int, n_out: int) -> np.ndarray:
-    # He et al. (2015): N(0, 2 / n_in), for ReLU-like activations
-    return rng.normal(loc=0.0, scale=np.sqrt(2.0 / n_in), size=(n_out, n_in))
+    # a copy or a pickle of a layer goes through its spec: build_layer, then the values
+    def __reduce__(self):
+        state = {p.name: p.value.copy() for p in self.parameters()}
+        dtype = state[next(iter(state))].dtype.str if state else np.dtype(np.float32).str
+        generator = self.random_generator
+        return (_rebuild_layer, (self.config(), dtype, state,
+                                 None if generator is None else generator.bit_generator.state))
 
 
-INITIALIZERS: dict[str, Callable[[np.random.RandomState, int, int], np.ndarray]] = {
-    "normal": _init_chapter,
-    "glorot": _init_glorot,
-    "xavier": _init_glorot,
-    "he": _init_he,
-}
-
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+def _rebuild_layer(config: dict, dtype: str, state: dict, generator_state):
+    layer = build_layer(config, None, RandomStreams(0), np.dtype(dtype))
+    for p in layer.parameters():
+        np.copyto(p.value, state[p.name])
+    if generator_state is not None:
+        layer.random_generator.bit_generator.state = generator_state
+    return layer
 
 
 class Dense(Layer):
@@ -102,29 +165,23 @@ class Dense(Layer):
     a plain row-major matrix, which OpenBLAS multiplies faster for these shapes.
     """
 
-    def __init__(
-        self,
-        n_in: int,
-        n_out: int,
-        init: str = "normal",
-        rng: np.random.RandomState | int | None = None,
-        dtype=np.float32,
-    ):
+    fresh_output = True
+
+    def __init__(self, n_in: int, n_out: int, init: str = "normal",
+                 rng: np.random.RandomState | int | None = None, dtype=np.float32):
         self.n_in = _check_positive_int("n_in", n_in)
         self.n_out = _check_positive_int("n_out", n_out)
-        if init not in INITIALIZERS:
-            raise ValueError(f"unknown initialiser {init!r}; expected one of {sorted(INITIALIZERS)}")
+        initializer = get_initializer(init)
         self.init = init
         if not isinstance(rng, np.random.RandomState):
             rng = np.random.RandomState(rng)
         dtype = np.dtype(dtype)
         # drawn [n_out, n_in] in float64 from the RandomState (the chapter's order), stored as W^T
-        weight = INITIALIZERS[init](rng, self.n_in, self.n_out).astype(dtype)
+        weight = initializer(rng, (self.n_out, self.n_in), self.n_in, self.n_out).astype(dtype)
         self._set_weight_storage(np.ascontiguousarray(weight.T), np.zeros((self.n_in, self.n_out), dtype))
         self.bias = np.zeros(self.n_out, dtype=dtype)
         self.grad_bias = np.zeros_like(self.bias)
         self._x: np.ndarray | None = None
-        self._ones = np.ones(0, dtype=dtype)
 
     def _set_weight_storage(self, weight_t: np.ndarray, grad_weight_t: np.ndarray) -> None:
         self._weight_t, self._grad_weight_t = weight_t, grad_weight_t  # [n_in, n_out]
@@ -139,31 +196,22 @@ class Dense(Layer):
         np.copyto(grad, self._grad_weight_t)
         self._set_weight_storage(value, grad)
 
-    def __setstate__(self, state):  # copies (deepcopy, pickle) keep weight a view of W^T
-        self.__dict__.update(state)
-        self._set_weight_storage(self._weight_t, self._grad_weight_t)
-
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        # [n, n_in] @ [n_in, n_out] -> [n, n_out]
-        self._x = x
+        # z = x W^T + b: [n, n_in] @ [n_in, n_out] -> [n, n_out]
+        if training:
+            self._x = x
         z = x @ self._weight_t
         z += self.bias
         return z
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True, x: np.ndarray | None = None):
-        """grad_out = dL/dz [n, n_out]; x defaults to the input of the last forward pass."""
-        if x is None:
-            x = self._x
-            if x is None:
-                raise RuntimeError("Dense.backward called before forward")
+        """grad_out = dL/dz [n, n_out]; x defaults to the input of the last training forward pass."""
+        x = self._remembered(self._x) if x is None else x
         # dL/dW = delta^T x: [n_out, n] @ [n, n_in] -> [n_out, n_in], computed as its
         # transpose x^T delta: [n_in, n] @ [n, n_out] -> [n_in, n_out]
         np.matmul(x.T, grad_out, out=self._grad_weight_t)
-        # dL/db = sum over examples of delta = 1^T delta: [n] @ [n, n_out] -> [n_out]
-        # (a BLAS matrix-vector product, several times faster than np.sum(axis=0) here)
-        if self._ones.shape[0] != grad_out.shape[0]:
-            self._ones = np.ones(grad_out.shape[0], dtype=self.grad_bias.dtype)
-        np.dot(self._ones, grad_out, out=self.grad_bias)
+        # dL/db = sum over examples of delta: [n, n_out] -> [n_out]
+        kernels.sum_rows(grad_out, out=self.grad_bias)
         if not need_input_grad:
             return None
         # dL/dx = delta W: [n, n_out] @ [n_out, n_in] -> [n, n_in]
@@ -175,8 +223,28 @@ class Dense(Layer):
             Parameter("bias", self.bias, self.grad_bias, decay=False),
         ]
 
+    def output_shape(self, input_shape):
+        if _shape(input_shape) != (self.n_in,):
+            raise SpecError(f"Dense({self.n_in} -> {self.n_out}) takes inputs of shape ({self.n_in},), "
+                            f"got {_shape(input_shape)}")
+        return (self.n_out,)
+
     def config(self) -> dict:
         return {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out, "init": self.init}
+
+    @classmethod
+    def from_config(cls, config, input_shape, streams, dtype):
+        settings = dict(config)
+        if input_shape is not None:
+            if len(input_shape) != 1:
+                raise SpecError(f"Dense takes flat inputs [n, features], got examples of shape "
+                                f"{_shape(input_shape)} (put a Flatten layer before it)")
+            settings.setdefault("n_in", input_shape[0])
+            if settings["n_in"] != input_shape[0]:
+                raise SpecError(f"Dense has n_in = {settings['n_in']}, but its input has {input_shape[0]} features")
+        n_in = settings.pop("n_in")
+        return cls(n_in, settings.pop("n_out"), settings.pop("init", "normal"), rng=streams.weights,
+                   dtype=dtype, **settings)
 
 
 class Activation(Layer):
@@ -187,6 +255,8 @@ class Activation(Layer):
     temporaries that nothing else holds, and it saves two allocations per layer and batch.
     """
 
+    fresh_output = True
+
     def __init__(self, name: str, inplace: bool = False):
         self.function = get_activation(name)
         self.name = self.function.name
@@ -194,18 +264,22 @@ class Activation(Layer):
         self._a: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        # [n, units] -> [n, units]
-        self._a = self.function.forward(x, x if self.inplace else np.empty_like(x))
-        return self._a
+        # a = f(z): [n, units] -> [n, units]
+        a = self.function.forward(x, x if self.inplace else np.empty_like(x))
+        if training:
+            self._a = a
+        return a
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True, a: np.ndarray | None = None):
-        """grad_out = dL/da; a defaults to the output of the last forward pass."""
-        if a is None:
-            a = self._a
-            if a is None:
-                raise RuntimeError("Activation.backward called before forward")
+        """grad_out = dL/da; a defaults to the output of the last training forward pass."""
+        a = self._remembered(self._a) if a is None else a
         # dL/dz = dL/da * f'(z), f' written in terms of a
         return self.function.backward(grad_out, a, grad_out if self.inplace else np.empty_like(grad_out))
+
+    def output_shape(self, input_shape):
+        if self.name == "softmax" and len(input_shape) != 1:
+            raise SpecError(f"softmax normalizes rows [n, k], got examples of shape {_shape(input_shape)}")
+        return _shape(input_shape)
 
     def config(self) -> dict:
         return {"type": "Activation", "name": self.name}
@@ -228,6 +302,10 @@ class Dropout(Layer):
         self.fixed_mask: np.ndarray | None = None
         self._mask: np.ndarray | None = None
 
+    @property
+    def random_generator(self):
+        return self.rng
+
     def _draw_mask(self, x: np.ndarray) -> np.ndarray:
         # keep each unit with probability 1 - p, scaled by 1 / (1 - p): E[mask] = 1
         mask = self.rng.random(x.shape, dtype=x.dtype)
@@ -236,10 +314,13 @@ class Dropout(Layer):
         return mask
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        if not training or self.p == 0.0:
+        if not training:
+            return x  # the identity at inference
+        if self.p == 0.0:
             self._mask = None
             return x
         self._mask = self.fixed_mask if self.fixed_mask is not None else self._draw_mask(x)
+        # y = x * mask
         return x * self._mask
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True):
@@ -250,6 +331,10 @@ class Dropout(Layer):
 
     def config(self) -> dict:
         return {"type": "Dropout", "p": self.p}
+
+    @classmethod
+    def from_config(cls, config, input_shape, streams, dtype):
+        return cls(rng=streams.dropout, **config)
 
 
 class RandomShift(Layer):
@@ -273,6 +358,10 @@ class RandomShift(Layer):
         self.fixed_offsets: np.ndarray | None = None
         self._offsets: np.ndarray | None = None
 
+    @property
+    def random_generator(self):
+        return self.rng
+
     @staticmethod
     def shift(images: np.ndarray, offsets: np.ndarray, margin: int, fill) -> np.ndarray:
         """Each image [n, side*side] moved by its (down, right) offset, |offset| <= margin;
@@ -292,8 +381,7 @@ class RandomShift(Layer):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if not training:
-            self._offsets = None
-            return x
+            return x  # the identity at inference
         if self.fixed_offsets is not None:
             offsets = self.fixed_offsets
         else:
@@ -307,5 +395,47 @@ class RandomShift(Layer):
             return grad_out
         return self.shift(grad_out, -self._offsets, self.max_shift, 0.0)
 
+    def output_shape(self, input_shape):
+        shape = _shape(input_shape)
+        side = int(round(np.sqrt(shape[0]))) if len(shape) == 1 else 0
+        if len(shape) != 1 or side * side != shape[0]:
+            raise SpecError(f"RandomShift moves square images given as rows [n, side * side], got examples "
+                            f"of shape {shape}")
+        return shape
+
     def config(self) -> dict:
-        return {"type": "RandomShift", "max_shift": self.max_shift}
+        config: dict[str, Any] = {"type": "RandomShift", "max_shift": self.max_shift}
+        if self.fill is not None:
+            config["fill"] = float(self.fill)
+        return config
+
+    @classmethod
+    def from_config(cls, config, input_shape, streams, dtype):
+        return cls(rng=streams.shift, **config)
+
+
+#: a spec's "type" -> the layer class that builds it
+LAYER_TYPES: dict[str, type[Layer]] = {cls.__name__: cls for cls in (Dense, Activation, Dropout, RandomShift)}
+
+
+def build_layer(spec: dict, input_shape: tuple[int, ...] | None, streams: RandomStreams,
+                dtype=np.float32) -> Layer:
+    """The layer of ``spec`` (``{"type": "Dense", "n_out": 50, ...}``) for examples of
+    ``input_shape`` (None: the spec is complete, as ``Layer.config`` gives it); a ``SpecError``
+    names the type or setting that does not fit."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+        raise SpecError(f"a layer spec is an object with a \"type\", e.g. {{\"type\": \"Dense\", \"n_out\": 50}}; "
+                        f"got {spec!r}")
+    settings = {key: value for key, value in spec.items() if key != "type"}
+    cls = LAYER_TYPES.get(spec["type"])
+    if cls is None:
+        raise SpecError(f"unknown layer type {spec['type']!r}; expected one of {sorted(LAYER_TYPES)}")
+    try:
+        shape = None if input_shape is None else _shape(input_shape)
+        return cls.from_config(settings, shape, streams, np.dtype(dtype))
+    except SpecError:
+        raise
+    except TypeError as error:  # an unknown or missing setting
+        raise SpecError(f"{spec['type']} layer {settings}: {error}") from None
+    except (ValueError, KeyError) as error:
+        raise SpecError(f"{spec['type']} layer {settings}: {error}") from None

@@ -25,15 +25,17 @@ kept in the ONNX file's metadata under the key ``neuralnet``. The graph is built
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from .activations import LEAKY_SLOPE
-from .io import CHAPTER_PREPROCESSING, atomic_write_bytes, load_model
-from .layers import Activation, Dense, Dropout, Layer, RandomShift
-from .network import Network
+from ..datasets.preprocessing import CHAPTER_PREPROCESSING
+from ..engine.activations import LEAKY_SLOPE
+from ..engine.layers import Activation, Dense, Dropout, Layer, RandomShift
+from ..engine.network import Network
+from .files import atomic_write_bytes
+from .modelfile import load_model
 
 __all__ = ["to_onnx", "export_onnx", "OPSET", "INPUT_NAME", "OUTPUT_NAME"]
 

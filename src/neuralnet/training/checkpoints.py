@@ -9,7 +9,7 @@ leaves the previous complete checkpoint or the new one, never a torn file.
 bit for bit the one the interrupted run would have done (same weights, optimizer buffers,
 shuffling order, dropout masks, learning rate).
 
-File format ("neuralnet-checkpoint", version 1): a safetensors file with
+File format ("neuralnet-checkpoint", version 2): a safetensors file with
 
 * tensors ``weights.layers.<i>.weight`` / ``weights.layers.<i>.bias``: the parameters at the
   end of the epoch, named and shaped as in a model file (see ``neuralnet.io``);
@@ -17,7 +17,7 @@ File format ("neuralnet-checkpoint", version 1): a safetensors file with
   callbacks' states (``state.optimizer.velocity.0``, ``state.rng.shuffle.state.key``, ...);
 * under the metadata key ``"neuralnet"`` one JSON document::
 
-      {"format": "neuralnet-checkpoint", "format_version": 1,
+      {"format": "neuralnet-checkpoint", "format_version": 2,
        "epoch": 3, "lr": 0.1, "seconds": 1.9,
        "architecture": {...}, "config": {...}, "data": {...},
        "history": [{"epoch": 1, "lr": 0.1, "train_loss": ..., ...}, ...],
@@ -27,7 +27,8 @@ File format ("neuralnet-checkpoint", version 1): a safetensors file with
   in which each array of a state is replaced by ``{"__tensor__": "state.<path>"}``.
   ``rng.shuffle`` is the shuffling RandomState (``get_state(legacy=False)``), ``rng.dropout``
   the bit-generator state of the generator of each random layer (Dropout and RandomShift),
-  in layer order.
+  in layer order. ``architecture`` is the model file's (see ``neuralnet.serving.modelfile``);
+  version 1 checkpoints (neuralnet 0.1) held the older form of it and still load.
 
 Like model files, checkpoints hold only JSON and raw arrays: loading executes nothing.
 """
@@ -41,17 +42,19 @@ from typing import Any
 
 import numpy as np
 
-from .io import (ModelFileError, atomic_write_bytes, check_format, network_from_tensors, read_safetensors,
-                 safetensors_bytes)
-from .network import Architecture, Network
-from .training import Callback, EpochSnapshot, Trainer
+from ..engine.network import Network
+from ..serving.files import ModelFileError, atomic_write_bytes, check_format, read_safetensors, safetensors_bytes
+from ..serving.modelfile import architecture_of, network_from_tensors
+from .callbacks import Callback
+from .trainer import EpochSnapshot, Trainer
 
 __all__ = ["CHECKPOINT_FILENAME", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "Checkpoint", "CheckpointError",
            "Checkpointer", "checkpoint_bytes", "save_checkpoint", "load_checkpoint", "restore_checkpoint"]
 
 CHECKPOINT_FILENAME = "checkpoint.safetensors"
 CHECKPOINT_FORMAT = "neuralnet-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 TENSOR_KEY = "__tensor__"
 
 
@@ -100,7 +103,8 @@ def _check_same_structure(current: Any, saved: Any, where: str, path: Path) -> N
             raise CheckpointError(f"{path}: {where} is {found}, but this run needs {current.dtype} {current.shape}")
     elif isinstance(current, dict):
         if not isinstance(saved, dict) or set(saved) != set(current):
-            raise CheckpointError(f"{path}: {where} has entries {sorted(saved) if isinstance(saved, dict) else saved!r}, "
+            entries = sorted(saved) if isinstance(saved, dict) else saved
+            raise CheckpointError(f"{path}: {where} has entries {entries!r}, "
                                   f"but this run needs {sorted(current)}")
         for key in current:
             _check_same_structure(current[key], saved[key], f"{where}.{key}", path)
@@ -132,14 +136,14 @@ class Checkpoint:
     callbacks: dict = field(default_factory=dict)
 
 
-def checkpoint_bytes(trainer: Trainer, snapshot: EpochSnapshot | None = None, *, architecture: Architecture,
+def checkpoint_bytes(trainer: Trainer, snapshot: EpochSnapshot | None = None, *,
                      config: dict | None = None, data: dict | None = None,
                      callbacks: dict[str, Callback] | None = None, scratch: Network | None = None) -> bytes:
     """The bytes of the checkpoint file of ``snapshot`` (see ``save_checkpoint``)."""
     if snapshot is None:
         snapshot = trainer.snapshot if trainer.snapshot is not None else trainer.capture()
     scratch = scratch if scratch is not None else trainer.network.clone()
-    np.copyto(scratch.flat_values, snapshot.weights)
+    scratch.load_flat_values(snapshot.weights)
     tensors = {f"weights.{name}": value for name, value in scratch.state_dict().items()}
     header = {
         "format": CHECKPOINT_FORMAT,
@@ -147,7 +151,7 @@ def checkpoint_bytes(trainer: Trainer, snapshot: EpochSnapshot | None = None, *,
         "epoch": int(snapshot.epoch),
         "lr": float(snapshot.lr),
         "seconds": float(snapshot.seconds),
-        "architecture": architecture.to_dict(),
+        "architecture": architecture_of(scratch),
         "config": config or {},
         "data": data or {},
         "history": [row for row in trainer.history.rows if row["epoch"] <= snapshot.epoch],
@@ -161,7 +165,7 @@ def checkpoint_bytes(trainer: Trainer, snapshot: EpochSnapshot | None = None, *,
 
 
 def save_checkpoint(path: str | Path, trainer: Trainer, snapshot: EpochSnapshot | None = None, *,
-                    architecture: Architecture, config: dict | None = None, data: dict | None = None,
+                    config: dict | None = None, data: dict | None = None,
                     callbacks: dict[str, Callback] | None = None, scratch: Network | None = None) -> Path:
     """Write ``snapshot`` (default: ``trainer.snapshot``, else the trainer's state now), the
     history up to it, and the callbacks' states to ``path``, atomically, replacing the
@@ -170,8 +174,7 @@ def save_checkpoint(path: str | Path, trainer: Trainer, snapshot: EpochSnapshot 
     ``scratch``: a network of the same architecture whose weights may be overwritten (the
     trainer's network is never read: it may already be training the next epoch).
     """
-    content = checkpoint_bytes(trainer, snapshot, architecture=architecture, config=config, data=data,
-                               callbacks=callbacks, scratch=scratch)
+    content = checkpoint_bytes(trainer, snapshot, config=config, data=data, callbacks=callbacks, scratch=scratch)
     return atomic_write_bytes(path, content, overwrite=True)
 
 
@@ -183,8 +186,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
     tensors, header = read_safetensors(path, CheckpointError)
-    check_format(path, header, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError)
-    network_from_tensors(path, header.get("architecture"), tensors, CheckpointError, prefix="weights.")
+    version = check_format(path, header, CHECKPOINT_FORMAT, READABLE_VERSIONS, CheckpointError)
+    architecture, _ = network_from_tensors(path, header.get("architecture"), tensors, CheckpointError,
+                                           prefix="weights.", version=version)
     epoch, history = header.get("epoch"), header.get("history")
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
         raise CheckpointError(f"{path}: epoch {epoch!r} is not a positive integer")
@@ -211,7 +215,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         rng_state=_decode(rng.get("shuffle"), tensors, path),
         dropout_rng_states=_decode(rng["dropout"], tensors, path),
         lr=lr, seconds=seconds, history=history,
-        architecture=header["architecture"],
+        architecture=architecture,
         config=header.get("config") or {}, data=header.get("data") or {}, callbacks=callbacks,
     )
 
@@ -238,13 +242,10 @@ def restore_checkpoint(trainer: Trainer, checkpoint: Checkpoint, callbacks: dict
                                   f"(it has {sorted(saved_callbacks)})")
         _check_same_structure(_structure_of(callback.state_dict()), _structure_of(saved_callbacks[name]),
                               f"callbacks.{name}", path)
-    history = [dict(row) for row in checkpoint.history]
     try:
-        trainer.restore(snapshot)
+        trainer.resume_from(snapshot, checkpoint.history)
     except (ValueError, TypeError, KeyError) as problem:
         raise CheckpointError(f"{path}: the random generators' states do not fit this run ({problem})") from None
-    trainer.history.rows = history
-    trainer.snapshot = snapshot
     for name, callback in (callbacks or {}).items():
         callback.load_state_dict(saved_callbacks[name])
     return snapshot
@@ -269,10 +270,10 @@ class Checkpointer(Callback):
     error, if any. ``saved_epoch`` is the epoch of the checkpoint last written to disk.
     """
 
-    def __init__(self, path: str | Path, *, architecture: Architecture, config: dict | None = None,
+    def __init__(self, path: str | Path, *, config: dict | None = None,
                  data: dict | None = None, callbacks: dict[str, Callback] | None = None):
         self.path = Path(path)
-        self.architecture, self.config, self.data = architecture, config, data
+        self.config, self.data = config, data
         self.callbacks = dict(callbacks or {})
         self.saved_epoch: int | None = None
         self._scratch: Network | None = None
@@ -284,8 +285,8 @@ class Checkpointer(Callback):
 
     def on_epoch_end(self, trainer, row):
         self.wait()
-        content = checkpoint_bytes(trainer, trainer.snapshot, architecture=self.architecture, config=self.config,
-                                   data=self.data, callbacks=self.callbacks, scratch=self._scratch)
+        content = checkpoint_bytes(trainer, trainer.snapshot, config=self.config, data=self.data,
+                                   callbacks=self.callbacks, scratch=self._scratch)
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuralnet-checkpoint")
         self._pending = self._writer.submit(self._write, content, trainer.snapshot.epoch)

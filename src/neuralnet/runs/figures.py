@@ -11,9 +11,14 @@ from typing import Sequence
 
 import numpy as np
 
+from ..engine.network import Network
+from ..training.history import History
+from ..training.metrics import confusion_matrix
+from .folders import FIGURE_FILES, RunFolder
+
 __all__ = [
     "plot_digits_per_class", "plot_digit_variants", "plot_loss", "plot_accuracy",
-    "plot_misclassified", "plot_confusion_matrix", "plot_hidden_weights", "confusion_matrix",
+    "plot_misclassified", "plot_confusion_matrix", "plot_hidden_weights", "draw_figures",
 ]
 
 IMAGE_SIDE = 28
@@ -115,13 +120,6 @@ def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, pa
     return _save(fig, path)
 
 
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """counts[i, j] = number of examples of class i predicted as class j."""
-    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(counts, (np.asarray(y_true), np.asarray(y_pred)), 1)
-    return counts
-
-
 def plot_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, path, num_classes: int = 10,
                           class_names: Sequence[str] | None = None) -> Path:
     """A confusion matrix with the count in every cell."""
@@ -158,3 +156,27 @@ def plot_hidden_weights(weight: np.ndarray, path, max_units: int = 100) -> Path:
         ax.imshow(_image(row), cmap="seismic", vmin=-limit, vmax=limit)
         ax.set_title(str(k), fontsize=7)
     return _save(fig, path)
+
+
+def draw_figures(run: RunFolder, network: Network, history: History, data, class_names=None) -> list[Path]:
+    """Write every figure of the run into ``run/figures/``: the chapter's 11.4, 11.5, 11.7, 11.8
+    and 11.9, the confusion matrix and the first dense layer's weights as images."""
+    names = None if class_names is None or list(class_names) == [str(k) for k in range(10)] else class_names
+    predictions = network.predict(data.X_test)
+    written = [
+        plot_digits_per_class(data.X_train, data.y_train, run.file(FIGURE_FILES["digits_per_class"]), names),
+        plot_digit_variants(data.X_train, data.y_train, run.file(FIGURE_FILES["digit_variants"]), digit=7),
+        plot_misclassified(data.X_test, data.y_test, predictions, run.file(FIGURE_FILES["misclassified"]),
+                           class_names=names),
+        plot_confusion_matrix(data.y_test, predictions, run.file(FIGURE_FILES["confusion_matrix"]),
+                              network.n_outputs, names),
+    ]
+    if len(history):
+        loss_column, loss_label = (("train_mse", "Mean squared error") if network.loss.name == "mse"
+                                   else ("train_loss", "Cross-entropy loss"))
+        written.append(plot_loss(history, run.file(FIGURE_FILES["loss"]), loss_column, loss_label))
+        written.append(plot_accuracy(history, run.file(FIGURE_FILES["accuracy"])))
+    first_dense = next((p.value for p in network.parameters() if p.value.ndim == 2), None)
+    if first_dense is not None and first_dense.shape[1] == 784:
+        written.append(plot_hidden_weights(first_dense, run.file(FIGURE_FILES["hidden_weights"])))
+    return written

@@ -1,0 +1,168 @@
+"""Speed kernels: what makes the engine fast, kept apart from the mathematics it serves.
+
+The layers and optimizers state their equations in plain NumPy; where a faster way of
+computing the same numbers exists, they call it from here:
+
+* ``axpy``: y += a x through BLAS, in blocks that stay on one thread;
+* ``sum_rows``: the column sums of a matrix as a BLAS matrix-vector product;
+* ``elementwise``: an element-wise update run block by block, half of the blocks on a
+  helper thread (NumPy releases the GIL inside each operation);
+* ``flush_tiny``: moment buffers cleared of values about to become subnormal;
+* ``BlasThreads`` and ``training_threads``: how many BLAS threads a training loop uses.
+
+Every kernel gives the same numbers as the plain NumPy expression it replaces, except where
+its docstring says otherwise (``flush_tiny``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
+
+import numpy as np
+
+__all__ = ["AXPY_BLOCK", "ELEMENTWISE_BLOCK", "SMALL_BATCH_WORK", "axpy", "sum_rows", "elementwise",
+           "flush_tiny", "BlasThreads", "training_threads", "run_on_helper"]
+
+#: OpenBLAS runs a level-1 routine such as axpy on one thread up to 10,000 elements and
+#: hands larger ones to its thread pool, which costs more than it saves for a memory-bound
+#: operation (and a great deal on a busy machine); axpy goes through BLAS in pieces this size
+AXPY_BLOCK = 8192
+
+#: elements updated at a time by ``elementwise``: the blocks of five float32 arrays (5 x 512 KiB)
+#: stay in the core's cache across a dozen operations, instead of a dozen trips through memory
+ELEMENTWISE_BLOCK = 131_072
+
+#: below this many multiply-adds per mini-batch, BLAS's threads cost more than they give
+SMALL_BATCH_WORK = 16_000_000
+
+
+def axpy(alpha: float, x: np.ndarray, y: np.ndarray) -> None:
+    """y += alpha * x in place, in one pass: BLAS axpy for contiguous float32/float64 arrays
+    of one layout (the flat parameter buffers), two NumPy operations otherwise."""
+    if (x.dtype == y.dtype and x.dtype in (np.float32, np.float64) and x.shape == y.shape
+            and x.flags.c_contiguous and y.flags.c_contiguous):
+        from scipy.linalg import blas  # imported on first use
+
+        function = blas.saxpy if x.dtype == np.float32 else blas.daxpy
+        x, y = x.reshape(-1), y.reshape(-1)
+        for start in range(0, x.size, AXPY_BLOCK):  # y is updated in place
+            function(x[start:start + AXPY_BLOCK], y[start:start + AXPY_BLOCK], a=alpha)
+    else:
+        y += alpha * x
+
+
+_ONES: dict[tuple[int, str], np.ndarray] = {}
+
+
+def sum_rows(matrix: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out = the sum of the rows of ``matrix`` [n, k] -> [k], as the product 1^T matrix: a BLAS
+    matrix-vector product, several times faster than ``matrix.sum(axis=0)`` for these shapes."""
+    key = (matrix.shape[0], matrix.dtype.str)
+    ones = _ONES.get(key)
+    if ones is None:
+        if len(_ONES) > 16:  # a handful of batch sizes are in use at a time
+            _ONES.clear()
+        ones = _ONES.setdefault(key, np.ones(matrix.shape[0], dtype=matrix.dtype))
+    return np.dot(ones, matrix, out=out)
+
+
+_helper: ThreadPoolExecutor | None = None
+_helper_lock = threading.Lock()
+
+
+def _forget_helper() -> None:
+    """In a forked child the helper thread does not exist: start a new one when asked."""
+    global _helper, _helper_lock
+    _helper, _helper_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helper)
+
+
+def run_on_helper(function: Callable, *args) -> Future:
+    """Run ``function(*args)`` on the engine's helper thread (one, started on first use)."""
+    global _helper
+    if _helper is None:
+        with _helper_lock:
+            if _helper is None:
+                _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuralnet-kernels")
+    return _helper.submit(function, *args)
+
+
+def _blocks(arrays: Sequence[np.ndarray], size: int) -> list[tuple[np.ndarray, ...]]:
+    """``arrays`` (of one shape and memory layout) cut into blocks of ``size`` elements, as views;
+    arrays that cannot be viewed flat come whole."""
+    flat = [a.ravel(order="K") for a in arrays]
+    if not all(np.shares_memory(f, a) for f, a in zip(flat, arrays)) or flat[0].ndim != 1:
+        return [tuple(arrays)]
+    return [tuple(f[start:start + size] for f in flat) for start in range(0, flat[0].size, size)]
+
+
+def elementwise(update: Callable[..., None], groups: Sequence[Sequence[np.ndarray]], *args,
+                block: int = ELEMENTWISE_BLOCK) -> None:
+    """Apply ``update(*arrays_of_a_block, *args)`` to every group of same-shaped arrays, block
+    by block, half of the blocks on the helper thread.
+
+    ``update`` must be element-wise (entry i of its outputs depends only on entry i of its
+    inputs): then any split gives the same numbers as one call on the whole arrays.
+    """
+    blocks = [piece for group in groups for piece in _blocks(group, block)]
+    if len(blocks) < 2:
+        for piece in blocks:
+            update(*piece, *args)
+        return
+
+    def run(pieces):
+        for piece in pieces:
+            update(*piece, *args)
+
+    half = len(blocks) // 2
+    other_half = run_on_helper(run, blocks[half:])
+    run(blocks[:half])
+    other_half.result()
+
+
+def flush_tiny(buffers: Sequence[np.ndarray]) -> None:
+    """Set to zero the entries of ``buffers`` below ``finfo.tiny * 1e8`` in magnitude (about
+    1e-30 in float32).
+
+    A weight whose gradient stays exactly zero (a ReLU unit that never fires) has moments
+    that decay geometrically into the subnormal range (below 1.2e-38 in float32), where x86
+    arithmetic is about a hundred times slower: Adam slowed from 1.3 ms to 8.9 ms a step on
+    MNIST. Values this small change no update measurably, and from 1e-30 a moment needs over
+    100 steps (beta = 0.9) to become subnormal, so the optimizers flush every 100 steps.
+    """
+    for buffer in buffers:
+        threshold = np.finfo(buffer.dtype).tiny * 1e8
+        np.copyto(buffer, 0.0, where=np.abs(buffer) < threshold)
+
+
+class BlasThreads:
+    """Switches the number of BLAS threads (threadpoolctl), found once per instance."""
+
+    def __init__(self):
+        from threadpoolctl import ThreadpoolController
+        self.controller = ThreadpoolController()
+
+    def limit(self, threads: int | None):
+        """A context in which BLAS uses ``threads`` threads (None: leave it as it is)."""
+        if threads is None:
+            return nullcontext()
+        return self.controller.limit(limits=int(threads), user_api="blas")
+
+
+def training_threads(matrix_sizes: Sequence[int], batch_size: int, threads: int | None) -> int | None:
+    """BLAS threads for a training loop: ``threads`` if given; else one thread when each
+    mini-batch's matrix products are small (the chapter's 784-50-10 network at batch 100),
+    since threads then spend more time synchronising than multiplying; else None (BLAS's own).
+
+    ``matrix_sizes``: the number of entries of each weight matrix of the network."""
+    if threads is not None:
+        return threads
+    work = batch_size * sum(matrix_sizes)
+    return 1 if work < SMALL_BATCH_WORK else None

@@ -1,0 +1,294 @@
+"""A network: a stack of layers and the loss at its end.
+
+``forward`` runs the layers in order, ``backward`` runs them in reverse from the loss's
+gradient (skipping dL/dx for the input, which nothing uses), and ``parameters`` lists
+what the optimizer updates. ``build_network`` makes a network from a stack of layer specs
+(``[{"type": "Dense", "n_out": 50}, {"type": "Activation", "name": "sigmoid"}, ...]``),
+checking that each layer fits the shape the one before it gives.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from .layers import Activation, Layer, Parameter, RandomStreams, SpecError, build_layer
+from .losses import Loss, get_loss
+
+__all__ = ["Network", "build_network", "check_float_dtype", "FLOAT_DTYPES"]
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_float_dtype(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def _shape(shape) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    shape = tuple(shape)
+    if not shape or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in shape):
+        raise ValueError(f"an input shape is a tuple of positive sizes, e.g. (784,) or (1, 28, 28); got {shape!r}")
+    return tuple(int(s) for s in shape)
+
+
+class Network:
+    """Layers applied in order, trained against a loss.
+
+    All parameters live in one flat array, and all gradients in another; each layer's
+    ``weight``, ``bias``, ``grad_weight``, ... are views into them. An optimizer can then
+    update every parameter with a few whole-array operations (``flat_parameters()``),
+    and a snapshot of the network is one copy (``flat_values``).
+
+    ``input_shape`` is the shape of one example (``(784,)`` for flat MNIST images); by default
+    the first dense layer's number of inputs. The layers are checked against it in order:
+    a stack whose shapes do not fit is refused here, naming the layer.
+    """
+
+    def __init__(self, layers: Sequence[Layer], loss: Loss | str, dtype=np.float32,
+                 input_shape: Sequence[int] | int | None = None):
+        self.layers = list(layers)
+        self.loss = get_loss(loss)
+        self.dtype = check_float_dtype(dtype)
+        if input_shape is None:
+            first = next((layer for layer in self.layers if hasattr(layer, "n_in")), None)
+            if first is None:
+                raise ValueError("give the input_shape of a network without a dense layer")
+            input_shape = (first.n_in,)
+        self.input_shape = _shape(input_shape)
+        self.layer_shapes = self._check_shapes()  # the output shape of each layer
+        self._check_output()
+        self._flatten_parameters()
+        # backward stops at the first layer with parameters: nothing needs dL/d(input)
+        self._first_trainable = next((i for i, layer in enumerate(self.layers) if layer.parameters()), 0)
+
+    def _check_shapes(self) -> list[tuple[int, ...]]:
+        shapes, shape = [], self.input_shape
+        for index, layer in enumerate(self.layers):
+            try:
+                shape = layer.output_shape(shape)
+            except SpecError as error:
+                raise SpecError(f"layer {index} ({type(layer).__name__}) does not fit the shape {shape} that "
+                                f"{'the input' if index == 0 else f'layer {index - 1}'} gives: {error}") from None
+            shapes.append(shape)
+        return shapes
+
+    def _check_output(self) -> None:
+        """A loss that applies softmax itself (cross-entropy) takes logits: no activation after them."""
+        last = self.layers[-1] if self.layers else None
+        if self.loss.output_activation == "identity" and isinstance(last, Activation) and last.name != "identity":
+            raise ValueError(f"the {self.loss.name} loss applies softmax itself and takes the logits; the last "
+                             f"layer's output_activation must be 'identity', got {last.name!r} (drop that layer)")
+
+    def _flatten_parameters(self) -> None:
+        records = [(layer, p) for layer in self.layers for p in layer.parameters()]
+        for _, p in records:
+            if p.value.dtype != self.dtype:
+                raise ValueError(f"parameter {p.name} is {p.value.dtype}, but the network is {self.dtype}")
+        total = sum(p.value.size for _, p in records)
+        self.flat_values = np.empty(total, dtype=self.dtype)
+        self.flat_grads = np.zeros(total, dtype=self.dtype)
+        self.flat_decay = np.zeros(total, dtype=bool)
+        offset = 0
+        for layer, p in records:
+            stop = offset + p.value.size
+            layer.bind_parameter(p.name, self.flat_values[offset:stop], self.flat_grads[offset:stop])
+            self.flat_decay[offset:stop] = p.decay
+            offset = stop
+
+    def flat_parameters(self) -> list[Parameter]:
+        """Every parameter as one ``Parameter`` (for optimizers: fewer, larger operations)."""
+        return [Parameter("all", self.flat_values, self.flat_grads, decay=self.flat_decay)]
+
+    # -- specs, copies and pickles -------------------------------------------------------------
+    def specs(self) -> list[dict]:
+        """The stack of layer specs this network is (``build_network`` makes it again)."""
+        return [layer.config() for layer in self.layers]
+
+    def random_layers(self) -> list[Layer]:
+        """The layers that draw random numbers in training (dropout masks, shifts), in order."""
+        return [layer for layer in self.layers if layer.random_generator is not None]
+
+    def generator_states(self) -> list[dict]:
+        """The state of each random layer's generator, in layer order."""
+        return [layer.random_generator.bit_generator.state for layer in self.random_layers()]
+
+    def set_generator_states(self, states: Sequence[dict]) -> None:
+        layers = self.random_layers()
+        if len(states) != len(layers):
+            raise ValueError(f"{len(states)} generator states given, but the network has {len(layers)} "
+                             "random layers (Dropout and RandomShift)")
+        given: dict[int, dict] = {}
+        for layer, state in zip(layers, states):
+            generator = layer.random_generator
+            if id(generator) in given and given[id(generator)] != state:
+                # layers that shared one generator here, but had generators of their own where
+                # the states come from: this one gets its own again
+                layer.rng = generator = np.random.Generator(type(generator.bit_generator)())
+            generator.bit_generator.state = state
+            given[id(generator)] = state
+
+    def __reduce__(self):
+        # through the constructor: the specs, then the weights and the generators' states
+        return (_rebuild_network, (self.specs(), self.input_shape, self.loss.name, self.dtype.name,
+                                   self.flat_values.copy(), self.generator_states()))
+
+    def clone(self) -> Network:
+        """An independent copy: same layers, weights and generator states, its own buffers."""
+        return _rebuild_network(*self.__reduce__()[1])
+
+    # -- the two passes ----------------------------------------------------------------
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """The network's output for a batch x [n, *input_shape] (logits or activations)."""
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, grad_output: np.ndarray) -> None:
+        """Backpropagate dL/d(output) through every layer, filling the gradients."""
+        grad = grad_output
+        first = self._first_trainable
+        for index in range(len(self.layers) - 1, first - 1, -1):
+            grad = self.layers[index].backward(grad, need_input_grad=index > first)
+
+    def loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Forward and backward on a batch in training mode: fills every parameter's gradient
+        of the batch's mean loss and returns that loss (the caller checks it: it is NaN or
+        infinite when training diverged)."""
+        value, grad = self.loss.value_and_gradient(self.forward(x, training=True), y)
+        self.backward(grad)
+        return value
+
+    # -- parameters ----------------------------------------------------------------------
+    def parameters(self) -> list[Parameter]:
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        for index, layer in enumerate(self.layers):
+            for p in layer.parameters():
+                yield f"layers.{index}.{p.name}", p
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter, by name ("layers.0.weight", ...)."""
+        return {name: p.value.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy parameters in place; refuses missing, extra or mis-shaped entries."""
+        named = dict(self.named_parameters())
+        missing = sorted(set(named) - set(state))
+        unexpected = sorted(set(state) - set(named))
+        if missing or unexpected:
+            raise ValueError(f"state does not fit this network: missing {missing}, unexpected {unexpected}")
+        for name, p in named.items():
+            value = np.asarray(state[name])
+            if value.shape != p.value.shape:
+                raise ValueError(f"{name} has shape {value.shape}, but the network expects {p.value.shape}")
+            np.copyto(p.value, value, casting="same_kind")
+
+    def load_flat_values(self, values: np.ndarray) -> None:
+        """Set every parameter at once from a copy of ``flat_values``."""
+        np.copyto(self.flat_values, values)
+
+    @property
+    def n_features(self) -> int:
+        """The number of input values per example (784 for MNIST images)."""
+        return math.prod(self.input_shape)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.layer_shapes[-1] if self.layer_shapes else self.input_shape
+
+    @property
+    def n_outputs(self) -> int:
+        return math.prod(self.output_shape)
+
+    # -- prediction ------------------------------------------------------------------------
+    def predict_output(self, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+        """The network's raw output for all of X, computed in batches (inference mode)."""
+        X = self.as_input(X)
+        if X.shape[0] <= batch_size:
+            return self.forward(X)
+        out = np.empty((X.shape[0], *self.output_shape), dtype=self.dtype)
+        for start in range(0, X.shape[0], batch_size):
+            out[start:start + batch_size] = self.forward(X[start:start + batch_size])
+        return out
+
+    def predict_proba(self, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+        """Class probabilities as the loss defines them (softmax for cross-entropy)."""
+        return self.loss.probabilities(self.predict_output(X, batch_size))
+
+    def predict(self, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+        """Index of the largest output for each example."""
+        return np.argmax(self.predict_output(X, batch_size), axis=1)
+
+    def as_input(self, X) -> np.ndarray:
+        """X as an array [n, *input_shape] in the network's dtype; rows of n_features values are
+        reshaped to the input shape. A ValueError names a shape that does not fit."""
+        X = np.asarray(X)
+        if X.ndim < 2:
+            raise ValueError(f"X must be 2-D [n_examples, n_features], got shape {X.shape}")
+        if X.shape[1:] != self.input_shape:
+            if len(self.input_shape) > 1 and X.ndim == 2 and X.shape[1] == self.n_features:
+                X = X.reshape(X.shape[0], *self.input_shape)
+            elif X.ndim == 2 and len(self.input_shape) == 1:
+                raise ValueError(f"X has {X.shape[1]} features, but the network expects {self.n_features}")
+            else:
+                raise ValueError(f"X has examples of shape {X.shape[1:]}, but the network expects "
+                                 f"{self.input_shape} (or rows of {self.n_features} values)")
+        if X.dtype != self.dtype:
+            X = X.astype(self.dtype)
+        return X
+
+
+def build_layers(specs: Sequence[dict], input_shape: Sequence[int] | int, streams: RandomStreams,
+                 dtype=np.float32) -> list[Layer]:
+    """The layers of ``specs``, in order, each built for the shape the one before it gives.
+
+    Activations work in place once some earlier layer makes new arrays (they then only ever
+    overwrite the network's own temporaries, never the caller's input). A ``SpecError`` names
+    the index of the layer that cannot be built and the shapes involved.
+    """
+    shape = _shape(input_shape)
+    layers: list[Layer] = []
+    for index, spec in enumerate(specs):
+        source = "the input" if index == 0 else f"layer {index - 1}"
+        try:
+            layer = build_layer(spec, shape, streams, dtype)
+        except SpecError as error:
+            raise SpecError(f"layer {index} of the stack (examples of shape {shape} from {source}): {error}") from None
+        try:
+            output = layer.output_shape(shape)
+        except SpecError as error:
+            raise SpecError(f"layer {index} of the stack ({type(layer).__name__}) cannot take the shape {shape} "
+                            f"that {source} gives: {error}") from None
+        if isinstance(layer, Activation) and any(earlier.fresh_output for earlier in layers):
+            layer.inplace = True
+        layers.append(layer)
+        shape = output
+    return layers
+
+
+def build_network(specs: Sequence[dict], input_shape: Sequence[int] | int, loss: Loss | str = "mse",
+                  dtype=np.float32, seed: int | None = 123) -> Network:
+    """A network from a stack of layer specs, for examples of ``input_shape``.
+
+    The random numbers come from one seed (``RandomStreams``): the weights from one
+    ``np.random.RandomState(seed)`` layer by layer, in order, as the chapter draws
+    ``weight_h`` and then ``weight_out``; dropout masks and shifts from generators of their own.
+    """
+    dtype = check_float_dtype(dtype)
+    layers = build_layers(specs, input_shape, RandomStreams(seed), dtype)
+    return Network(layers, loss, dtype=dtype, input_shape=input_shape)
+
+
+def _rebuild_network(specs, input_shape, loss, dtype, flat_values, generator_states) -> Network:
+    network = build_network(specs, input_shape, loss, dtype, seed=0)
+    network.load_flat_values(flat_values)
+    network.set_generator_states(generator_states)
+    return network

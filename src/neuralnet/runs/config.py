@@ -1,0 +1,343 @@
+"""The configuration vocabulary: every hyper-parameter, its default, its meaning and its check.
+
+The defaults are the chapter's: 784-50-10 sigmoid network, MSE, plain SGD with learning
+rate 0.1, mini-batches of 100, 50 epochs, seed 123. Each key is declared once, below, with
+the metadata that everything else is made from: the check in ``TrainingConfig.validate``,
+the ``neuralnet train`` option (``--batch-size`` is ``batch_size``), the reading of a value
+from text (``parse_value``: a ``--param`` of ``neuralnet tune``), and the constraints of the
+scikit-learn estimator's parameters. The rules that tie keys together (Nesterov needs
+momentum, ...) are ``RULES``. A ``--config`` TOML file uses the same keys.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from ..engine.activations import ACTIVATIONS
+from ..engine.initializers import INITIALIZERS
+from ..engine.losses import LOSSES
+from ..engine.optim import OPTIMIZERS
+from ..engine.schedules import SCHEDULES
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["TrainingConfig", "ConfigError", "Setting", "SETTINGS", "RULES", "DATASET_NAMES",
+           "EARLY_STOPPING_MONITORS", "HIDDEN_ACTIVATIONS", "INITS", "TASKS", "parse_value", "check_value",
+           "canonical_key"]
+
+DATASET_NAMES = ("mnist", "fashion-mnist")
+#: what early stopping may watch: a column of the training history
+EARLY_STOPPING_MONITORS = ("valid_loss", "valid_acc")
+#: activations a hidden layer may use (softmax is only an output)
+HIDDEN_ACTIVATIONS = tuple(sorted(set(ACTIVATIONS) - {"softmax"}))
+#: weight initializers; "auto" is He for ReLU-like activations and Glorot for the others
+INITS = tuple(sorted(INITIALIZERS)) + ("auto",)
+TASKS = ("classification", "regression")
+
+
+class ConfigError(ValueError):
+    """A hyper-parameter with a value outside what it accepts; ``keys`` are the configuration
+    keys involved (several for a rule between keys)."""
+
+    def __init__(self, message: str, keys: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.keys = tuple(keys)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What one configuration key accepts and means.
+
+    ``kind``: "int", "float", "bool", "choice" (one of ``choices``) or "ints" (a list of
+    whole numbers, e.g. hidden layer sizes). Numbers must lie in [``low``, ``high``] (an end
+    is excluded when ``low_open``/``high_open``); ``optional`` admits None (unset). ``expected``
+    overrides the generated description of what is accepted. ``group``, ``flags`` (other
+    spellings on the command line) and ``metavar`` are for ``neuralnet train --help``.
+    """
+
+    kind: str
+    help: str
+    group: str
+    table: Mapping[str, Any] | tuple[str, ...] = ()  # "choice": the names, or a table read at check time
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    optional: bool = False
+    expected: str | None = None
+    flags: tuple[str, ...] = ()
+    metavar: str | None = None
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The accepted names of a "choice" (a table's keys as they are now, sorted)."""
+        return tuple(sorted(self.table)) if isinstance(self.table, Mapping) else tuple(self.table)
+
+    def description(self) -> str:
+        """What the setting accepts, in words: "a number > 0", "one of [...]", ..."""
+        if self.expected:
+            return self.expected
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "choice":
+            return f"one of {list(self.choices)}"
+        noun = "a positive integer" if self.kind == "int" and self.low == 1 and self.high is None else \
+            "an integer" if self.kind == "int" else "a number"
+        if noun == "a positive integer":
+            bounds = ""
+        elif self.low is not None and self.high is not None:
+            bounds = f" in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        elif self.low is not None:
+            bounds = f" {'>' if self.low_open else '>='} {self.low:g}"
+        else:
+            bounds = ""
+        return noun + bounds + (" (or unset)" if self.optional else "")
+
+    def accepts(self, value) -> bool:
+        """Whether ``value`` (already normalized) is one this setting takes."""
+        if value is None:
+            return self.optional
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        if self.kind == "choice":
+            return value in self.choices
+        if self.kind == "ints":
+            return isinstance(value, list) and all(self._number_ok(v, whole=True) for v in value)
+        return self._number_ok(value, whole=self.kind == "int")
+
+    def _number_ok(self, value, whole: bool) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float) if not whole else int):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def normalize(self, value):
+        """The value in its canonical form (lower-case names, a single size as a list), unchecked."""
+        if self.kind == "choice" and isinstance(value, str):
+            value = value.strip().lower()
+            return value.replace("-", "_") if "_" in "".join(self.choices) else value
+        if self.kind == "ints":
+            if isinstance(value, int) and not isinstance(value, bool):
+                return [value]
+            if _whole_float(value):
+                return [int(value)]
+            if isinstance(value, tuple):
+                return list(value)
+        if self.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if self.kind == "int" and _whole_float(value):
+            return int(value)  # TOML's 64.0
+        if self.kind == "ints" and isinstance(value, list):
+            return [int(v) if _whole_float(v) else v for v in value]
+        return value
+
+    def parse(self, text: str):
+        """A value from text (a command-line option, a ``--param`` value); ValueError if unreadable."""
+        text = text.strip()
+        if self.optional and text.lower() in ("none", "off", ""):
+            return None
+        if self.kind == "bool":
+            lowered = text.lower()
+            if lowered in ("true", "yes", "1", "on"):
+                return True
+            if lowered in ("false", "no", "0", "off"):
+                return False
+            raise ValueError(f"{text!r} is not a boolean: expected true or false")
+        if self.kind == "int":
+            try:
+                return int(text)
+            except ValueError:
+                raise ValueError(f"{text!r} is not a whole number") from None
+        if self.kind == "float":
+            try:
+                return float(text)
+            except ValueError:
+                raise ValueError(f"{text!r} is not a number") from None
+        if self.kind == "ints":  # "512x256", "512-256" or "100"
+            try:
+                return [int(part) for part in text.replace("-", "x").split("x")]
+            except ValueError:
+                raise ValueError(f"{text!r}: expected units per layer, like 100 or 512x256") from None
+        return text
+
+
+def _whole_float(value) -> bool:
+    return isinstance(value, float) and value.is_integer()
+
+
+def setting(default, help: str, group: str, kind: str, **options) -> Any:
+    """A dataclass field declared with its ``Setting``."""
+    meta = {"setting": Setting(kind, help, group, **options)}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class TrainingConfig:
+    """Every hyper-parameter of a training run, checked when it is made (``ConfigError``)."""
+
+    dataset: str = setting("mnist", "which data set", "data", "choice", table=DATASET_NAMES)
+    task: str = setting("classification", "classification (class labels) or regression (numeric targets: "
+                        "identity outputs, MSE)", "network", "choice", table=TASKS)
+    hidden: list[int] = setting([50], "units in each hidden layer, e.g. --hidden 512 256", "network", "ints",
+                                low=1, expected="a list of positive integers (units per hidden layer), e.g. [50]",
+                                metavar="UNITS")
+    activation: str = setting("sigmoid", "activation of the hidden layers", "network", "choice",
+                              table=HIDDEN_ACTIVATIONS)
+    loss: str = setting("mse", "mse: sigmoid outputs and the chapter's squared error; cross-entropy: softmax "
+                        "outputs and the log-loss", "network", "choice", table=LOSSES)
+    init: str = setting("normal", "weight initialization: normal is the chapter's N(0, 0.1); glorot/xavier "
+                        "uniform; he N(0, 2/fan_in); auto: he for ReLU-like activations, else glorot",
+                        "network", "choice", table=INITS)
+    dropout: float = setting(0.0, "dropout probability after each hidden layer", "network", "float", low=0,
+                             high=1, high_open=True, expected="a probability in [0, 1)", metavar="P")
+    shift: int = setting(0, "augment the training images: move each one by a random number of pixels, up to "
+                         "PIXELS in each direction, every time it is used (0: off)", "network", "int", low=0,
+                         high=8, expected="a whole number of pixels from 0 to 8", metavar="PIXELS")
+    dtype: str = setting("float32", "floating-point type of weights and data", "network", "choice",
+                         table=("float32", "float64"))
+    optimizer: str = setting("sgd", "sgd (with optional momentum) or adam", "optimization", "choice",
+                             table=OPTIMIZERS)
+    lr: float = setting(0.1, "learning rate", "optimization", "float", low=0, low_open=True,
+                        expected="a number > 0", flags=("--learning-rate",), metavar="RATE")
+    momentum: float = setting(0.0, "SGD momentum", "optimization", "float", low=0, high=1, high_open=True)
+    nesterov: bool = setting(False, "use Nesterov momentum (needs --momentum)", "optimization", "bool")
+    weight_decay: float = setting(0.0, "L2 regularization strength on the weights", "optimization", "float",
+                                  low=0, flags=("--l2",), metavar="LAMBDA")
+    schedule: str = setting("constant", "learning-rate schedule over the epochs: step (x0.1 every 10 epochs), "
+                            "exponential (x0.95 per epoch), cosine (to 0)", "optimization", "choice",
+                            table=SCHEDULES)
+    epochs: int = setting(50, "number of epochs", "optimization", "int", low=1)
+    batch_size: int = setting(100, "mini-batch size", "optimization", "int", low=1, flags=("--minibatch-size",),
+                              metavar="N")
+    early_stopping: int | None = setting(None, "stop when the validation loss (or --early-stopping-monitor) has "
+                                         "not improved for PATIENCE epochs and keep the best epoch's weights",
+                                         "optimization", "int", low=1, optional=True, metavar="PATIENCE")
+    early_stopping_monitor: str = setting("valid_loss", "what early stopping watches: the validation loss (lower "
+                                          "is better) or the validation accuracy (higher is better)",
+                                          "optimization", "choice", table=EARLY_STOPPING_MONITORS)
+    seed: int = setting(123, "seed of the weight initialization and the shuffling", "optimization", "int",
+                        low=0, expected="an integer >= 0")
+    limit: int | None = setting(None, "use a stratified subset of N examples (>= 700) for a quick run; the split "
+                                "keeps the chapter's proportions", "data", "int", low=700, optional=True,
+                                expected="at least 700 examples (the split keeps 1/14 for validation and 1/7 for "
+                                         "testing)", metavar="N")
+    threads: int | None = setting(None, "number of BLAS threads (default: the library's own choice)", "data",
+                                  "int", low=1, optional=True, metavar="N")
+
+    def __post_init__(self):
+        self.validate()
+
+    # -- validation, in one place --------------------------------------------------------
+    def validate(self) -> "TrainingConfig":
+        """Check every key against its ``Setting``, then the ``RULES`` between keys."""
+        for key, spec in SETTINGS.items():
+            value = spec.normalize(getattr(self, key))
+            if not spec.accepts(value):
+                raise ConfigError(f"{key} = {getattr(self, key)!r} is invalid: expected {spec.description()}",
+                                  (key,))
+            setattr(self, key, value)
+        for keys, holds, expected in RULES:
+            if not holds(self):
+                key = keys[0]
+                raise ConfigError(f"{key} = {getattr(self, key)!r} is invalid: expected {expected}", keys)
+        return self
+
+    # -- conversions ---------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return list(SETTINGS)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainingConfig":
+        data = {canonical_key(k, strict=False): v for k, v in data.items()}
+        unknown = sorted(set(data) - set(SETTINGS))
+        if unknown:
+            raise ConfigError(f"unknown configuration keys {unknown}; expected some of {cls.keys()}")
+        return cls(**data)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "TrainingConfig":
+        return cls.from_dict(cls.read_toml(path))
+
+    @staticmethod
+    def read_toml(path: str | Path) -> dict:
+        """The settings of a TOML file, not yet checked (so that options given elsewhere can be
+        merged in before one check of the whole): keys at the top level or under ``[train]``,
+        ``batch-size`` spelled ``batch_size``."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {path} does not exist") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path} is not valid TOML: {error}") from None
+        if "train" in data and isinstance(data["train"], dict):
+            data = data["train"]
+        return {str(key).replace("-", "_"): value for key, value in data.items()}
+
+
+#: every key's Setting, in declaration order
+SETTINGS: dict[str, Setting] = {f.name: f.metadata["setting"] for f in fields(TrainingConfig)}
+
+#: (keys involved, condition that must hold, what is expected of the first key)
+RULES: Sequence[tuple[tuple[str, ...], Callable[[TrainingConfig], bool], str]] = (
+    (("nesterov", "optimizer", "momentum"), lambda c: not c.nesterov or (c.optimizer == "sgd" and c.momentum > 0),
+     "only with optimizer 'sgd' and a momentum > 0"),
+    (("momentum", "optimizer"), lambda c: not c.momentum or c.optimizer == "sgd",
+     "0 unless the optimizer is 'sgd' (Adam has its own moments)"),
+    (("early_stopping_monitor", "early_stopping"),
+     lambda c: c.early_stopping is not None or c.early_stopping_monitor == EARLY_STOPPING_MONITORS[0],
+     "to be given with early_stopping (the patience, in epochs)"),
+    (("loss", "task"), lambda c: c.task == "classification" or c.loss == "mse",
+     "'mse' for a regression task (cross-entropy needs classes)"),
+)
+
+#: other spellings of keys (command-line flags without their dashes)
+_ALIASES = {flag.lstrip("-").replace("-", "_"): key for key, spec in SETTINGS.items() for flag in spec.flags}
+
+
+def canonical_key(name: str, strict: bool = True) -> str:
+    """A key from any of its spellings (``batch-size``, ``minibatch_size`` -> ``batch_size``);
+    with ``strict``, a ConfigError for a name that is not a key."""
+    key = str(name).strip().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    if strict and key not in SETTINGS:
+        raise ConfigError(f"unknown configuration key {name!r}; expected one of {list(SETTINGS)}")
+    return key
+
+
+def parse_value(key: str, text: str):
+    """One value of ``key`` read from text and checked against its ``Setting``
+    (``parse_value("hidden", "512x256") == [512, 256]``); ConfigError names what was expected."""
+    spec = SETTINGS[canonical_key(key)]
+    try:
+        value = spec.normalize(spec.parse(text))
+    except ValueError as error:
+        raise ConfigError(f"{key}={text!r}: {error}; expected {spec.description()}", (key,)) from None
+    check_value(key, value)
+    return value
+
+
+def check_value(key: str, value):
+    """``value`` normalized and checked against the ``Setting`` of ``key`` alone (not the rules)."""
+    key = canonical_key(key)
+    spec = SETTINGS[key]
+    normalized = spec.normalize(value)
+    if not spec.accepts(normalized):
+        raise ConfigError(f"{key} = {value!r} is invalid: expected {spec.description()}", (key,))
+    return normalized

@@ -1,0 +1,79 @@
+"""A trained model ready to answer: ``neuralnet.load(path)`` gives a ``Predictor`` of raw images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets.preprocessing import CHAPTER_PREPROCESSING, PREPROCESSINGS
+from ..engine.network import Network
+from .modelfile import load_model
+
+__all__ = ["Predictor", "load"]
+
+
+@dataclass
+class Predictor:
+    """A trained network with its preprocessing: takes raw images (n, 784) in [0, 255].
+
+    ``predict_proba(pixels)`` gives what ``Network.predict_proba`` gives for the
+    preprocessed pixels (softmax for cross-entropy, the sigmoid outputs for mse), and
+    ``predict(pixels)`` the class labels of the file (``classes``). A predictor keeps no state
+    between calls: many threads may use one at once.
+    """
+
+    network: Network
+    header: dict = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list:
+        return self.header.get("classes", list(range(self.network.n_outputs)))
+
+    @property
+    def preprocessing(self) -> dict:
+        return self.header.get("preprocessing", CHAPTER_PREPROCESSING)
+
+    def preprocess(self, pixels) -> np.ndarray:
+        """Raw pixels (n, 784) in [0, 255] -> the network's input, as in training.
+
+        One image may be given as a 1-D array of 784 pixels, and images as arrays of the
+        network's input shape (e.g. (n, 28, 28) or (n, 1, 28, 28) for a convolutional one).
+        Raises ``TypeError`` for arrays that do not hold real numbers (strings, booleans,
+        complex) and ``ValueError`` for a wrong shape, NaN or infinite values, or values
+        outside [0, 255].
+        """
+        n_features = self.network.n_features
+        pixels = np.asarray(pixels)
+        if pixels.dtype.kind not in "iuf":
+            raise TypeError(f"pixels must be numbers in [0, 255] (uint8 or float), got an array of dtype "
+                            f"{pixels.dtype}")
+        if pixels.ndim >= 1 and pixels.size == n_features and pixels.ndim <= len(self.network.input_shape):
+            pixels = pixels.reshape(1, n_features)  # one image
+        if pixels.ndim < 2 or int(np.prod(pixels.shape[1:])) != n_features:
+            raise ValueError(f"pixels must have shape (n, {n_features}), got {pixels.shape}")
+        pixels = pixels.reshape(pixels.shape[0], n_features)
+        if pixels.dtype != np.uint8 and pixels.size:
+            low, high = pixels.min(), pixels.max()
+            if not (np.isfinite(low) and np.isfinite(high)):
+                raise ValueError("pixels contain NaN or infinite values; expected numbers in [0, 255]")
+            if low < 0 or high > 255:
+                raise ValueError(f"pixel values must be in [0, 255], got values from {low} to {high}")
+        function = PREPROCESSINGS[self.preprocessing["name"]]
+        return self.network.as_input(function(pixels, self.network.dtype))
+
+    def predict_proba(self, pixels) -> np.ndarray:
+        """Class probabilities (n, classes) for raw pixels (n, 784)."""
+        return self.network.predict_proba(self.preprocess(pixels))
+
+    def predict(self, pixels) -> np.ndarray:
+        """The class label (from ``classes``) of each raw image."""
+        indices = self.network.predict(self.preprocess(pixels))
+        return np.asarray(self.classes)[indices]
+
+
+def load(path: str | Path) -> Predictor:
+    """Load a model file or run folder as a ``Predictor`` of raw pixels."""
+    network, header = load_model(path)
+    return Predictor(network, header)

@@ -1,0 +1,92 @@
+"""The one place that checks a data set before a network trains on it or is measured on it,
+and turns class labels into the targets the losses take."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine.network import Network
+
+__all__ = ["one_hot", "prepare_targets", "check_data"]
+
+
+def one_hot(labels: np.ndarray, num_classes: int, dtype=np.float32) -> np.ndarray:
+    """Integer labels [n] -> one-hot rows [n, num_classes], without a Python loop."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
+    if labels.dtype.kind not in "iuf":
+        raise TypeError(f"labels must be integers 0..{num_classes - 1}, got an array of dtype {labels.dtype}")
+    if labels.size and labels.dtype.kind == "f":
+        whole = np.isfinite(labels) & (np.floor(labels) == labels)
+        if not whole.all():
+            bad = labels[~whole][0].item()
+            raise ValueError(f"label {bad!r} is not an integer: expected integers in [0, {num_classes - 1}]")
+        labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = labels[(labels < 0) | (labels >= num_classes)][0]
+        raise ValueError(f"label {bad} is out of range: expected integers in [0, {num_classes - 1}]")
+    return np.eye(num_classes, dtype=dtype)[labels]
+
+
+def prepare_targets(network: Network, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Targets for the loss and labels for accuracy.
+
+    Integer class labels [n] become one-hot rows [n, n_outputs] (returned with the labels);
+    a float matrix [n, n_outputs] is used as is (regression: no labels, no accuracy).
+    """
+    y = np.asarray(y)
+    if y.ndim == 1:
+        labels = y.astype(np.int64, copy=False) if np.issubdtype(y.dtype, np.integer) else y
+        return one_hot(labels, network.n_outputs, network.dtype), np.asarray(labels, dtype=np.int64)
+    if y.ndim == 2 and y.shape[1] == network.n_outputs:
+        if y.dtype.kind not in "iuf":
+            raise TypeError(f"targets must be numbers, got an array of dtype {y.dtype}")
+        if y.size and not (np.isfinite(y.min()) and np.isfinite(y.max())):
+            raise ValueError("targets y contain NaN or infinite values; expected finite numbers")
+        return np.ascontiguousarray(y, dtype=network.dtype), None
+    raise ValueError(
+        f"y must be class labels [n] or targets [n, {network.n_outputs}], got shape {y.shape}")
+
+
+def check_data(network: Network, X, y, name: str = "train", raw: bool = False
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The one place that checks a data set before training on it or evaluating it.
+
+    Returns (X, Y, labels) as ``Trainer.fit`` uses them: X in the network's dtype and input
+    shape (left as it is when ``raw``, i.e. converted batch by batch by a ``preprocess``
+    function), Y the targets for the loss and labels the class indices (None for regression
+    targets). Raises TypeError for arrays that do not hold numbers and ValueError, naming the
+    bad value and what was expected, for everything else: wrong shape, no examples, NaN or
+    infinite values, labels out of range, X and y of different lengths.
+    """
+    x_name, y_name = f"X_{name}", f"y_{name}"
+    X = np.asarray(X)
+    if X.dtype.kind not in "iuf":
+        raise TypeError(f"{x_name} must hold numbers (floats, or integer pixels), got an array of dtype {X.dtype}")
+    expected = f"[n_examples, {network.n_features}]" if len(network.input_shape) == 1 else \
+        f"[n_examples, {', '.join(map(str, network.input_shape))}] or [n_examples, {network.n_features}]"
+    if X.ndim < 2:
+        hint = "; for a single example use X.reshape(1, -1)" if X.ndim == 1 else ""
+        raise ValueError(f"{x_name} must be {'2-D ' if len(network.input_shape) == 1 else ''}{expected}, "
+                         f"got shape {X.shape}{hint}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{x_name} is empty (shape {X.shape}): expected at least one example")
+    if X.ndim == 2 and len(network.input_shape) == 1 and X.shape[1] != network.n_features:
+        raise ValueError(f"{x_name} has {X.shape[1]} features, but the network expects {network.n_features}")
+    if X.shape[1:] != network.input_shape and not (X.ndim == 2 and X.shape[1] == network.n_features):
+        raise ValueError(f"{x_name} has examples of shape {X.shape[1:]}, but the network expects {expected}")
+    # min and max propagate NaN and show infinities: two passes, no temporary array
+    if X.dtype.kind == "f" and not (np.isfinite(X.min()) and np.isfinite(X.max())):
+        index = tuple(np.argwhere(~np.isfinite(X))[0])
+        where = f"row {index[0]}, column {index[1]}" if len(index) == 2 else f"example {index[0]}, index {index[1:]}"
+        raise ValueError(f"{x_name} contains {X[index]} at {where}: expected finite numbers")
+    if not raw:
+        X = network.as_input(X)
+    try:
+        Y, labels = prepare_targets(network, y)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{y_name}: {error}") from None
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"{x_name} has {X.shape[0]} examples but {y_name} has {Y.shape[0]}")
+    return X, Y, labels
