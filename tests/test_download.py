@@ -10,6 +10,7 @@ import functools
 import gzip
 import hashlib
 import os
+import re
 import shutil
 import socket
 import sys
@@ -446,3 +447,108 @@ def test_unwritable_destination_folder(serve, small_files, tmp_path, monkeypatch
         (base_url + "good.idx.gz",
          f"cannot write {destination}: [Errno 13] Permission denied: '{destination.parent}'")
     ]
+
+
+# --- bounded downloads (the fault audit, issue 20, item 3) -------------------------------------------
+
+@pytest.fixture
+def trickle_url():
+    """A server that answers with a Content-Length of 1 MB, then sends one byte every 0.2 s."""
+    import time
+
+    stop = threading.Event()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def serve_forever():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=trickle, args=(connection,), daemon=True).start()
+
+    def trickle(connection):
+        with connection:
+            try:
+                connection.recv(4096)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\nI")
+                while not stop.is_set():
+                    time.sleep(0.2)
+                    connection.sendall(b"D")
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/slow.gz"
+    stop.set()
+    thread.join(timeout=5)
+    listener.close()
+
+
+@pytest.fixture
+def silent_url():
+    """A server that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/never.gz"
+    listener.close()
+
+
+def test_audit_3_a_trickling_mirror_is_given_up_by_the_minimum_rate(trickle_url, tmp_path):
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(DownloadError) as failed:
+        download_file(trickle_url, tmp_path / "x.gz", "0" * 64, progress=False, min_rate=100, rate_window=1.5)
+    assert time.monotonic() - started < 10
+    assert re.search(r"slow.gz: too slow: \d+ bytes/s over the last \d s \(the minimum is 100 bytes/s; \d+ bytes "
+                     r"received\)", str(failed.value)), str(failed.value)
+    assert list(tmp_path.iterdir()) == []  # no partial file
+
+
+def test_audit_3_all_mirrors_together_have_a_deadline(trickle_url, silent_url, tmp_path):
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(DownloadError) as failed:
+        download_file([trickle_url, silent_url, trickle_url], tmp_path / "x.gz", "0" * 64, progress=False,
+                      deadline=2.0, min_rate=0, timeout=1.0)
+    elapsed = time.monotonic() - started
+    assert elapsed < 6, elapsed
+    message = str(failed.value)
+    assert re.search(r"slow.gz: gave up at the deadline of 2 s for all mirrors \(\d+ bytes received in \d s\)", message)
+    assert re.search(r"never.gz: (timed out after [\d.]+ s|not tried: the deadline of 2 s)", message), message
+    assert "slow.gz: not tried: the deadline of 2 s for all mirrors had passed" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_audit_3_a_silent_mirror_costs_one_timeout(silent_url, serve, small_files, tmp_path):
+    import time
+
+    base_url, _ = serve(small_files["folder"])
+    started = time.monotonic()
+    download_file([silent_url, base_url + "good.idx.gz"], tmp_path / "good.idx.gz", small_files["sha256"],
+                  progress=False, timeout=1.0)
+    assert time.monotonic() - started < 5
+
+
+def test_audit_3_partial_files_are_removed_on_ctrl_c_and_after_a_kill(trickle_url, tmp_path, monkeypatch):
+    import neuralnet.datasets.download as download
+
+    # left behind by a killed process: removed by the next download into the folder
+    (tmp_path / ".x.gz.abc123.part").write_bytes(b"half")
+    real_check = download._Limits.check
+
+    def interrupted(self, *args):
+        real_check(self, *args)
+        raise KeyboardInterrupt  # Ctrl-C, or SIGTERM as the command line turns it into one
+
+    monkeypatch.setattr(download._Limits, "check", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        download_file(trickle_url, tmp_path / "x.gz", "0" * 64, progress=False)
+    assert list(tmp_path.iterdir()) == []

@@ -15,6 +15,7 @@ once it exists.
 from __future__ import annotations
 
 import gzip
+import json
 import struct
 from pathlib import Path
 
@@ -286,3 +287,29 @@ def test_load_checkpoint_on_mutated_files_raises_only_checkpoint_errors(saved, e
         assert str(path) in str(error)
         return
     assert checkpoint.epoch >= 1
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12)
+
+
+@FUZZ
+@given(document=JSON_VALUES, key=st.sampled_from(["config", "data_dir", "sizes", "continued_from", "hidden", "lr"]))
+def test_run_folder_config_of_any_shape_raises_only_run_folder_errors(tmp_path_factory, document, key):
+    """config.json is JSON of any shape, or a real one with one entry replaced by anything: the
+    one reader of run folders answers with a RunInfo or a RunFolderError, nothing else."""
+    from neuralnet.runs.config import TrainingConfig
+    from neuralnet.runs.folders import RunFolder, RunFolderError
+
+    folder = tmp_path_factory.mktemp("run")
+    real = {"config": TrainingConfig().to_dict(), "data_dir": "/data", "sizes": {"train": 1, "valid": 1, "test": 1}}
+    for content in (document, {**real, key: document}, {**real, "config": {**real["config"], key: document}}):
+        (folder / "config.json").write_text(json.dumps(content))
+        try:
+            info = RunFolder(folder).info()
+        except RunFolderError as error:
+            assert "config.json" in str(error)
+            continue
+        assert isinstance(info.config, TrainingConfig)

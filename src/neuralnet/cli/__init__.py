@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from .. import __version__
 
@@ -44,18 +46,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum, frame):
+    """SIGTERM as Ctrl-C: the run stops where it is, its files are left whole and the
+    partial files of downloads are removed, as on Ctrl-C."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.run(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interruption:
+        # a run that was training says where it stands and how to go on (TrainingInterrupted)
+        print(f"neuralnet {args.command}: {interruption or 'interrupted'}", file=sys.stderr)
         return 130
     except (UsageError, ValueError, FileNotFoundError, FileExistsError, PermissionError,
             FloatingPointError, OSError) as error:
         print(f"neuralnet {args.command}: error: {error}", file=sys.stderr)
         return 2 if isinstance(error, UsageError) else 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

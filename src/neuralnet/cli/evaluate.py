@@ -16,6 +16,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("run_folder", metavar="RUN", help="a run folder written by `neuralnet train`")
     add_data_options(parser)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument("--allow-other-data", action="store_true",
+                        help="measure the model even on data that differ from those it was trained on (other "
+                             "classes, image shape or split): by default that is refused")
     parser.set_defaults(run=run)
 
 
@@ -30,10 +33,13 @@ def format_confusion_matrix(matrix: list[list[int]]) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..runs.experiment import evaluate_run
 
-    metrics = evaluate_run(args.run_folder, data_dir=args.data_dir, download=args.download)
+    metrics = evaluate_run(args.run_folder, data_dir=args.data_dir, download=args.download,
+                           allow_other_data=args.allow_other_data)
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
+    for problem in metrics.get("data_mismatches", []):
+        print(f"warning: {problem}")
     print(f"Test accuracy: {metrics['test_acc'] * 100:.2f}%")
     print(f"Test loss: {metrics['test_loss']:.4f}")
     print(f"Test MSE: {metrics['test_mse']:.4f}")

@@ -4,6 +4,13 @@ The checksum is that of the *decompressed* content: if the downloaded bytes
 are gzip-compressed they are gunzipped on the fly while hashing, because
 different gzip tools produce different compressed bytes for the same data.
 A file only lands at its destination once its checksum matches.
+
+Every download is bounded: each connection and each read waits at most ``timeout`` seconds,
+a mirror that sends less than ``min_rate`` bytes per second (averaged over
+``RATE_WINDOW`` seconds) is given up, and all mirrors together get ``deadline`` seconds. The
+partial file is removed on every exit the process lives through (an error, Ctrl-C, SIGTERM
+once the command line has turned it into an exception), and the ones a killed process left
+behind are removed by the next download into the same folder.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import http.client
 import os
 import re
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -24,7 +32,13 @@ from tqdm import tqdm
 __all__ = ["DownloadError", "download_file"]
 
 GZIP_MAGIC = b"\x1f\x8b"
-CHUNK_SIZE = 1 << 20
+CHUNK_SIZE = 1 << 16   # read1: whatever has arrived, at most this much, so the checks run often
+#: defaults: seconds per connection or read, seconds for all mirrors together, and the slowest
+#: transfer kept (bytes per second, averaged over RATE_WINDOW seconds)
+TIMEOUT = 15.0
+DEADLINE = 600.0
+MIN_RATE = 2048.0
+RATE_WINDOW = 30.0
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -123,8 +137,11 @@ def download_file(
     urls: str | Iterable[str],
     destination: str | os.PathLike,
     sha256_decompressed: str,
-    timeout: float = 30,
+    timeout: float = TIMEOUT,
     progress: bool = True,
+    deadline: float = DEADLINE,
+    min_rate: float = MIN_RATE,
+    rate_window: float = RATE_WINDOW,
 ) -> Path:
     """Download ``destination`` from the first of ``urls`` that gives a good file.
 
@@ -132,8 +149,11 @@ def download_file(
     while the SHA-256 of its decompressed content is computed; only a file
     with the expected checksum is moved into place (after an fsync). A
     failed attempt deletes its temporary file and the next URL is tried; an
-    existing destination file is never replaced by a bad one. Raises
-    ``DownloadError`` listing each URL and why it failed if none worked.
+    existing destination file is never replaced by a bad one. ``timeout``
+    bounds each connection and read, ``deadline`` all the attempts together,
+    and a transfer slower than ``min_rate`` bytes/s over ``rate_window``
+    seconds is given up. Raises ``DownloadError`` listing each URL and why it
+    failed (or that it was not tried before the deadline) if none worked.
     Returns the destination path.
     """
     url_list = [urls] if isinstance(urls, str) else list(urls)
@@ -146,10 +166,15 @@ def download_file(
     except OSError as exc:
         reason = f"cannot create the folder {destination.parent}: {exc}"
         raise DownloadError(destination, [(url, reason) for url in url_list]) from exc
+    _remove_stale_parts(destination)
+    limits = _Limits(time.monotonic() + float(deadline), float(deadline), float(min_rate), float(rate_window))
     failures = []
     for url in url_list:
+        if limits.remaining() <= 0:
+            failures.append((url, f"not tried: the deadline of {deadline:g} s for all mirrors had passed"))
+            continue
         try:
-            _download_verified(url, destination, expected, timeout, progress)
+            _download_verified(url, destination, expected, min(timeout, limits.remaining()), progress, limits)
             return destination
         except _AttemptFailed as exc:
             failures.append((url, str(exc)))
@@ -166,7 +191,43 @@ def _normalized_sha256(checksum: str) -> str:
     return normalized
 
 
-def _download_verified(url: str, destination: Path, expected: str, timeout, progress) -> None:
+class _Limits:
+    """The bounds of one ``download_file`` call: when it must end, and the slowest rate kept."""
+
+    def __init__(self, ends: float, deadline: float, min_rate: float, window: float):
+        self.ends, self.deadline, self.min_rate, self.window = ends, deadline, min_rate, window
+
+    def remaining(self) -> float:
+        return self.ends - time.monotonic()
+
+    def check(self, started: float, samples: list[tuple[float, int]], received: int) -> None:
+        """Raise _AttemptFailed past the deadline, or when the last ``window`` seconds brought
+        less than ``min_rate`` bytes per second. ``samples``: (time, bytes so far), oldest first."""
+        now = time.monotonic()
+        if now > self.ends:
+            raise _AttemptFailed(f"gave up at the deadline of {self.deadline:g} s for all mirrors "
+                                 f"({received} bytes received in {now - started:.0f} s)")
+        samples.append((now, received))
+        while len(samples) > 1 and now - samples[1][0] >= self.window:
+            samples.pop(0)
+        then, before = samples[0]
+        if now - then >= self.window and (received - before) / (now - then) < self.min_rate:
+            rate = (received - before) / (now - then)
+            raise _AttemptFailed(f"too slow: {rate:.0f} bytes/s over the last {now - then:.0f} s "
+                                 f"(the minimum is {self.min_rate:g} bytes/s; {received} bytes received)")
+
+
+def _remove_stale_parts(destination: Path) -> None:
+    """Delete the partial files of earlier downloads of ``destination`` that a killed process
+    left behind (``.<name>.*.part``)."""
+    for stale in destination.parent.glob(f".{destination.name}.*.part"):
+        try:
+            stale.unlink()
+        except OSError:
+            pass
+
+
+def _download_verified(url: str, destination: Path, expected: str, timeout, progress, limits: _Limits) -> None:
     """Download ``url`` to a temporary file and move it to ``destination`` if it checks out."""
     descriptor, temp_name = tempfile.mkstemp(
         dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
@@ -174,7 +235,7 @@ def _download_verified(url: str, destination: Path, expected: str, timeout, prog
     temp_path = Path(temp_name)
     try:
         with os.fdopen(descriptor, "wb") as temp_file:
-            actual = _stream_to_file(url, temp_file, destination.name, timeout, progress)
+            actual = _stream_to_file(url, temp_file, destination.name, timeout, progress, limits)
             if actual != expected:
                 raise _AttemptFailed(
                     f"checksum mismatch: expected SHA-256 {expected} of the decompressed "
@@ -189,10 +250,12 @@ def _download_verified(url: str, destination: Path, expected: str, timeout, prog
         temp_path.unlink(missing_ok=True)
 
 
-def _stream_to_file(url: str, temp_file, label: str, timeout, progress) -> str:
+def _stream_to_file(url: str, temp_file, label: str, timeout, progress, limits: _Limits) -> str:
     """Write the body of ``url`` to ``temp_file``; return the decompressed SHA-256."""
     digest = DecompressedSHA256()
     received = 0
+    started = time.monotonic()
+    samples: list[tuple[float, int]] = [(started, 0)]
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             expected_length = _content_length(response)
@@ -205,11 +268,12 @@ def _stream_to_file(url: str, temp_file, label: str, timeout, progress) -> str:
                 leave=False,
                 disable=None if progress else True,
             ) as bar:
-                while chunk := response.read(CHUNK_SIZE):
+                while chunk := response.read1(CHUNK_SIZE):
                     temp_file.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
+                    limits.check(started, samples, received)
         if expected_length is not None and received != expected_length:
             raise _AttemptFailed(
                 f"incomplete download: received {received} of {expected_length} bytes"

@@ -40,6 +40,10 @@ HIDDEN_ACTIVATIONS = tuple(sorted(set(ACTIVATIONS) - {"softmax"}))
 #: weight initializers; "auto" is He for ReLU-like activations and Glorot for the others
 INITS = tuple(sorted(INITIALIZERS)) + ("auto",)
 TASKS = ("classification", "regression")
+#: NumPy's RandomState takes seeds up to 2^32 - 1
+MAX_SEED = 2 ** 32 - 1
+#: more epochs than anyone means: a typo (the chapter trains 50)
+MAX_EPOCHS = 100_000
 
 
 class ConfigError(ValueError):
@@ -218,7 +222,9 @@ class TrainingConfig:
     schedule: str = setting("constant", "learning-rate schedule over the epochs: step (x0.1 every 10 epochs), "
                             "exponential (x0.95 per epoch), cosine (to 0)", "optimization", "choice",
                             table=SCHEDULES)
-    epochs: int = setting(50, "number of epochs", "optimization", "int", low=1)
+    epochs: int = setting(50, "number of epochs", "optimization", "int", low=1, high=MAX_EPOCHS,
+                          expected=f"a positive integer up to {MAX_EPOCHS:,} (one epoch is one pass over the "
+                                   "training set)")
     batch_size: int = setting(100, "mini-batch size", "optimization", "int", low=1, flags=("--minibatch-size",),
                               metavar="N")
     early_stopping: int | None = setting(None, "stop when the validation loss (or --early-stopping-monitor) has "
@@ -228,7 +234,7 @@ class TrainingConfig:
                                           "is better) or the validation accuracy (higher is better)",
                                           "optimization", "choice", table=EARLY_STOPPING_MONITORS)
     seed: int = setting(123, "seed of the weight initialization and the shuffling", "optimization", "int",
-                        low=0, expected="an integer >= 0")
+                        low=0, high=MAX_SEED, expected=f"an integer from 0 to {MAX_SEED} (2^32 - 1)")
     limit: int | None = setting(None, "use a stratified subset of N examples (>= 700) for a quick run; the split "
                                 "keeps the chapter's proportions", "data", "int", low=700, optional=True,
                                 expected="at least 700 examples (the split keeps 1/14 for validation and 1/7 for "
@@ -277,8 +283,9 @@ class TrainingConfig:
     @staticmethod
     def read_toml(path: str | Path) -> dict:
         """The settings of a TOML file, not yet checked (so that options given elsewhere can be
-        merged in before one check of the whole): keys at the top level or under ``[train]``,
-        ``batch-size`` spelled ``batch_size``."""
+        merged in before one check of the whole): keys at the top level (``batch-size`` spelled
+        ``batch_size``). A table (``[train]``, ...) is refused, naming its keys: its settings
+        would otherwise be read in one layout and dropped in another."""
         path = Path(path)
         try:
             data = tomllib.loads(path.read_text())
@@ -286,8 +293,12 @@ class TrainingConfig:
             raise ConfigError(f"configuration file {path} does not exist") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(f"{path} is not valid TOML: {error}") from None
-        if "train" in data and isinstance(data["train"], dict):
-            data = data["train"]
+        tables = {key: value for key, value in data.items() if isinstance(value, dict)}
+        if tables:
+            name, table = next(iter(tables.items()))
+            raise ConfigError(f"{path}: [{name}] is a table, but neuralnet reads the settings as keys at the top "
+                              f"of the file (e.g. epochs = 10); move {sorted(table) or 'its keys'} out of [{name}] "
+                              "(or delete the [...] line)", (str(name),))
         return {str(key).replace("-", "_"): value for key, value in data.items()}
 
 

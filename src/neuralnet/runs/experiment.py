@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from ..datasets import DATASETS, load_chapter_data
 from ..datasets.preprocessing import CHAPTER_PREPROCESSING
 from ..datasets.split import DataSplit
 from ..engine.network import Network
+from ..serving.files import DiskFullError
 from ..serving.modelfile import MODEL_FILENAME, load_model, save_model
 from ..training.checkpoints import (CHECKPOINT_FILENAME, Checkpoint, CheckpointError, Checkpointer,
                                     load_checkpoint, restore_checkpoint)
@@ -38,9 +40,9 @@ from ..training.trainer import TrainingDiverged
 from .builder import build
 from .config import ConfigError, TrainingConfig
 from .figures import draw_figures
-from .folders import RunFolder, create_run_folder
+from .folders import RunFolder, RunFolderError, create_run_folder
 
-__all__ = ["RunResult", "load_data", "train_run", "resume_run", "continue_run", "evaluate_run", "test_metrics",
+__all__ = ["RunResult", "TrainingInterrupted", "load_data", "train_run", "resume_run", "continue_run", "evaluate_run", "test_metrics",
            "data_fingerprint"]
 
 
@@ -83,8 +85,43 @@ def data_fingerprint(data: DataSplit) -> dict:
             "labels_sha256": labels.hexdigest(), "images_sample_sha256": sample.hexdigest()}
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM, which the command line turns into it) while a run trained: the run
+    folder keeps the checkpoint of the last finished epoch, if there is one."""
+
+    def __init__(self, path: Path, epoch: int | None):
+        super().__init__(str(path), epoch)
+        self.path, self.epoch = Path(path), epoch
+
+    def __str__(self) -> str:
+        if self.epoch:
+            return (f"interrupted after epoch {self.epoch} (its checkpoint is in {self.path}); "
+                    f"`neuralnet train --resume {self.path}` continues the run")
+        return (f"interrupted before the first checkpoint was written; {self.path} holds only the run's "
+                "configuration, so start again with `neuralnet train`")
+
+
+def _writable_folder(path: Path, what: str) -> None:
+    """Refuse, before any work, a target whose folder cannot be written: the nearest existing
+    folder on the way to ``path`` must take a new file (tried with a temporary file)."""
+    import tempfile
+
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{what} {path}: {folder} is a file, so no folder can be made there")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise PermissionError(f"{what} {path} cannot be written: {folder} does not take new files "
+                              f"({error.strerror or error}); choose another place") from None
+
+
 def _check_model_out(model_out, overwrite: bool) -> Path | None:
-    """Refuse, before any work, to replace an existing file that the user did not ask to replace."""
+    """Refuse, before any work, a --model-out that is a folder, that would replace a file the user
+    did not ask to replace, or whose folder cannot be written."""
     if model_out is None:
         return None
     model_out = Path(model_out)
@@ -93,7 +130,15 @@ def _check_model_out(model_out, overwrite: bool) -> Path | None:
     if model_out.exists() and not overwrite:
         raise FileExistsError(f"{model_out} already exists; refusing to overwrite it (add --overwrite, or "
                               "overwrite=True, to replace it)")
+    _writable_folder(model_out, "--model-out")
     return model_out
+
+
+def _check_fits(config: TrainingConfig, data: DataSplit) -> None:
+    """What the configuration asks of the data, checked before a run folder exists."""
+    if config.batch_size > len(data.y_train):
+        raise ConfigError(f"batch_size = {config.batch_size} is invalid: expected at most the {len(data.y_train)} "
+                          "training examples of this split", ("batch_size",))
 
 
 def train_run(config: TrainingConfig, data_dir=None, out: str | Path = "runs", *,
@@ -111,20 +156,26 @@ def train_run(config: TrainingConfig, data_dir=None, out: str | Path = "runs", *
     config.validate()
     model_out = _check_model_out(model_out, overwrite)
     data = load_data(config, data_dir, download)
+    _check_fits(config, data)
     run = _new_run_folder(out, config, data_dir, data)
-    return _train(run, config, data, None, log=log, progress=progress, figures=figures,
-                  model_out=model_out, overwrite=overwrite)
+    with run.lock():
+        return _train(run, config, data, None, log=log, progress=progress, figures=figures,
+                      model_out=model_out, overwrite=overwrite)
 
 
 def _new_run_folder(out, config: TrainingConfig, data_dir, data: DataSplit, **extra) -> RunFolder:
     """A new folder under ``out`` with the run's config.json (configuration, data, versions)."""
     run = RunFolder(create_run_folder(out))
-    # absolute, so that --resume and --continue find the data from any working directory
-    run.write_config(config, data_dir=str(Path(data_dir).resolve()) if data_dir else None,
-                     neuralnet_version=__version__, python=sys.version.split()[0],
-                     numpy=np.__version__, platform=platform.platform(),
-                     sizes={"train": len(data.y_train), "valid": len(data.y_valid), "test": len(data.y_test)},
-                     **extra)
+    try:
+        # absolute, so that --resume and --continue find the data from any working directory
+        run.write_config(config, data_dir=str(Path(data_dir).resolve()) if data_dir else None,
+                         neuralnet_version=__version__, python=sys.version.split()[0],
+                         numpy=np.__version__, platform=platform.platform(),
+                         sizes={"train": len(data.y_train), "valid": len(data.y_valid), "test": len(data.y_test)},
+                         **extra)
+    except BaseException:
+        shutil.rmtree(run.path, ignore_errors=True)  # a folder that holds nothing yet
+        raise
     return run
 
 
@@ -138,27 +189,28 @@ def resume_run(path: str | Path, data_dir=None, *, log: Callable[[str], None] | 
     checkpoint written with another configuration or on other data than the run's.
     """
     run = RunFolder(path).require()
-    if run.model_path.exists():
-        raise FileExistsError(f"{run.path} finished training already (it holds {MODEL_FILENAME}); nothing to "
-                              "resume. Start a new run with `neuralnet train`, or train this one on to more "
-                              "epochs with `neuralnet train --continue`.")
+    info = run.info()
+    _refuse_finished(run)
     checkpoint_path = run.file(CHECKPOINT_FILENAME)
     if not checkpoint_path.exists():
-        saved = run.read_json("config.json")
-        source = saved.get("continued_from")
+        source = info.continued_from
         again = (f"continue {source} again with `neuralnet train --continue {source} --epochs "
-                 f"{saved['config']['epochs']}`" if source else "start it again with `neuralnet train`")
+                 f"{info.config.epochs}`" if source else "start it again with `neuralnet train`")
         raise FileNotFoundError(f"{run.path} has no {CHECKPOINT_FILENAME}: the run stopped before its first "
-                                f"epoch ended, so there is nothing to resume; {again}")
-    for stale in run.path.glob(f".{CHECKPOINT_FILENAME}.*.tmp"):  # a write the interruption cut short
-        stale.unlink(missing_ok=True)
+                                f"checkpoint was written, so there is nothing to resume; {again}")
     checkpoint, config = _run_checkpoint(run)
     model_out = _check_model_out(model_out, overwrite)
     data, _ = _load_data_of(run, checkpoint, config, data_dir, download)
-    if log is not None:
-        log(f"Resuming {run.path} after epoch {checkpoint.epoch}/{config.epochs} (from {CHECKPOINT_FILENAME})")
-    return _train(run, config, data, checkpoint, log=log, progress=progress, figures=figures,
-                  model_out=model_out, overwrite=overwrite)
+    # every check passed without touching the folder; now it is this process's until it is done
+    with run.lock():
+        _refuse_finished(run)  # another process may have finished it meanwhile
+        checkpoint, _ = _run_checkpoint(run)  # or trained it on: its latest checkpoint
+        for stale in run.path.glob(f".{CHECKPOINT_FILENAME}.*.tmp"):  # a write the interruption cut short
+            stale.unlink(missing_ok=True)
+        if log is not None:
+            log(f"Resuming {run.path} after epoch {checkpoint.epoch}/{config.epochs} (from {CHECKPOINT_FILENAME})")
+        return _train(run, config, data, checkpoint, log=log, progress=progress, figures=figures,
+                      model_out=model_out, overwrite=overwrite)
 
 
 def continue_run(path: str | Path, epochs: int, data_dir=None, out: str | Path = "runs", *,
@@ -203,8 +255,16 @@ def continue_run(path: str | Path, epochs: int, data_dir=None, out: str | Path =
     run = _new_run_folder(out, longer, data_dir, data, continued_from=str(source.path))
     if log is not None:
         log(f"Continuing {source.path} after epoch {checkpoint.epoch} to {epochs} epochs in {run.path}")
-    return _train(run, longer, data, checkpoint, log=log, progress=progress, figures=figures,
-                  model_out=model_out, overwrite=overwrite, origin="continued")
+    with run.lock():
+        return _train(run, longer, data, checkpoint, log=log, progress=progress, figures=figures,
+                      model_out=model_out, overwrite=overwrite, origin="continued")
+
+
+def _refuse_finished(run: RunFolder) -> None:
+    if run.model_path.exists():
+        raise FileExistsError(f"{run.path} finished training already (it holds {MODEL_FILENAME}); nothing to "
+                              "resume. Start a new run with `neuralnet train`, or train this one on to more "
+                              "epochs with `neuralnet train --continue`.")
 
 
 def _run_checkpoint(run: RunFolder) -> tuple[Checkpoint, TrainingConfig]:
@@ -231,7 +291,7 @@ def _load_data_of(run: RunFolder, checkpoint: Checkpoint, config: TrainingConfig
     """The run's data (from ``data_dir``, else the folder its config.json names) and that
     folder; refused if they are not the data its checkpoint was trained on."""
     if data_dir is None:
-        data_dir = run.read_json("config.json").get("data_dir")
+        data_dir = run.info().data_dir
     data = load_data(config, data_dir, download)
     if checkpoint.data and checkpoint.data != data_fingerprint(data):
         raise CheckpointError(f"the data found now ({data_dir or 'the default data folders'}) differ from the data "
@@ -281,8 +341,21 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
         diverged = TrainingDiverged(error.epoch, error.batch, error.loss, error.lr, note=note, what=error.what)
         emit(str(diverged), echo=False)
         run.write_history(trainer.history)
-        run.file("log.txt").write_text("\n".join(log_lines) + "\n")
+        run.write_text("log.txt", "\n".join(log_lines) + "\n")
         raise diverged from None
+    except KeyboardInterrupt:
+        try:
+            checkpointer.on_train_end(trainer)  # the write of the last finished epoch, if one is under way
+        except OSError:
+            pass
+        good_epoch = checkpointer.saved_epoch or resumed_from
+        interrupted = TrainingInterrupted(run.path, good_epoch)
+        emit(str(interrupted), echo=False)
+        _write_quietly(run, trainer.history, log_lines)
+        raise interrupted from None
+    except OSError as error:  # a checkpoint could not be written (a full disk, a lost folder...)
+        good_epoch = checkpointer.saved_epoch or resumed_from
+        raise _with_resume_hint(error, run, good_epoch) from None
     train_seconds = time.perf_counter() - started
 
     metrics = test_metrics(network, data)
@@ -296,24 +369,99 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
              f"{stopper.patience} epochs; the model keeps epoch {stopper.best_epoch}'s weights")
     emit(f"Test accuracy: {metrics['test_acc'] * 100:.2f}%")
 
-    run.write_history(trainer.history)
-    run.write_json("metrics.json", metrics)
     class_names = DATASETS[config.dataset].class_names
-    if figures:
-        draw_figures(run, network, trainer.history, data, class_names)
-    run.file("log.txt").write_text("\n".join(log_lines) + "\n")
     model = dict(classes=list(class_names), preprocessing=CHAPTER_PREPROCESSING,
                  training=config.to_dict(),
                  metrics={k: v for k, v in metrics.items() if k != "confusion_matrix"})
-    if model_out is not None:
-        save_model(model_out, network, overwrite=overwrite, **model)
-    save_model(run.model_path, network, **model)  # last: a run with its model file is complete
+    try:
+        run.write_history(trainer.history)
+        run.write_json("metrics.json", metrics)
+        if figures:
+            draw_figures(run, network, trainer.history, data, class_names)
+        run.write_text("log.txt", "\n".join(log_lines) + "\n")
+        if model_out is not None:
+            save_model(model_out, network, overwrite=overwrite, **model)
+        save_model(run.model_path, network, **model)  # last: a run with its model file is complete
+    except OSError as error:
+        raise _with_resume_hint(error, run, len(trainer.history), finishing=True) from None
     return RunResult(run.path, network, trainer.history, metrics, resumed_from)
 
 
-def evaluate_run(path: str | Path, data_dir=None, download: bool = True) -> dict:
-    """Reload a run's model and data split and measure it on the test set again."""
+def _write_quietly(run: RunFolder, history: History, log_lines: list[str]) -> None:
+    """The history and log of an interrupted run, if the disk takes them."""
+    try:
+        run.write_history(history)
+        run.write_text("log.txt", "\n".join(log_lines) + "\n")
+    except OSError:
+        pass
+
+
+def _with_resume_hint(error: OSError, run: RunFolder, epoch: int | None, finishing: bool = False) -> OSError:
+    """``error`` (of the same type) with what to do next: where the run stands and the command
+    that takes it on from there."""
+    if finishing:
+        next_step = (f"training finished and its last checkpoint is in {run.path}: once the problem is fixed, "
+                     f"`neuralnet train --resume {run.path}` writes the rest without training again")
+    elif epoch:
+        next_step = (f"{run.path} keeps the checkpoint of epoch {epoch}: once the problem is fixed, "
+                     f"`neuralnet train --resume {run.path}` continues from it")
+    else:
+        next_step = f"no epoch was checkpointed in {run.path}; start again with `neuralnet train`"
+    message = f"{error}; {next_step}"
+    if isinstance(error, DiskFullError):
+        hinted = DiskFullError(error.path, error.needed, error.free)
+        hinted.strerror = message
+        return hinted
+    try:
+        return type(error)(error.errno, message) if error.errno is not None else type(error)(message)
+    except TypeError:
+        return OSError(message)
+
+
+def evaluate_run(path: str | Path, data_dir=None, download: bool = True, *,
+                 allow_other_data: bool = False) -> dict:
+    """Reload a run's model and data split and measure it on the test set again.
+
+    The data are checked against what the model was trained on first: the data set and subset
+    its model file records, its class names, the shape of its inputs and (where the run kept a
+    checkpoint) the fingerprint of the split it trained on. A mismatch is refused with a
+    ``RunFolderError`` naming it, unless ``allow_other_data``."""
     run = RunFolder(path).require()
-    config = run.config()
-    network, _ = load_model(run.model_path)
-    return test_metrics(network, load_data(config, data_dir, download))
+    info = run.info()
+    network, header = load_model(run.model_path)
+    data = load_data(info.config, data_dir, download)
+    problems = _data_mismatches(run, info.config, network, header, data)
+    if problems and not allow_other_data:
+        raise RunFolderError(f"the data do not look like those {run.path} was trained on: {'; '.join(problems)}. "
+                             "Use the run's own data (--data-dir), or --allow-other-data to measure it anyway")
+    metrics = test_metrics(network, data)
+    if problems:
+        metrics["data_mismatches"] = problems
+    return metrics
+
+
+def _data_mismatches(run: RunFolder, config: TrainingConfig, network: Network, header: dict,
+                     data: DataSplit) -> list[str]:
+    """How ``data`` (loaded for ``config``) differ from what the model of ``run`` was trained on."""
+    problems = []
+    trained = header.get("training") or {}
+    for key in ("dataset", "limit"):
+        if key in trained and trained[key] != getattr(config, key):
+            problems.append(f"config.json says {key} = {getattr(config, key)!r}, but the model was trained with "
+                            f"{key} = {trained[key]!r}")
+    names = [str(name) for name in DATASETS[config.dataset].class_names]
+    if [str(c) for c in header.get("classes", [])] != names:
+        problems.append(f"the model's classes {header.get('classes')} are not those of {config.dataset} {names}")
+    if tuple(data.X_test.shape[1:]) != network.input_shape and data.X_test[0].size != network.n_features:
+        problems.append(f"the images have shape {data.X_test.shape[1:]}, the model takes {network.input_shape}")
+    checkpoint_path = run.file(CHECKPOINT_FILENAME)
+    if checkpoint_path.exists():
+        try:
+            recorded = load_checkpoint(checkpoint_path).data
+        except (CheckpointError, OSError):
+            recorded = {}
+        if recorded and recorded != data_fingerprint(data):
+            problems.append(f"the split differs from the one the run trained on (its checkpoint records "
+                            f"{recorded.get('n_train')}/{recorded.get('n_valid')}/{recorded.get('n_test')} examples "
+                            f"and their hashes; these are {len(data.y_train)}/{len(data.y_valid)}/{len(data.y_test)})")
+    return problems

@@ -6,12 +6,14 @@ be raw pixels (0..255) or the chapter's scaled pixels (-1..1): ``imshow`` rescal
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ..engine.network import Network
+from ..serving.files import atomic_write_bytes
 from ..training.history import History
 from ..training.metrics import confusion_matrix
 from .folders import FIGURE_FILES, RunFolder
@@ -32,10 +34,10 @@ def Figure(**options):
 
 
 def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    return path
+    """The figure as a PNG at ``path``, written atomically (whole or not at all)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=100, format="png")
+    return atomic_write_bytes(path, buffer.getvalue(), overwrite=True)
 
 
 def _image(row: np.ndarray) -> np.ndarray:

@@ -4,23 +4,34 @@
         config.json        the TrainingConfig and where the data came from
         history.csv        one row per epoch (also history.json)
         metrics.json       test accuracy, loss and MSE, confusion matrix, timings
-        model.safetensors  the weights and their JSON header (see neuralnet.io)
+        model.safetensors  the weights and their JSON header (see neuralnet.serving.modelfile)
+        checkpoint.safetensors  the state after the last finished epoch
         log.txt            the training log as printed
         figures/*.png      the chapter's figures and a confusion matrix
+        .lock              held (flock) by the process that trains the run
 
-A new run always gets a new folder; an existing folder is never written over.
+A new run always gets a new folder; an existing folder is never written over. Every file is
+written atomically, so a full disk or a crash leaves a file whole or absent, never cut short.
+``RunFolder.info`` is the one reader of ``config.json``: whatever is wrong with it gives one
+``RunFolderError`` saying so.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+from ..serving.files import atomic_write_bytes
 from ..training.history import History
-from .config import TrainingConfig
+from .config import ConfigError, TrainingConfig
 
-__all__ = ["RunFolder", "create_run_folder", "latest_run", "FIGURE_FILES"]
+__all__ = ["RunFolder", "RunInfo", "RunFolderError", "RunFolderInUse", "create_run_folder", "latest_run",
+           "FIGURE_FILES"]
 
 FIGURE_FILES = {
     "digits_per_class": "figures/digits_per_class.png",      # Figure 11.4
@@ -31,11 +42,24 @@ FIGURE_FILES = {
     "confusion_matrix": "figures/confusion_matrix.png",
     "hidden_weights": "figures/hidden_weights.png",
 }
+LOCK_FILENAME = ".lock"
+
+
+class RunFolderError(ValueError):
+    """A run folder whose files are missing, damaged or of the wrong shape, or that does not fit
+    what is asked of it."""
+
+
+class RunFolderInUse(RunFolderError):
+    """Another process is training the run (it holds the folder's lock)."""
 
 
 def create_run_folder(out: str | Path = "runs") -> Path:
     """Make ``<out>/<timestamp>/``, adding -2, -3 ... if that name is taken (never reusing one)."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file; expected a folder in which run folders are made "
+                                 f"(e.g. --out runs)")
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for attempt in range(1, 1000):
@@ -60,6 +84,17 @@ def latest_run(out: str | Path = "runs") -> Path:
     return candidates[-1].parent
 
 
+@dataclass
+class RunInfo:
+    """What ``config.json`` says of a run, checked."""
+
+    config: TrainingConfig
+    data_dir: str | None = None
+    sizes: dict | None = None
+    continued_from: str | None = None
+    extra: dict | None = None  # the other entries (versions, platform), as written
+
+
 class RunFolder:
     """Reads and writes the files of one run folder."""
 
@@ -69,7 +104,7 @@ class RunFolder:
     def exists(self) -> bool:
         return (self.path / "config.json").is_file()
 
-    def require(self) -> "RunFolder":
+    def require(self) -> RunFolder:
         if not self.path.is_dir():
             raise FileNotFoundError(f"run folder {self.path} does not exist")
         if not self.exists():
@@ -84,10 +119,15 @@ class RunFolder:
     def file(self, name: str) -> Path:
         return self.path / name
 
+    def write_bytes(self, name: str, content: bytes) -> Path:
+        """Write a file of the run atomically (replacing an older version of it)."""
+        return atomic_write_bytes(self.file(name), content, overwrite=True)
+
+    def write_text(self, name: str, text: str) -> Path:
+        return self.write_bytes(name, text.encode())
+
     def write_json(self, name: str, data) -> Path:
-        path = self.file(name)
-        path.write_text(json.dumps(data, indent=2, allow_nan=True) + "\n")
-        return path
+        return self.write_text(name, json.dumps(data, indent=2, allow_nan=True) + "\n")
 
     def read_json(self, name: str):
         path = self.file(name)
@@ -95,26 +135,87 @@ class RunFolder:
             return json.loads(path.read_text())
         except FileNotFoundError:
             raise FileNotFoundError(f"{path} is missing from the run folder") from None
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path} is not valid JSON: {error}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise RunFolderError(f"{path} is not valid JSON: {error}") from None
 
     # -- typed accessors -----------------------------------------------------------------
     def write_config(self, config: TrainingConfig, **extra) -> Path:
         return self.write_json("config.json", {"config": config.to_dict(), **extra})
 
+    def info(self) -> RunInfo:
+        """``config.json``, checked: an object with the run's configuration ("config"), the data
+        folder ("data_dir", text or null), the sizes of the split ("sizes") and, for a continued
+        run, the run it continues ("continued_from"). Anything else is a ``RunFolderError``."""
+        path = self.file("config.json")
+        document = self.read_json("config.json")
+
+        def damaged(problem: str) -> RunFolderError:
+            return RunFolderError(f"{path} is not a run's configuration: {problem} (was the file edited? "
+                                  "`neuralnet train` writes it)")
+
+        if not isinstance(document, dict):
+            raise damaged(f"expected a JSON object, got {type(document).__name__} {json.dumps(document)[:60]}")
+        if not isinstance(document.get("config"), dict):
+            raise damaged(f"expected \"config\": {{...the settings...}}, got keys {sorted(document)}")
+        try:
+            config = TrainingConfig.from_dict(document["config"])
+        except (ConfigError, TypeError) as error:
+            raise damaged(str(error)) from None
+        for key, kinds in (("data_dir", str), ("continued_from", str), ("sizes", dict)):
+            value = document.get(key)
+            if value is not None and not isinstance(value, kinds):
+                raise damaged(f"\"{key}\" is {json.dumps(value)[:60]}; expected "
+                              f"{'text' if kinds is str else 'an object'} or null")
+        sizes = document.get("sizes")
+        if sizes is not None and not all(isinstance(sizes.get(k), int) for k in ("train", "valid", "test")):
+            raise damaged(f"\"sizes\" is {json.dumps(sizes)[:80]}; expected the numbers of train, valid, test examples")
+        extra = {k: v for k, v in document.items() if k not in ("config", "data_dir", "sizes", "continued_from")}
+        return RunInfo(config, document.get("data_dir"), sizes, document.get("continued_from"), extra)
+
     def config(self) -> TrainingConfig:
-        return TrainingConfig.from_dict(self.read_json("config.json")["config"])
+        return self.info().config
 
     def write_history(self, history: History) -> None:
-        history.to_csv(self.file("history.csv"))
-        history.to_json(self.file("history.json"))
+        self.write_text("history.csv", history.csv_text())
+        self.write_text("history.json", history.json_text())
 
     def history(self) -> History:
-        return History.from_json(self.file("history.json"))
+        try:
+            return History.from_json(self.file("history.json"))
+        except ValueError as error:
+            raise RunFolderError(str(error)) from None
 
     def metrics(self) -> dict:
-        return self.read_json("metrics.json")
+        metrics = self.read_json("metrics.json")
+        if not isinstance(metrics, dict):
+            raise RunFolderError(f"{self.file('metrics.json')} is not an object of metrics")
+        return metrics
 
     @property
     def model_path(self) -> Path:
         return self.file("model.safetensors")
+
+    # -- one process at a time -------------------------------------------------------------
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder's lock while a run trains: a second process that tries gets
+        ``RunFolderInUse`` naming the PID that holds it. The lock goes with its process (flock),
+        so a killed run never leaves the folder locked."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no locking
+            yield
+            return
+        handle = os.open(self.file(LOCK_FILENAME), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(handle, 32, 0).decode(errors="replace").strip() or "unknown"
+                raise RunFolderInUse(f"{self.path} is in use by PID {holder}: another `neuralnet train` is "
+                                     "training it; wait for it to finish (or stop it) and try again") from None
+            os.ftruncate(handle, 0)
+            os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(handle)  # releases the lock

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ModelFileError", "METADATA_KEY", "atomic_write_bytes", "json_ready", "safetensors_bytes",
+__all__ = ["ModelFileError", "DiskFullError", "METADATA_KEY", "atomic_write_bytes", "json_ready", "safetensors_bytes",
            "read_safetensors", "check_format"]
 
 METADATA_KEY = "neuralnet"
@@ -28,6 +28,41 @@ METADATA_KEY = "neuralnet"
 
 class ModelFileError(ValueError):
     """A model file that is missing, truncated, corrupted, of an unknown version or shape."""
+
+
+class DiskFullError(OSError):
+    """A file could not be written for lack of space; names the file, the bytes it needed and the
+    bytes free. Nothing of it is left behind."""
+
+    def __init__(self, path: Path, needed: int, free: int | None):
+        self.path, self.needed, self.free = Path(path), int(needed), free
+        shown = f"{free:,} bytes free" if free is not None else "the free space is unknown"
+        super().__init__(errno.ENOSPC, f"no space left on the device to write {self.path} ({self.needed:,} bytes "
+                                       f"needed, {shown}); free some space and try again")
+
+    def __str__(self) -> str:
+        return self.strerror
+
+    def __reduce__(self):
+        return type(self), (self.path, self.needed, self.free)
+
+
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _free_bytes(folder: Path) -> int | None:
+    import shutil
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def _write_all(handle: int, data: bytes) -> None:
+    """Write every byte of ``data`` to the open file ``handle``."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(handle, view):]
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -66,23 +101,30 @@ def atomic_write_bytes(path: str | Path, data: bytes, overwrite: bool = False) -
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; expected a file name to write to")
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; refusing to overwrite it "
-                              "(pass overwrite=True, or --overwrite on the command line, to replace it)")
+        raise FileExistsError(f"{path} already exists; refusing to overwrite it (pass overwrite=True to replace it)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "wb") as temp:
+        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        if error.errno in _NO_SPACE:
+            raise DiskFullError(path, len(data), _free_bytes(path.parent)) from None
+        raise
+    try:
+        try:
             if hasattr(os, "fchmod"):
-                os.fchmod(temp.fileno(), _FILE_MODE)  # mkstemp makes it private (0o600)
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
+                os.fchmod(handle, _FILE_MODE)  # mkstemp makes it private (0o600)
+            _write_all(handle, data)
+            os.fsync(handle)
+        finally:
+            os.close(handle)
         if overwrite:
             os.replace(temp_name, path)
         else:
             _link_without_replacing(temp_name, path)
-    except BaseException:
+    except BaseException as error:
         Path(temp_name).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in _NO_SPACE and not isinstance(error, DiskFullError):
+            raise DiskFullError(path, len(data), _free_bytes(path.parent)) from None
         raise
     _fsync_folder(path.parent)
     return path
@@ -93,8 +135,8 @@ def _link_without_replacing(temp_name: str, path: Path) -> None:
     try:
         os.link(temp_name, path)
     except FileExistsError:
-        raise FileExistsError(f"{path} already exists; refusing to overwrite it "
-                              "(pass overwrite=True, or --overwrite on the command line, to replace it)") from None
+        raise FileExistsError(f"{path} already exists; refusing to overwrite it (pass overwrite=True to replace "
+                              "it)") from None
     except OSError as error:
         if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
             raise

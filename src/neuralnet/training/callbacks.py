@@ -25,6 +25,11 @@ class Callback:
     def on_train_end(self, trainer: Trainer) -> None:
         pass
 
+    def poll(self, trainer: Trainer) -> None:
+        """Called every few dozen mini-batches while an epoch trains, and at its end: a callback
+        with work under way on another thread (a checkpoint being written) raises that work's
+        error here, at once, rather than at the end of the next epoch."""
+
     def state_dict(self) -> dict:
         """What a checkpoint must keep for training to resume exactly (arrays and numbers)."""
         return {}

@@ -208,16 +208,39 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path}: incomplete checkpoint header ({problem})") from None
     if not isinstance(optimizer, dict) or not isinstance(callbacks, dict):
         raise CheckpointError(f"{path}: the optimizer's or the callbacks' state is not an object")
+    shuffle_state = _decode(rng.get("shuffle"), tensors, path)
+    dropout_states = _decode(rng["dropout"], tensors, path)
+    _check_generator_states(path, shuffle_state, dropout_states)
     return Checkpoint(
         epoch=epoch,
         weights={name[len("weights."):]: value for name, value in tensors.items() if name.startswith("weights.")},
         optimizer_state=optimizer,
-        rng_state=_decode(rng.get("shuffle"), tensors, path),
-        dropout_rng_states=_decode(rng["dropout"], tensors, path),
+        rng_state=shuffle_state,
+        dropout_rng_states=dropout_states,
         lr=lr, seconds=seconds, history=history,
         architecture=architecture,
         config=header.get("config") or {}, data=header.get("data") or {}, callbacks=callbacks,
     )
+
+
+#: the bit generators a checkpoint may name (NumPy's own)
+BIT_GENERATORS = ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64")
+
+
+def _check_generator_states(path: Path, shuffle_state: Any, dropout_states: list) -> None:
+    """Refuse generator states that NumPy cannot take (out-of-range numbers, wrong types, unknown
+    generators): each is tried on a generator of its own, never on the run's."""
+    try:
+        if shuffle_state is not None:
+            np.random.RandomState().set_state(shuffle_state)
+        for state in dropout_states:
+            name = state.get("bit_generator") if isinstance(state, dict) else None
+            if name not in BIT_GENERATORS:
+                raise ValueError(f"unknown bit generator {name!r}; expected one of {list(BIT_GENERATORS)}")
+            getattr(np.random, name)().state = state
+    except (ValueError, TypeError, KeyError, OverflowError, AttributeError, IndexError) as problem:
+        raise CheckpointError(f"{path}: a random generator's state cannot be restored ({type(problem).__name__}: "
+                              f"{problem})") from None
 
 
 def restore_checkpoint(trainer: Trainer, checkpoint: Checkpoint, callbacks: dict[str, Callback] | None = None,
@@ -244,7 +267,7 @@ def restore_checkpoint(trainer: Trainer, checkpoint: Checkpoint, callbacks: dict
                               f"callbacks.{name}", path)
     try:
         trainer.resume_from(snapshot, checkpoint.history)
-    except (ValueError, TypeError, KeyError) as problem:
+    except (ValueError, TypeError, KeyError, OverflowError) as problem:
         raise CheckpointError(f"{path}: the random generators' states do not fit this run ({problem})") from None
     for name, callback in (callbacks or {}).items():
         callback.load_state_dict(saved_callbacks[name])
@@ -295,6 +318,12 @@ class Checkpointer(Callback):
     def _write(self, content: bytes, epoch: int) -> None:
         atomic_write_bytes(self.path, content, overwrite=True)
         self.saved_epoch = epoch
+
+    def poll(self, trainer) -> None:
+        """Raise the error of the last write as soon as it has failed (a full disk, a lost folder)."""
+        pending = self._pending
+        if pending is not None and pending.done() and pending.exception() is not None:
+            self.wait()
 
     def wait(self) -> None:
         """Wait until the last checkpoint is on disk; raise the error of its write, if any."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,14 +29,21 @@ class History:
     def __getitem__(self, column: str) -> list:
         return [row.get(column) for row in self.rows]
 
+    def json_text(self) -> str:
+        return json.dumps(self.rows, indent=1, allow_nan=True) + "\n"
+
+    def csv_text(self) -> str:
+        buffer = io.StringIO(newline="")
+        writer = csv.DictWriter(buffer, fieldnames=list(HISTORY_COLUMNS), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        return buffer.getvalue()
+
     def to_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.rows, indent=1, allow_nan=True) + "\n")
+        Path(path).write_text(self.json_text())
 
     def to_csv(self, path: str | Path) -> None:
-        with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(HISTORY_COLUMNS), extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(self.rows)
+        Path(path).write_text(self.csv_text(), newline="")
 
     @classmethod
     def from_json(cls, path: str | Path) -> History:

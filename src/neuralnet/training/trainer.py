@@ -264,6 +264,8 @@ class _EpochRunner:
         self.epochs, self.batch_size, self.drop_last = epochs, batch_size, drop_last
         self.eval_batch_size, self.progress, self.log, self.callbacks = eval_batch_size, progress, log, callbacks
         self.n_batches = X.shape[0] // batch_size if drop_last else -(-X.shape[0] // batch_size)
+        # callbacks written without the base class need not have poll
+        self.polls = [callback.poll for callback in callbacks if hasattr(callback, "poll")]
         self.executor = None  # evaluates epochs on its thread (None: in this thread)
         self.pending: list = []  # (snapshot, future) in epoch order
         self.stopped = False
@@ -295,10 +297,15 @@ class _EpochRunner:
                         raise TrainingDiverged(epoch_number, batch_number, batch_loss, lr)
                     optimizer.step()
                     bar.update()
-                    if self.pending and batch_number % self.POLL_EVERY == 0:
-                        self.deliver(block=False)
+                    if batch_number % self.POLL_EVERY == 0:
+                        for poll in self.polls:
+                            poll(trainer)
+                        if self.pending:
+                            self.deliver(block=False)
         finally:
             bar.close()
+        for poll in self.polls:  # and once per epoch, however short it is
+            poll(trainer)
         # the last step of an epoch may overflow a weight before any loss shows it: once per
         # epoch (min and max propagate NaN and show infinities), so no snapshot is ever bad
         weights = net.flat_values

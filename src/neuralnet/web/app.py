@@ -108,6 +108,7 @@ def _read_optional(read):
 def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
     """A FastAPI app serving the model and figures of ``run_folder`` (written by ``neuralnet train``)."""
     run = RunFolder(run_folder).require()
+    info = run.info()   # a damaged config.json stops the app here, with the reason, not at the first request
     predictor = load(run.path)
     if predictor.network.n_features != 784:
         raise ValueError(f"the model in {run.path} takes {predictor.network.n_features} inputs, but the "
@@ -188,7 +189,6 @@ def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYT
 
     @app.get("/api/model", summary="The model: architecture, hyper-parameters, metrics, history")
     def model_info():
-        config = _read_optional(lambda: run.read_json("config.json")) or {}
         metrics = _read_optional(run.metrics) or dict(header.get("metrics", {}))
         history = _read_optional(run.history)
         architecture = header["architecture"]
@@ -201,7 +201,7 @@ def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYT
             "layers": layers,
             "classes": labels,
             "training": header.get("training", {}),
-            "data": config.get("sizes"),
+            "data": info.sizes,
             "preprocessing": header.get("preprocessing"),
             "metrics": metrics,
             "history": history.rows if history is not None else [],

@@ -13,11 +13,13 @@ Three kinds of body:
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import numpy as np
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 __all__ = ["RequestError", "IMAGE_TYPES", "JSON_TYPE", "MULTIPART_TYPE", "ACCEPTED_TYPES",
            "media_type", "read_body", "file_from_multipart", "pixels_from_json"]
@@ -26,6 +28,7 @@ IMAGE_TYPES = ("image/png", "image/jpeg")
 JSON_TYPE = "application/json"
 MULTIPART_TYPE = "multipart/form-data"
 ACCEPTED_TYPES = (MULTIPART_TYPE, *IMAGE_TYPES, JSON_TYPE)
+LOG = logging.getLogger("neuralnet.web")
 PIXELS_EXAMPLE = '{"pixels": [784 numbers, row by row, 0 = background to 255 = ink]}'
 
 
@@ -66,11 +69,19 @@ async def read_body(request, limit: int) -> bytes:
         if int(declared) > limit:
             raise RequestError(413, too_large)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, too_large)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(413, too_large)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # the client went away (or sent less than its Content-Length): one line in the log, no
+        # traceback; the answer reaches no one but says what happened
+        expected = f" of the {declared} its Content-Length announced" if declared is not None else ""
+        LOG.warning("a client disconnected after sending %d bytes%s (%s)", size, expected,
+                    request.headers.get("content-type", "no Content-Type"))
+        raise RequestError(400, f"the request body ended after {size} bytes{expected}") from None
     return b"".join(chunks)
 
 
