@@ -82,7 +82,7 @@ def measure_sweep(implementation: str, points: list[dict], data_dir: Path, epoch
     results = []
     for parameters in points:
         n = parameters["examples"]
-        arrays = full._replace(X_train=full.X_train[:n], y_train=full.y_train[:n])
+        arrays = full.replace(X_train=full.X_train[:n], y_train=full.y_train[:n])
         trained = module.train(point_workload(parameters, epochs), arrays, None, lambda *_: None)
         seconds = statistics.median(trained["epoch_seconds"][1:])
         results.append(dict(parameters, seconds=seconds))

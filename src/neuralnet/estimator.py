@@ -48,7 +48,7 @@ CONFIG_KEYS = {
     "hidden_layer_sizes": "hidden", "activation": "activation", "loss": "loss", "optimizer": "optimizer",
     "learning_rate": "lr", "momentum": "momentum", "nesterov": "nesterov", "weight_decay": "weight_decay",
     "dropout": "dropout", "schedule": "schedule", "batch_size": "batch_size", "max_iter": "epochs",
-    "init": "init", "random_state": "seed", "dtype": "dtype", "threads": "threads",
+    "init": "init", "random_state": "seed", "dtype": "dtype", "threads": "threads", "layers": "layers",
 }
 #: the configuration keys that only apply with SGD (scikit-learn's convention: ignored otherwise)
 SGD_ONLY = ("momentum", "nesterov")
@@ -107,7 +107,9 @@ class _BaseMLP(BaseEstimator):
 
     _parameter_constraints: dict = {
         **{name: _constraint(SETTINGS[key]) for name, key in CONFIG_KEYS.items()
-           if name not in ("hidden_layer_sizes", "activation", "random_state", "dtype", "loss")},
+           if name not in ("hidden_layer_sizes", "activation", "random_state", "dtype", "loss", "layers")},
+        "layers": [list, str, None],
+        "input_shape": ["array-like", None],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(HIDDEN_ACTIVATIONS) | {"logistic"})],
         "random_state": ["random_state"],
@@ -181,6 +183,8 @@ class _BaseMLP(BaseEstimator):
         """The estimator's parameters in the configuration vocabulary, checked there (a
         ``ValueError`` names the estimator's parameters involved)."""
         values = {key: getattr(self, name) for name, key in CONFIG_KEYS.items() if name != "loss"}
+        if values["layers"] is not None and not isinstance(values["layers"], str):
+            values["layers"] = [dict(spec) if isinstance(spec, dict) else spec for spec in values["layers"]]
         values.update(hidden=self._hidden_sizes(), seed=seed, dtype=self._dtype().name, task=self._task,
                       loss=self._loss_name(), early_stopping=self.n_iter_no_change if self.early_stopping else None,
                       activation="sigmoid" if self.activation == "logistic" else self.activation)
@@ -196,9 +200,19 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"{error} (the {type(self).__name__} parameters {given})") from None
 
     # -- fitting -------------------------------------------------------------------------------
+    def _input_shape(self, n_features: int) -> tuple[int, ...]:
+        """The shape of one example: ``input_shape`` (the rows of X reshaped to it), else the rows."""
+        if self.input_shape is None:
+            return (n_features,)
+        shape = tuple(int(v) for v in np.ravel(self.input_shape))
+        if int(np.prod(shape)) != n_features:
+            raise ValueError(f"input_shape={self.input_shape!r} holds {int(np.prod(shape))} values, but X has "
+                             f"{n_features} features")
+        return shape
+
     def _initialize(self, config: TrainingConfig, n_features: int) -> None:
         """A new network and trainer; forgets every earlier fit."""
-        self.network_ = build_network(config, (n_features,), self._n_outputs())
+        self.network_ = build_network(config, self._input_shape(n_features), self._n_outputs())
         self.architecture_ = architecture_of(self.network_)
         self._trainer = build_trainer(config, self.network_)
         self._fitted_config = config
@@ -347,6 +361,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         choose (all cores for large networks), which on a busy 2-core machine was many
         times slower (OpenBLAS threads waiting for a core).
 
+    layers : list of dict, str or None, default=None
+        The network as a stack of layers, in place of ``hidden_layer_sizes`` and ``dropout``: layer
+        specs (``[{"type": "conv2d", "out_channels": 16, "kernel_size": 3}, {"type": "relu"}, ...]``),
+        the short syntax (``"conv2d(16, 3), relu, maxpool2d(2), flatten, dense(64), relu"``) or a named
+        stack ("cnn", "lenet5"). The output layer for the classes is added.
+    input_shape : tuple of int or None, default=None
+        The shape of one example when the rows of X are images, e.g. ``(1, 28, 28)`` for a
+        convolutional ``layers`` stack on MNIST's 784 pixels (None: the rows as they are).
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -389,7 +412,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  optimizer="adam", learning_rate=1e-3, momentum=0.9, nesterov=False, weight_decay=0.0,
                  dropout=0.0, schedule="constant", batch_size=128, max_iter=50, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, init="auto", random_state=None,
-                 dtype="float32", warm_start=False, verbose=False, threads=1):
+                 dtype="float32", warm_start=False, verbose=False, threads=1, layers=None, input_shape=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.loss = loss
@@ -411,6 +434,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.warm_start = warm_start
         self.verbose = verbose
         self.threads = threads
+        self.layers = layers
+        self.input_shape = input_shape
 
     def _loss_name(self) -> str:
         return self.loss
@@ -502,7 +527,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     ----------
     hidden_layer_sizes, activation, optimizer, learning_rate, momentum, nesterov,
     weight_decay, dropout, schedule, batch_size, max_iter, validation_fraction,
-    n_iter_no_change, init, random_state, dtype, warm_start, verbose, threads
+    n_iter_no_change, init, random_state, dtype, warm_start, verbose, threads, layers, input_shape
         As in ``MLPClassifier`` (same defaults).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, stop when its R^2 has not
@@ -525,7 +550,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  learning_rate=1e-3, momentum=0.9, nesterov=False, weight_decay=0.0, dropout=0.0,
                  schedule="constant", batch_size=128, max_iter=50, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, init="auto", random_state=None,
-                 dtype="float32", warm_start=False, verbose=False, threads=1):
+                 dtype="float32", warm_start=False, verbose=False, threads=1, layers=None, input_shape=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -546,6 +571,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.warm_start = warm_start
         self.verbose = verbose
         self.threads = threads
+        self.layers = layers
+        self.input_shape = input_shape
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

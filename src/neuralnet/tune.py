@@ -33,8 +33,10 @@ __all__ = ["SEARCHABLE", "SearchSpace", "SearchResult", "run_search", "dask_clie
            "TuneError"]
 
 #: the configuration keys a search may vary: those the estimator takes (``CONFIG_KEYS``), the
-#: patience of early stopping, and not ``threads`` (every fit uses one BLAS thread)
-SEARCHABLE = tuple(key for key in SETTINGS if key in set(CONFIG_KEYS.values()) - {"threads"}) + ("early_stopping",)
+#: patience of early stopping; not ``threads`` (every fit uses one BLAS thread) nor ``layers``
+#: (a stack is not one value of a list: search over hidden sizes, or run one search per stack)
+SEARCHABLE = tuple(key for key in SETTINGS if key in set(CONFIG_KEYS.values()) - {"threads", "layers"}) + (
+    "early_stopping",)
 
 
 class TuneError(ValueError):

@@ -14,9 +14,10 @@ is scaled afterwards, so the whole data set never exists in float64.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import os
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,8 +31,11 @@ CHAPTER_VALID_SIZE = 5_000
 CHAPTER_RANDOM_STATE = 123
 MIN_LIMIT = 700
 
-class DataSplit(NamedTuple):
-    """Training, validation and test parts of a data set."""
+@dataclass(frozen=True)
+class DataSplit:
+    """Training, validation and test parts of a data set, and the shape of one image
+    ([channels, height, width]) when the rows are images. Unpacks as the six arrays, as the
+    chapter's ``X_train, y_train, X_valid, y_valid, X_test, y_test = ...``."""
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -39,6 +43,16 @@ class DataSplit(NamedTuple):
     y_valid: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
+    image_shape: tuple[int, ...] | None = None
+
+    def __iter__(self):
+        return iter((self.X_train, self.y_train, self.X_valid, self.y_valid, self.X_test, self.y_test))
+
+    def __len__(self) -> int:
+        return 6
+
+    def replace(self, **changes) -> DataSplit:
+        return dataclasses.replace(self, **changes)
 
 
 def chapter_split(
@@ -72,7 +86,9 @@ def chapter_split(
     for indices in (train_idx, valid_idx, test_idx):
         images = X[indices]
         parts += [scale_pixels(images, dtype) if scale else images, y[indices]]
-    return DataSplit(*parts)
+    side = int(round(np.sqrt(X.shape[1]))) if X.ndim == 2 else 0
+    image_shape = (1, side, side) if side and side * side == X.shape[1] else None  # square grayscale rows
+    return DataSplit(*parts, image_shape=image_shape)
 
 
 def load_chapter_data(

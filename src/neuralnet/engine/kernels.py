@@ -24,7 +24,7 @@ from contextlib import nullcontext
 
 import numpy as np
 
-__all__ = ["AXPY_BLOCK", "ELEMENTWISE_BLOCK", "SMALL_BATCH_WORK", "axpy", "sum_rows", "elementwise",
+__all__ = ["AXPY_BLOCK", "ELEMENTWISE_BLOCK", "IM2COL_ELEMENTS", "SMALL_BATCH_WORK", "axpy", "sum_rows", "elementwise",
            "flush_tiny", "BlasThreads", "training_threads", "run_on_helper"]
 
 #: OpenBLAS runs a level-1 routine such as axpy on one thread up to 10,000 elements and
@@ -35,6 +35,10 @@ AXPY_BLOCK = 8192
 #: elements updated at a time by ``elementwise``: the blocks of five float32 arrays (5 x 512 KiB)
 #: stay in the core's cache across a dozen operations, instead of a dozen trips through memory
 ELEMENTWISE_BLOCK = 131_072
+
+#: the most entries an im2col matrix of a convolution holds at a time (32 MB in float32): larger
+#: batches are multiplied in chunks of examples, so the buffers stay bounded
+IM2COL_ELEMENTS = 8 * 1024 * 1024
 
 #: below this many multiply-adds per mini-batch, BLAS's threads cost more than they give
 SMALL_BATCH_WORK = 16_000_000

@@ -13,7 +13,7 @@ A layer maps a batch ``x`` of shape ``[n_examples, *input_shape]`` to ``[n_examp
 * ``parameters()`` lists ``Parameter(name, value, grad, decay)`` records that the
   optimizers update in place.
 * ``config()`` is the layer's spec: its type and settings as JSON-ready data, from which
-  ``build_layer`` makes the same layer again (``output_shape`` says what it gives for an input
+  ``specs.build_layer`` makes the same layer again (``output_shape`` says what it gives for an input
   shape, so a stack of specs is checked before anything is computed).
 """
 
@@ -28,8 +28,7 @@ from . import kernels
 from .activations import get_activation
 from .initializers import get_initializer
 
-__all__ = ["Parameter", "Layer", "Dense", "Activation", "Dropout", "RandomShift", "RandomStreams",
-           "LAYER_TYPES", "build_layer", "SpecError"]
+__all__ = ["Parameter", "Layer", "Dense", "Activation", "Dropout", "RandomShift", "RandomStreams", "SpecError"]
 
 
 class SpecError(ValueError):
@@ -38,13 +37,16 @@ class SpecError(ValueError):
 
 @dataclass
 class Parameter:
-    """A trainable array, its gradient (same shape and dtype), and whether L2 applies to it
-    (a bool, or for a flat buffer of several parameters a boolean mask of its entries)."""
+    """An array of a layer's state, its gradient (same shape and dtype), whether L2 applies to it
+    (a bool, or for a flat buffer of several parameters a boolean mask of its entries) and whether
+    it is trained (False for state such as batch normalisation's running statistics, whose
+    gradient stays zero)."""
 
     name: str
     value: np.ndarray
     grad: np.ndarray
     decay: bool | np.ndarray = True
+    trainable: bool = True
 
 
 class RandomStreams:
@@ -149,6 +151,8 @@ class Layer:
 
 
 def _rebuild_layer(config: dict, dtype: str, state: dict, generator_state):
+    from .specs import build_layer  # the table of layer types, which imports this module
+
     layer = build_layer(config, None, RandomStreams(0), np.dtype(dtype))
     for p in layer.parameters():
         np.copyto(p.value, state[p.name])
@@ -364,8 +368,18 @@ class RandomShift(Layer):
 
     @staticmethod
     def shift(images: np.ndarray, offsets: np.ndarray, margin: int, fill) -> np.ndarray:
-        """Each image [n, side*side] moved by its (down, right) offset, |offset| <= margin;
-        ``fill`` (a scalar, or one value per image) where nothing moves in."""
+        """Each image moved by its (down, right) offset, |offset| <= margin; ``fill`` (a scalar, or
+        one value per image) where nothing moves in. ``images`` are rows [n, side*side] or image
+        stacks [n, c, h, w] (every channel moved alike)."""
+        if images.ndim == 4:
+            n, c, h, w = images.shape
+            framed = np.empty((n, c, h + 2 * margin, w + 2 * margin), dtype=images.dtype)
+            framed[...] = np.reshape(fill, (-1, 1, 1, 1)) if np.ndim(fill) else fill
+            framed[:, :, margin:margin + h, margin:margin + w] = images
+            # every h x w window of the frame, as a view: [n, c, 2m+1, 2m+1, h, w]
+            windows = np.lib.stride_tricks.sliding_window_view(framed, (h, w), axis=(2, 3))
+            rows, columns = margin - offsets[:, 0], margin - offsets[:, 1]
+            return windows[np.arange(n)[:, None], np.arange(c)[None, :], rows[:, None], columns[:, None]]
         n, size = images.shape
         side = int(round(np.sqrt(size)))
         if side * side != size:
@@ -387,7 +401,8 @@ class RandomShift(Layer):
         else:
             offsets = self.rng.integers(-self.max_shift, self.max_shift + 1, size=(x.shape[0], 2))
         self._offsets = offsets
-        return self.shift(x, offsets, self.max_shift, x.min(axis=1) if self.fill is None else self.fill)
+        background = x.reshape(x.shape[0], -1).min(axis=1) if self.fill is None else self.fill
+        return self.shift(x, offsets, self.max_shift, background)
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True):
         # dL/dx: the gradient moved back by the opposite offsets, 0 where the forward pass filled
@@ -398,9 +413,9 @@ class RandomShift(Layer):
     def output_shape(self, input_shape):
         shape = _shape(input_shape)
         side = int(round(np.sqrt(shape[0]))) if len(shape) == 1 else 0
-        if len(shape) != 1 or side * side != shape[0]:
-            raise SpecError(f"RandomShift moves square images given as rows [n, side * side], got examples "
-                            f"of shape {shape}")
+        if len(shape) != 3 and (len(shape) != 1 or side * side != shape[0]):
+            raise SpecError(f"RandomShift moves square images given as rows [n, side * side], or images "
+                            f"[n, channels, height, width]; got examples of shape {shape}")
         return shape
 
     def config(self) -> dict:
@@ -412,30 +427,3 @@ class RandomShift(Layer):
     @classmethod
     def from_config(cls, config, input_shape, streams, dtype):
         return cls(rng=streams.shift, **config)
-
-
-#: a spec's "type" -> the layer class that builds it
-LAYER_TYPES: dict[str, type[Layer]] = {cls.__name__: cls for cls in (Dense, Activation, Dropout, RandomShift)}
-
-
-def build_layer(spec: dict, input_shape: tuple[int, ...] | None, streams: RandomStreams,
-                dtype=np.float32) -> Layer:
-    """The layer of ``spec`` (``{"type": "Dense", "n_out": 50, ...}``) for examples of
-    ``input_shape`` (None: the spec is complete, as ``Layer.config`` gives it); a ``SpecError``
-    names the type or setting that does not fit."""
-    if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
-        raise SpecError(f"a layer spec is an object with a \"type\", e.g. {{\"type\": \"Dense\", \"n_out\": 50}}; "
-                        f"got {spec!r}")
-    settings = {key: value for key, value in spec.items() if key != "type"}
-    cls = LAYER_TYPES.get(spec["type"])
-    if cls is None:
-        raise SpecError(f"unknown layer type {spec['type']!r}; expected one of {sorted(LAYER_TYPES)}")
-    try:
-        shape = None if input_shape is None else _shape(input_shape)
-        return cls.from_config(settings, shape, streams, np.dtype(dtype))
-    except SpecError:
-        raise
-    except TypeError as error:  # an unknown or missing setting
-        raise SpecError(f"{spec['type']} layer {settings}: {error}") from None
-    except (ValueError, KeyError) as error:
-        raise SpecError(f"{spec['type']} layer {settings}: {error}") from None

@@ -14,8 +14,9 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from .layers import Activation, Layer, Parameter, RandomStreams, SpecError, build_layer
+from .layers import Activation, Layer, Parameter, RandomStreams, SpecError
 from .losses import Loss, get_loss
+from .specs import build_layer
 
 __all__ = ["Network", "build_network", "check_float_dtype", "FLOAT_DTYPES"]
 

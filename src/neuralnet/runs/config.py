@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ..engine.activations import ACTIVATIONS
+from ..engine.layers import SpecError
+from ..engine.specs import NAMED_STACKS, normalize_spec, parse_layers
 from ..engine.initializers import INITIALIZERS
 from ..engine.losses import LOSSES
 from ..engine.optim import OPTIMIZERS
@@ -59,8 +61,9 @@ class ConfigError(ValueError):
 class Setting:
     """What one configuration key accepts and means.
 
-    ``kind``: "int", "float", "bool", "choice" (one of ``choices``) or "ints" (a list of
-    whole numbers, e.g. hidden layer sizes). Numbers must lie in [``low``, ``high``] (an end
+    ``kind``: "int", "float", "bool", "choice" (one of ``choices``), "ints" (a list of
+    whole numbers, e.g. hidden layer sizes) or "layers" (a stack of layer specs, from a list of
+    objects, the short syntax of ``engine.specs.parse_layers`` or a named stack). Numbers must lie in [``low``, ``high``] (an end
     is excluded when ``low_open``/``high_open``); ``optional`` admits None (unset). ``expected``
     overrides the generated description of what is accepted. ``group``, ``flags`` (other
     spellings on the command line) and ``metavar`` are for ``neuralnet train --help``.
@@ -90,6 +93,10 @@ class Setting:
             return self.expected
         if self.kind == "bool":
             return "true or false"
+        if self.kind == "layers":
+            return ("a stack of layers: a list of {type = ..., ...} tables, the short form conv2d(32, 5, padding=2), "
+                    f"relu, maxpool2d(2), flatten, dense(128), or one of {sorted(NAMED_STACKS)}"
+                    + (" (or unset)" if self.optional else ""))
         if self.kind == "choice":
             return f"one of {list(self.choices)}"
         noun = "a positive integer" if self.kind == "int" and self.low == 1 and self.high is None else \
@@ -114,6 +121,8 @@ class Setting:
             return value in self.choices
         if self.kind == "ints":
             return isinstance(value, list) and all(self._number_ok(v, whole=True) for v in value)
+        if self.kind == "layers":
+            return isinstance(value, list) and len(value) > 0 and all(isinstance(v, dict) for v in value)
         return self._number_ok(value, whole=self.kind == "int")
 
     def _number_ok(self, value, whole: bool) -> bool:
@@ -126,7 +135,14 @@ class Setting:
         return self.high is None or (value < self.high if self.high_open else value <= self.high)
 
     def normalize(self, value):
-        """The value in its canonical form (lower-case names, a single size as a list), unchecked."""
+        """The value in its canonical form (lower-case names, a single size as a list), unchecked
+        (a stack of layers that cannot be read raises ``SpecError``)."""
+        if self.kind == "layers" and value is not None:
+            if isinstance(value, str):
+                value = parse_layers(NAMED_STACKS.get(value.strip().lower(), value))
+            elif isinstance(value, (list, tuple)):
+                value = [normalize_spec(spec) for spec in value]
+            return value
         if self.kind == "choice" and isinstance(value, str):
             value = value.strip().lower()
             return value.replace("-", "_") if "_" in "".join(self.choices) else value
@@ -192,6 +208,11 @@ class TrainingConfig:
     """Every hyper-parameter of a training run, checked when it is made (``ConfigError``)."""
 
     dataset: str = setting("mnist", "which data set", "data", "choice", table=DATASET_NAMES)
+    layers: list[dict] | None = setting(
+        None, "the network as a stack of layers, in place of --hidden/--activation/--dropout: e.g. "
+        "'conv2d(32, 5, padding=2), relu, maxpool2d(2), flatten, dense(128), relu' or a named stack "
+        f"({', '.join(sorted(NAMED_STACKS))}); the output layer for the classes is added", "network", "layers",
+        optional=True, metavar="STACK")
     task: str = setting("classification", "classification (class labels) or regression (numeric targets: "
                         "identity outputs, MSE)", "network", "choice", table=TASKS)
     hidden: list[int] = setting([50], "units in each hidden layer, e.g. --hidden 512 256", "network", "ints",
@@ -249,7 +270,10 @@ class TrainingConfig:
     def validate(self) -> "TrainingConfig":
         """Check every key against its ``Setting``, then the ``RULES`` between keys."""
         for key, spec in SETTINGS.items():
-            value = spec.normalize(getattr(self, key))
+            try:
+                value = spec.normalize(getattr(self, key))
+            except SpecError as error:
+                raise ConfigError(f"{key} = {getattr(self, key)!r} is invalid: {error}", (key,)) from None
             if not spec.accepts(value):
                 raise ConfigError(f"{key} = {getattr(self, key)!r} is invalid: expected {spec.description()}",
                                   (key,))
@@ -316,6 +340,9 @@ RULES: Sequence[tuple[tuple[str, ...], Callable[[TrainingConfig], bool], str]] =
      "to be given with early_stopping (the patience, in epochs)"),
     (("loss", "task"), lambda c: c.task == "classification" or c.loss == "mse",
      "'mse' for a regression task (cross-entropy needs classes)"),
+    (("layers", "hidden", "dropout"), lambda c: c.layers is None or (c.hidden == [50] and c.dropout == 0),
+     "to replace hidden and dropout, which describe the multilayer perceptron: leave those at their "
+     "defaults (put the layers and the dropout in the stack)"),
 )
 
 #: other spellings of keys (command-line flags without their dashes)
@@ -348,7 +375,10 @@ def check_value(key: str, value):
     """``value`` normalized and checked against the ``Setting`` of ``key`` alone (not the rules)."""
     key = canonical_key(key)
     spec = SETTINGS[key]
-    normalized = spec.normalize(value)
+    try:
+        normalized = spec.normalize(value)
+    except SpecError as error:
+        raise ConfigError(f"{key} = {value!r} is invalid: {error}", (key,)) from None
     if not spec.accepts(normalized):
         raise ConfigError(f"{key} = {value!r} is invalid: expected {spec.description()}", (key,))
     return normalized

@@ -37,7 +37,7 @@ from ..training.data import prepare_targets
 from ..training.history import History, format_chapter_line
 from ..training.metrics import confusion_matrix, evaluate
 from ..training.trainer import TrainingDiverged
-from .builder import build
+from .builder import build, input_shape
 from .config import ConfigError, TrainingConfig
 from .figures import draw_figures
 from .folders import RunFolder, RunFolderError, create_run_folder
@@ -304,7 +304,7 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
     """Train (from scratch, or on from ``checkpoint``: ``origin`` "resumed" or "continued")
     and write the rest of the run folder."""
     n_classes = len(DATASETS[config.dataset].class_names)
-    setup = build(config, data.X_train.shape[1:], n_classes)
+    setup = build(config, input_shape(config, data.X_train.shape[1:], data.image_shape), n_classes)
     network, trainer, named = setup.network, setup.trainer, setup.callbacks
     checkpoint_path = run.file(CHECKPOINT_FILENAME)
     checkpointer = Checkpointer(checkpoint_path, config=config.to_dict(), data=data_fingerprint(data),

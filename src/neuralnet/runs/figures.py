@@ -20,7 +20,7 @@ from .folders import FIGURE_FILES, RunFolder
 
 __all__ = [
     "plot_digits_per_class", "plot_digit_variants", "plot_loss", "plot_accuracy",
-    "plot_misclassified", "plot_confusion_matrix", "plot_hidden_weights", "draw_figures",
+    "plot_misclassified", "plot_confusion_matrix", "plot_hidden_weights", "plot_filters", "draw_figures",
 ]
 
 IMAGE_SIDE = 28
@@ -160,6 +160,24 @@ def plot_hidden_weights(weight: np.ndarray, path, max_units: int = 100) -> Path:
     return _save(fig, path)
 
 
+def plot_filters(weight: np.ndarray, path, max_filters: int = 64) -> Path:
+    """The first convolution's filters [out, in, kh, kw], one small image each (the mean over the
+    input channels for several), blue negative, red positive."""
+    filters = weight[:max_filters].mean(axis=1)
+    ncols = int(np.ceil(np.sqrt(len(filters))))
+    nrows = int(np.ceil(len(filters) / ncols))
+    fig = Figure(figsize=(1.0 * ncols, 1.05 * nrows), layout="tight")
+    axes = np.atleast_1d(fig.subplots(nrows=nrows, ncols=ncols)).flatten()
+    for ax in axes:
+        ax.axis("off")
+    for k, (ax, kernel) in enumerate(zip(axes, filters)):
+        limit = np.abs(kernel).max() or 1.0
+        ax.imshow(kernel, cmap="seismic", vmin=-limit, vmax=limit, interpolation="nearest")
+        ax.set_title(str(k), fontsize=7)
+    fig.suptitle(f"{weight.shape[0]} filters of {weight.shape[2]}x{weight.shape[3]}", fontsize=9)
+    return _save(fig, path)
+
+
 def draw_figures(run: RunFolder, network: Network, history: History, data, class_names=None) -> list[Path]:
     """Write every figure of the run into ``run/figures/``: the chapter's 11.4, 11.5, 11.7, 11.8
     and 11.9, the confusion matrix and the first dense layer's weights as images."""
@@ -181,4 +199,7 @@ def draw_figures(run: RunFolder, network: Network, history: History, data, class
     first_dense = next((p.value for p in network.parameters() if p.value.ndim == 2), None)
     if first_dense is not None and first_dense.shape[1] == 784:
         written.append(plot_hidden_weights(first_dense, run.file(FIGURE_FILES["hidden_weights"])))
+    first_filters = next((p.value for p in network.parameters() if p.value.ndim == 4), None)
+    if first_filters is not None:
+        written.append(plot_filters(first_filters, run.file(FIGURE_FILES["filters"])))
     return written

@@ -41,6 +41,7 @@ FIGURE_FILES = {
     "misclassified": "figures/misclassified.png",            # Figure 11.9
     "confusion_matrix": "figures/confusion_matrix.png",
     "hidden_weights": "figures/hidden_weights.png",
+    "filters": "figures/filters.png",                        # a convolutional network's first filters
 }
 LOCK_FILENAME = ".lock"
 

@@ -27,7 +27,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 __all__ = ["ImageError", "UnreadableImageError", "BlankImageError", "MNIST_SIDE", "BOX_SIDE", "MAX_IMAGE_PIXELS",
            "ACCEPTED_FORMATS",
            "decode_image", "ink_from_image", "to_mnist", "image_to_mnist", "encode_png",
-           "render_weights"]
+           "render_weights", "render_map"]
 
 MNIST_SIDE = 28          # the field: 28 x 28 pixels
 BOX_SIDE = 20            # the longer side of the digit's bounding box after scaling
@@ -210,22 +210,42 @@ def encode_png(pixels, scale: int = 1, invert: bool = False) -> bytes:
 
 
 def render_weights(weights, scale: int = 4, colormap: str = "seismic") -> bytes:
-    """One hidden unit's incoming weights (784 values) as a 28 x 28 PNG in a diverging colour
-    map (matplotlib's "seismic", as in the run's hidden_weights.png): red for positive, blue for
-    negative, white for zero, scaled symmetrically by the largest magnitude."""
-    from matplotlib import colormaps
-
+    """Weights as a PNG in a diverging colour map (matplotlib's "seismic", as in the run's
+    figures): red for positive, blue for negative, white for zero, scaled symmetrically by the
+    largest magnitude. ``weights``: one hidden unit's incoming weights (784 values, shown as
+    28 x 28) or any 2-D grid (a convolution filter)."""
     weights = np.asarray(weights, dtype=np.float64)
-    side = int(round(np.sqrt(weights.size)))
-    if weights.ndim != 1 or side * side != weights.size:
-        raise ValueError(f"expected a square number of weights (e.g. 784), got shape {weights.shape}")
+    if weights.ndim == 1:
+        side = int(round(np.sqrt(weights.size)))
+        if side * side != weights.size:
+            raise ValueError(f"expected a square number of weights (e.g. 784), got shape {weights.shape}")
+        weights = weights.reshape(side, side)
+    if weights.ndim != 2 or not weights.size:
+        raise ValueError(f"expected 784 weights or a 2-D grid of them, got shape {weights.shape}")
     if not np.all(np.isfinite(weights)):
         raise ValueError("the weights contain NaN or infinite values")
     limit = float(np.abs(weights).max()) or 1.0
-    rgba = colormaps[colormap](0.5 + 0.5 * weights.reshape(side, side) / limit, bytes=True)
+    return _png_of(0.5 + 0.5 * weights / limit, scale, colormap)
+
+
+def render_map(values, scale: int = 4, colormap: str = "magma") -> bytes:
+    """A feature map (a 2-D grid of activations) as a PNG, its smallest value dark and its largest
+    bright (all dark for a map that is constant)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2 or not np.all(np.isfinite(values)):
+        raise ValueError(f"expected a 2-D grid of finite values, got shape {values.shape}")
+    low, high = float(values.min()), float(values.max())
+    return _png_of((values - low) / (high - low) if high > low else np.zeros_like(values), scale, colormap)
+
+
+def _png_of(unit: np.ndarray, scale: int, colormap: str) -> bytes:
+    """Values in [0, 1] on a 2-D grid, coloured by ``colormap``, scaled up ``scale`` times."""
+    from matplotlib import colormaps
+
+    rgba = colormaps[colormap](unit, bytes=True)
     image = Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
     if scale > 1:
-        image = image.resize((side * scale, side * scale), Image.Resampling.NEAREST)
+        image = image.resize((unit.shape[1] * scale, unit.shape[0] * scale), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -10,10 +10,13 @@ and computes, node by node, what ``Predictor.predict_proba`` computes:
 1. the preprocessing stored with the model (the chapter's ``((X / 255.) - .5) * 2``;
    for float32 networks as ``(2 X - 255) / 255``, which for integer pixels is exactly the
    float32 that training used, see ``neuralnet.preprocessing``);
-2. each layer in order: ``Dense`` as ``Gemm`` (x W^T + b), each activation as its ONNX
-   operator (Sigmoid, Tanh, Relu, LeakyRelu, Softmax; identity adds nothing), ``Dropout``
-   as nothing (it is the identity at inference);
-3. the loss's probabilities: Softmax of the logits for the cross-entropy loss, the output
+2. for a network of images, a ``Reshape`` of the rows to [N, channels, height, width];
+3. each layer in order: ``Dense`` as ``Gemm`` (x W^T + b), ``Conv2D`` as ``Conv``, the poolings as
+   ``MaxPool`` / ``AveragePool``, ``Flatten`` as ``Flatten``, ``BatchNorm`` as
+   ``BatchNormalization`` (with the running statistics), each activation as its ONNX operator
+   (Sigmoid, Tanh, Relu, LeakyRelu, Softmax; identity adds nothing), ``Dropout`` and the shift
+   augmentation as nothing (they are the identity at inference);
+4. the loss's probabilities: Softmax of the logits for the cross-entropy loss, the output
    layer's activations as they are for mse.
 
 float64 networks compute in float64 inside the graph (a Cast after the input and before
@@ -32,8 +35,10 @@ import numpy as np
 
 from ..datasets.preprocessing import CHAPTER_PREPROCESSING
 from ..engine.activations import LEAKY_SLOPE
+from ..engine.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D
 from ..engine.layers import Activation, Dense, Dropout, Layer, RandomShift
 from ..engine.network import Network
+from ..engine.normalization import BatchNorm
 from .files import atomic_write_bytes
 from .modelfile import load_model
 
@@ -127,11 +132,45 @@ def _identity_at_inference(graph: _GraphBuilder, layer: Layer, x: str, index: in
     return x  # inverted dropout and the shift augmentation act only in training
 
 
+def _conv(graph: _GraphBuilder, layer: Conv2D, x: str, index: int) -> str:
+    # z = conv(x, W) + b, W [out, in, kh, kw] as ONNX's Conv takes it (also cross-correlation)
+    weight = graph.constant(f"layers.{index}.weight", layer.weight)
+    bias = graph.constant(f"layers.{index}.bias", layer.bias)
+    ph, pw = layer.padding
+    return graph.node("Conv", [x, weight, bias], f"layers.{index}.z", kernel_shape=list(layer.kernel_size),
+                      strides=list(layer.stride), pads=[ph, pw, ph, pw])
+
+
+def _pool(operator: str):
+    def build(graph: _GraphBuilder, layer: Layer, x: str, index: int) -> str:
+        ph, pw = layer.padding
+        extra = {"count_include_pad": 1} if operator == "AveragePool" else {}
+        return graph.node(operator, [x], f"layers.{index}.{operator.lower()}", kernel_shape=list(layer.kernel_size),
+                          strides=list(layer.stride), pads=[ph, pw, ph, pw], **extra)
+    return build
+
+
+def _flatten(graph: _GraphBuilder, layer: Layer, x: str, index: int) -> str:
+    return graph.node("Flatten", [x], f"layers.{index}.flat", axis=1)
+
+
+def _batch_norm(graph: _GraphBuilder, layer: BatchNorm, x: str, index: int) -> str:
+    # y = gamma (x - running_mean) / sqrt(running_var + eps) + beta, per feature or channel
+    names = [graph.constant(f"layers.{index}.{name}", getattr(layer, name))
+             for name in ("weight", "bias", "running_mean", "running_var")]
+    return graph.node("BatchNormalization", [x, *names], f"layers.{index}.normalized", epsilon=layer.eps)
+
+
 LAYER_GRAPHS: dict[type, Callable[[_GraphBuilder, Layer, str, int], str]] = {
     Dense: _dense,
     Activation: _activation,
     Dropout: _identity_at_inference,
     RandomShift: _identity_at_inference,
+    Conv2D: _conv,
+    MaxPool2D: _pool("MaxPool"),
+    AvgPool2D: _pool("AveragePool"),
+    Flatten: _flatten,
+    BatchNorm: _batch_norm,
 }
 
 
@@ -156,6 +195,11 @@ def to_onnx(network: Network, *, preprocessing: dict | None = None, header: dict
     if graph.dtype != np.float32:
         x = graph.node("Cast", [x], "pixels_float64", to=TensorProto.DOUBLE)
     x = PREPROCESSING_GRAPHS[name](graph, x)
+    if len(network.input_shape) > 1:  # rows of pixels -> images [N, channels, height, width]
+        shape = graph.helper.make_tensor(graph.name("image_shape"), TensorProto.INT64, [len(network.input_shape) + 1],
+                                         [-1, *network.input_shape])
+        graph.initializers.append(shape)
+        x = graph.node("Reshape", [x, shape.name], "images")
     for index, layer in enumerate(network.layers):
         build = LAYER_GRAPHS.get(type(layer))
         if build is None:
@@ -171,7 +215,7 @@ def to_onnx(network: Network, *, preprocessing: dict | None = None, header: dict
     graph.nodes.append(helper.make_node("Identity", [x], [OUTPUT_NAME], name=OUTPUT_NAME))
 
     onnx_graph = helper.make_graph(
-        graph.nodes, "neuralnet_mlp",
+        graph.nodes, "neuralnet_network",
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", network.n_features])],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", network.n_outputs])],
         initializer=graph.initializers,
@@ -179,7 +223,7 @@ def to_onnx(network: Network, *, preprocessing: dict | None = None, header: dict
     model = helper.make_model(onnx_graph, producer_name="neuralnet",
                               opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
-    model.doc_string = (f"A neuralnet MLP ({network.loss.name} loss) with the {name!r} preprocessing: input "
+    model.doc_string = (f"A neuralnet network ({network.loss.name} loss) with the {name!r} preprocessing: input "
                         f"'{INPUT_NAME}' float32 (N, {network.n_features}) in 0..255, output '{OUTPUT_NAME}' "
                         f"float32 (N, {network.n_outputs}).")
     if header is not None:

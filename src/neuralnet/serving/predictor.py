@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.preprocessing import CHAPTER_PREPROCESSING, PREPROCESSINGS
+from ..engine.conv import Conv2D
+from ..engine.layers import Activation
 from ..engine.network import Network
 from .modelfile import load_model
 
@@ -71,6 +73,23 @@ class Predictor:
         """The class label (from ``classes``) of each raw image."""
         indices = self.network.predict(self.preprocess(pixels))
         return np.asarray(self.classes)[indices]
+
+    def first_convolution(self) -> int | None:
+        """The index of the network's first Conv2D layer, None if it has none."""
+        return next((i for i, layer in enumerate(self.network.layers) if isinstance(layer, Conv2D)), None)
+
+    def feature_maps(self, pixels) -> np.ndarray:
+        """What the first convolution (and the activation right after it) makes of raw images:
+        [n, channels, height, width], at inference. A ValueError for a network without one."""
+        index = self.first_convolution()
+        if index is None:
+            raise ValueError("the network has no convolution, so no feature maps")
+        layers = self.network.layers
+        stop = index + 2 if index + 1 < len(layers) and isinstance(layers[index + 1], Activation) else index + 1
+        x = self.preprocess(pixels)
+        for layer in layers[:stop]:
+            x = layer.forward(x)
+        return np.ascontiguousarray(x)
 
 
 def load(path: str | Path) -> Predictor:

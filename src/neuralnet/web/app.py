@@ -7,7 +7,10 @@
                                  -> ``{"probabilities", "top_class", "label", "image"}``
 * ``GET /api/model``             architecture, hyper-parameters, metrics, history, figure URLs
 * ``GET /figures/{name}.png``    the run's figures (``neuralnet.runs.FIGURE_FILES``)
-* ``GET /api/hidden-units/{k}.png``  hidden unit k's incoming weights as a 28 x 28 image
+* ``GET /api/hidden-units/{k}.png``  hidden unit k's incoming weights as a 28 x 28 image (a network
+                                 whose first layer is dense on the 784 pixels)
+* ``GET /api/filters/{k}.png``   filter k of the first convolution (a convolutional network)
+* ``POST /api/feature-maps``     ``{"pixels": [...]}`` -> what the first convolution makes of the image
 * ``GET /docs``                  the OpenAPI documentation
 
 The app holds no mathematics: ``neuralnet.imaging`` makes the 28 x 28 image and
@@ -17,10 +20,12 @@ predictor keeps no state between calls, so requests are answered in parallel.
 
 from __future__ import annotations
 
+import base64
 import math
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -31,8 +36,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from ..engine.layers import Dense
+from ..engine.specs import describe_spec
 from ..runs.folders import FIGURE_FILES, RunFolder
-from ..serving.imaging import ImageError, UnreadableImageError, image_to_mnist, render_weights
+from ..serving.imaging import ImageError, UnreadableImageError, image_to_mnist, render_map, render_weights
 from ..serving.predictor import load
 from .requests import (
     ACCEPTED_TYPES,
@@ -60,6 +67,12 @@ class Prediction(BaseModel):
     label: str = Field(description="name of the top class")
     image: list[float] = Field(description="the 28 x 28 image the network saw, row by row, "
                                          "0 = background to 255 = ink")
+
+
+class FeatureMaps(BaseModel):
+    shape: list[int] = Field(description="[channels, height, width] of the first convolution's output")
+    layer: str = Field(description="the layer, e.g. Conv2D(1 -> 32, 3x3, padding 1)")
+    maps: list[str] = Field(description="one PNG (a data: URL) per channel")
 
 
 class ErrorMessage(BaseModel):
@@ -114,8 +127,12 @@ def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYT
         raise ValueError(f"the model in {run.path} takes {predictor.network.n_features} inputs, but the "
                          "web app serves models of 28 x 28 images (784 inputs)")
     header = predictor.header
-    first_weights = predictor.network.parameters()[0].value          # [n_hidden, 784]
+    first = next((layer for layer in predictor.network.layers if layer.parameters()), None)
+    # a dense first layer on the pixels: its units' weights [n_hidden, 784] are images
+    first_weights = first.weight if isinstance(first, Dense) and first.n_in == 784 else np.zeros((0, 784))
     n_hidden_units = first_weights.shape[0]
+    convolution = predictor.first_convolution()
+    filters = predictor.network.layers[convolution].weight.mean(axis=1) if convolution is not None else None
     labels = [str(c) for c in predictor.classes]
 
     # FastAPIOffline: FastAPI, with Swagger UI's and ReDoc's files served from the package
@@ -208,6 +225,8 @@ def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYT
             "figures": {name: f"/figures/{name}.png" for name, path in FIGURE_FILES.items()
                         if run.file(path).is_file()},
             "hidden_units": {"count": n_hidden_units, "url": "/api/hidden-units/{k}.png"},
+            "filters": {"count": 0 if filters is None else len(filters), "url": "/api/filters/{k}.png",
+                        "size": None if filters is None else list(filters.shape[1:])},
         })
 
     @app.get("/figures/{name}.png", summary="A figure of the run", response_class=FileResponse,
@@ -232,6 +251,42 @@ def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYT
                                               f"{n_hidden_units} units on 28 x 28 inputs)")
         return Response(hidden_unit_png(k), media_type="image/png",
                         headers={"Cache-Control": "max-age=3600"})
+
+    @cache
+    def filter_png(k: int) -> bytes:
+        return render_weights(filters[k], scale=max(1, 28 // filters.shape[1]))
+
+    @app.get("/api/filters/{k}.png", summary="Filter k of the first convolution (the mean over its input channels)",
+             response_class=Response, responses={404: {"model": ErrorMessage}})
+    def filter_image(k: int):
+        count = 0 if filters is None else len(filters)
+        if not 0 <= k < count:
+            raise StarletteHTTPException(404, f"filter {k} does not exist: expected 0 to {count - 1}" if count else
+                                         "this network has no convolution, so no filters")
+        return Response(filter_png(k), media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+    @app.post("/api/feature-maps", response_model=FeatureMaps, responses=ERRORS,
+              summary="What the first convolution makes of a 28 x 28 image",
+              openapi_extra={"requestBody": {"required": True,
+                                             "content": {JSON_TYPE: PREDICT_BODY["content"][JSON_TYPE]}}})
+    async def feature_maps(request: Request):
+        """Send `{"pixels": [784 numbers]}` (the `image` a prediction answers with): the answer is
+        the first convolution's output for it (after its activation), one PNG per channel, dark for
+        the channel's smallest value and bright for its largest."""
+        if filters is None:
+            raise RequestError(404, "this network has no convolution, so no feature maps")
+        kind = media_type(request.headers.get("content-type"))
+        if kind != JSON_TYPE:
+            raise RequestError(415, f"expected {JSON_TYPE} {{\"pixels\": [784 numbers]}}")
+        body = await read_body(request, max_upload_bytes)
+
+        def answer():
+            maps = predictor.feature_maps(pixels_from_json(body, predictor.network.n_features))[0]
+            scale = max(1, 56 // maps.shape[1])
+            return {"shape": list(maps.shape), "layer": describe_spec(predictor.network.layers[convolution].config()),
+                    "maps": ["data:image/png;base64," + base64.b64encode(render_map(m, scale=scale)).decode()
+                             for m in maps]}
+        return await run_in_threadpool(answer)
 
     app.state.predictor = predictor
     app.state.run = run

@@ -21,6 +21,7 @@
   let inFlight = false;
   let pending = false;
   let openRequests = 0;
+  let hasFilters = false;      // a convolutional network: show the feature maps of each drawing
 
   // -- the drawing pad ---------------------------------------------------------------------------
   function clearPad() {
@@ -125,6 +126,7 @@
     }
     if (asked !== generation) return;
     show(answer);
+    if (hasFilters) showFeatureMaps(answer.image, asked);
     setStatus(describe ? describe(answer) : `It looks like a ${answer.label}.`);
   }
 
@@ -176,6 +178,33 @@
     });
     seenContext.putImageData(image, 0, 0);
     bars.dataset.updates = String(Number(bars.dataset.updates) + 1);
+  }
+
+  async function showFeatureMaps(pixels, asked) {
+    openRequests += 1;
+    try {
+      const response = await fetch("/api/feature-maps", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ pixels }),
+      });
+      const answer = await response.json();
+      if (!response.ok || asked !== generation) return;
+      $("feature-layer").textContent = answer.layer;
+      const maps = $("feature-maps");
+      maps.replaceChildren();
+      answer.maps.forEach((url, k) => {
+        const figure = element("figure");
+        const img = element("img");
+        img.src = url;
+        img.alt = `feature map ${k}`;
+        figure.append(img, element("figcaption", String(k)));
+        maps.append(figure);
+      });
+      maps.dataset.updates = String(Number(maps.dataset.updates || 0) + 1);
+    } catch (error) {
+      // the maps are an extra: the answer itself is already shown
+    } finally {
+      openRequests -= 1;
+    }
   }
 
   function showNothing() {
@@ -234,6 +263,10 @@
       Activation: () => spec.name,
       Dropout: () => `dropout ${spec.p}`,
       RandomShift: () => `shift \u00b1${spec.max_shift} px`,
+      Conv2D: () => `conv ${spec.in_channels}\u2192${spec.out_channels} ${spec.kernel_size.join("x")}`,
+      MaxPool2D: () => `max pool ${spec.kernel_size[0]}`,
+      AvgPool2D: () => `avg pool ${spec.kernel_size[0]}`,
+      BatchNorm: () => "batch norm",
     }[spec.type] || (() => spec.type))();
     const facts = {
       layers: model.layers.join(" \u2192 "),
@@ -316,6 +349,22 @@
       img.loading = count > 200 ? "lazy" : "eager";
       figure.append(img, element("figcaption", String(k)));
       units.append(figure);
+    }
+
+    const filters = model.filters || { count: 0 };
+    hasFilters = filters.count > 0;
+    $("hidden-panel").hidden = count === 0;
+    $("filters-panel").hidden = !hasFilters;
+    $("feature-panel").hidden = !hasFilters;
+    const filterList = $("filters");
+    filterList.replaceChildren();
+    for (let k = 0; k < filters.count; k++) {
+      const figure = element("figure");
+      const img = element("img");
+      img.src = filters.url.replace("{k}", String(k));
+      img.alt = `filter ${k}`;
+      figure.append(img, element("figcaption", String(k)));
+      filterList.append(figure);
     }
 
     $("output-note").textContent = arch.loss === "mse"

@@ -1,0 +1,354 @@
+"""Convolutional layers: Conv2D, MaxPool2D, AvgPool2D and Flatten, forward and backward side by side.
+
+Images are ``[n, channels, height, width]`` (PyTorch's NCHW); a convolution's weight is
+``[out_channels, in_channels, kh, kw]`` and its bias ``[out_channels]``, PyTorch's layout and names,
+so weights can be compared and exported as they are.
+
+The convolution is written as im2col and one matrix product: the input's kh x kw patches (one per
+output position, every channel) become the rows of a matrix ``cols`` [n oh ow, c kh kw], and
+
+    z = cols W^T + b            [n oh ow, c kh kw] @ [c kh kw, out] -> [n oh ow, out] -> NCHW
+    dL/dW = delta^T cols        [out, n oh ow] @ [n oh ow, c kh kw]
+    dL/db = sum of delta over n, oh, ow
+    dL/dcols = delta W          [n oh ow, out] @ [out, c kh kw], added back into the input (col2im)
+
+``cols`` is made for at most ``kernels.IM2COL_ELEMENTS`` entries at a time (the batch in chunks
+of examples), so the buffers stay bounded whatever the batch size; the backward pass makes the
+columns again rather than keeping them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import kernels
+from .initializers import get_initializer
+from .layers import Layer, Parameter, SpecError, _check_positive_int, _shape
+
+__all__ = ["Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "output_size"]
+
+
+def _pair(name: str, value) -> tuple[int, int]:
+    """A size given as one number or two, as two positive (or, for padding, non-negative) ints."""
+    values = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+    if len(values) != 2:
+        raise ValueError(f"{name} must be a number or a pair of numbers, got {value!r}")
+    low = 0 if name == "padding" else 1
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < low:
+            raise ValueError(f"{name} must be {'a whole number >= 0' if low == 0 else 'a positive integer'} "
+                             f"(or a pair of them), got {value!r}")
+    return int(values[0]), int(values[1])
+
+
+def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Positions of a kernel along one axis: floor((size + 2 padding - kernel) / stride) + 1."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _spatial(layer: str, input_shape, kernel, stride, padding) -> tuple[int, int, int, int]:
+    """(channels, oh, ow, ...) for an image input, or a SpecError naming what does not fit."""
+    shape = _shape(input_shape)
+    if len(shape) != 3:
+        raise SpecError(f"{layer} takes images [n, channels, height, width], got examples of shape {shape} "
+                        "(give the data's image shape, e.g. input_shape (1, 28, 28))")
+    channels, height, width = shape
+    oh, ow = (output_size(height, kernel[0], stride[0], padding[0]),
+              output_size(width, kernel[1], stride[1], padding[1]))
+    if oh < 1 or ow < 1:
+        raise SpecError(f"{layer}'s kernel {kernel[0]}x{kernel[1]} (padding {padding[0]}x{padding[1]}) is larger "
+                        f"than its {height}x{width} input")
+    return channels, oh, ow, height
+
+
+def _windows(x: np.ndarray, kernel, stride, padding, fill: float = 0.0) -> np.ndarray:
+    """Every kh x kw patch of x [n, c, h, w] at the strided positions, as a view
+    [n, c, oh, ow, kh, kw] (of a padded copy when there is padding)."""
+    ph, pw = padding
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+    windows = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(2, 3))
+    return windows[:, :, ::stride[0], ::stride[1]]
+
+
+def _add_windows(grad_windows: np.ndarray, input_shape, kernel, stride, padding) -> np.ndarray:
+    """The adjoint of ``_windows``: gradients of the patches [n, c, oh, ow, kh, kw] added back into
+    an array of the input's shape [n, c, h, w] (overlapping patches add up)."""
+    n, c, h, w = input_shape
+    ph, pw = padding
+    grad = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=grad_windows.dtype)
+    oh, ow = grad_windows.shape[2:4]
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            grad[:, :, i:i + stride[0] * oh:stride[0], j:j + stride[1] * ow:stride[1]] += grad_windows[..., i, j]
+    return grad[:, :, ph:ph + h, pw:pw + w]
+
+
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation, as in PyTorch): z[n, o] = sum_c W[o, c] * x[n, c] + b[o].
+
+    ``weight`` [out_channels, in_channels, kh, kw], ``bias`` [out_channels]; they are drawn from
+    ``rng`` with the layer's initializer (fan_in = in_channels kh kw, fan_out = out_channels kh kw).
+    """
+
+    fresh_output = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 init: str = "he", rng: np.random.RandomState | int | None = None, dtype=np.float32):
+        self.in_channels = _check_positive_int("in_channels", in_channels)
+        self.out_channels = _check_positive_int("out_channels", out_channels)
+        self.kernel_size = _pair("kernel_size", kernel_size)
+        self.stride = _pair("stride", stride)
+        self.padding = _pair("padding", padding)
+        initializer = get_initializer(init)
+        self.init = init
+        if not isinstance(rng, np.random.RandomState):
+            rng = np.random.RandomState(rng)
+        dtype = np.dtype(dtype)
+        kh, kw = self.kernel_size
+        shape = (self.out_channels, self.in_channels, kh, kw)
+        self.weight = initializer(rng, shape, self.in_channels * kh * kw, self.out_channels * kh * kw).astype(dtype)
+        self.grad_weight = np.zeros_like(self.weight)
+        self.bias = np.zeros(self.out_channels, dtype=dtype)
+        self.grad_bias = np.zeros_like(self.bias)
+        self._x: np.ndarray | None = None
+
+    def _chunks(self, n: int, positions: int) -> int:
+        """Examples per im2col chunk: the columns of at most IM2COL_ELEMENTS entries."""
+        per_example = positions * self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+        return max(1, min(n, kernels.IM2COL_ELEMENTS // max(per_example, 1)))
+
+    def _cols(self, x_nhwc: np.ndarray) -> np.ndarray:
+        """im2col: x [m, h, w, c] (channels last) -> [m oh ow, kh kw c], one row per output position."""
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        if ph or pw:
+            x_nhwc = np.pad(x_nhwc, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+        windows = np.lib.stride_tricks.sliding_window_view(x_nhwc, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
+        m, oh, ow, c = windows.shape[:4]
+        # [m, oh, ow, c, kh, kw] -> [m, oh, ow, kh, kw, c]: runs of c contiguous values to copy
+        return np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(m * oh * ow, kh * kw * c)
+
+    def _weight_matrix(self) -> np.ndarray:
+        """W [out, c, kh, kw] as the matrix [out, kh kw c] that multiplies the columns."""
+        return self.weight.transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        # z = conv(x, W) + b: [n, c, h, w] -> [n, out, oh, ow]. Computed channels last: x's
+        # [n, h, w, c] view is free when x came from a convolution (its memory is channels last),
+        # and the product's rows are then the output in that layout already.
+        n = x.shape[0]
+        _, oh, ow, _ = _spatial("Conv2D", x.shape[1:], self.kernel_size, self.stride, self.padding)
+        x_nhwc = x.transpose(0, 2, 3, 1)
+        if training:
+            self._x = x_nhwc
+        w = self._weight_matrix()                                   # [out, kh kw c]
+        z = np.empty((n, oh, ow, self.out_channels), dtype=x.dtype)
+        step = self._chunks(n, oh * ow)
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            # [m oh ow, kh kw c] @ [kh kw c, out] -> [m oh ow, out]
+            np.matmul(self._cols(x_nhwc[start:stop]), w.T, out=z[start:stop].reshape(-1, self.out_channels))
+        z += self.bias
+        return z.transpose(0, 3, 1, 2)  # NCHW, a view of the channels-last memory
+
+    def backward(self, grad_out: np.ndarray, need_input_grad: bool = True, x: np.ndarray | None = None):
+        """grad_out = dL/dz [n, out, oh, ow]; x defaults to the input of the last training forward pass."""
+        x_nhwc = self._remembered(self._x) if x is None else x.transpose(0, 2, 3, 1)
+        n, out, oh, ow = grad_out.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        w = self._weight_matrix()                                   # [out, kh kw c]
+        delta = np.ascontiguousarray(grad_out.transpose(0, 2, 3, 1))  # [n, oh, ow, out]
+        # dL/db = sum over examples and positions of delta
+        kernels.sum_rows(delta.reshape(-1, out), out=self.grad_bias)
+        grad_w = np.zeros_like(w)                                   # [out, kh kw c]
+        if need_input_grad:
+            _, h, width, c = x_nhwc.shape
+            grad_padded = np.zeros((n, h + 2 * ph, width + 2 * pw, c), dtype=x_nhwc.dtype)
+        step = self._chunks(n, oh * ow)
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            d = delta[start:stop].reshape(-1, out)                   # [m oh ow, out]
+            grad_w += d.T @ self._cols(x_nhwc[start:stop])          # dL/dW = delta^T cols: [out, kh kw c]
+            if need_input_grad:
+                # dL/dcols = delta W, then col2im: each patch's gradient added back where it came from
+                d_cols = (d @ w).reshape(stop - start, oh, ow, kh, kw, c)
+                target = grad_padded[start:stop]
+                for i in range(kh):
+                    for j in range(kw):
+                        target[:, i:i + sh * oh:sh, j:j + sw * ow:sw] += d_cols[:, :, :, i, j]
+        self.grad_weight[...] = grad_w.reshape(out, kh, kw, -1).transpose(0, 3, 1, 2)
+        if not need_input_grad:
+            return None
+        return grad_padded[:, ph:ph + x_nhwc.shape[1], pw:pw + x_nhwc.shape[2]].transpose(0, 3, 1, 2)
+
+    def parameters(self) -> list[Parameter]:
+        return [Parameter("weight", self.weight, self.grad_weight, decay=True),
+                Parameter("bias", self.bias, self.grad_bias, decay=False)]
+
+    def output_shape(self, input_shape):
+        channels, oh, ow, _ = _spatial("Conv2D", input_shape, self.kernel_size, self.stride, self.padding)
+        if channels != self.in_channels:
+            raise SpecError(f"Conv2D has in_channels = {self.in_channels}, but its input has {channels} channels")
+        return (self.out_channels, oh, ow)
+
+    def multiply_adds(self, input_shape) -> int:
+        """Multiply-adds per example of the forward product."""
+        _, oh, ow = self.output_shape(input_shape)
+        return oh * ow * self.weight.size
+
+    def config(self) -> dict:
+        return {"type": "Conv2D", "in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": list(self.kernel_size), "stride": list(self.stride), "padding": list(self.padding),
+                "init": self.init}
+
+    @classmethod
+    def from_config(cls, config, input_shape, streams, dtype):
+        settings = dict(config)
+        if input_shape is not None:
+            if len(input_shape) != 3:
+                raise SpecError(f"Conv2D takes images [n, channels, height, width], got examples of shape "
+                                f"{_shape(input_shape)} (give the data's image shape, e.g. (1, 28, 28))")
+            settings.setdefault("in_channels", input_shape[0])
+            if settings["in_channels"] != input_shape[0]:
+                raise SpecError(f"Conv2D has in_channels = {settings['in_channels']}, but its input has "
+                                f"{input_shape[0]} channels")
+        return cls(rng=streams.weights, dtype=dtype, **settings)
+
+
+class _Pool(Layer):
+    """What max and average pooling share: kernel, stride (the kernel by default), padding, shapes."""
+
+    kind = "pool"
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        self.kernel_size = _pair("kernel_size", kernel_size)
+        self.stride = _pair("stride", stride if stride is not None else self.kernel_size)
+        self.padding = _pair("padding", padding)
+        if any(p > k // 2 for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(f"padding {list(self.padding)} must be at most half the kernel "
+                             f"{list(self.kernel_size)} (as in PyTorch)")
+        self._x_shape: tuple | None = None
+
+    def output_shape(self, input_shape):
+        channels, oh, ow, _ = _spatial(type(self).__name__, input_shape, self.kernel_size, self.stride,
+                                       self.padding)
+        return (channels, oh, ow)
+
+    def config(self) -> dict:
+        return {"type": type(self).__name__, "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": list(self.padding)}
+
+    def _tiles(self, x: np.ndarray) -> np.ndarray | None:
+        """x [n, c, h, w] as non-overlapping tiles [n, c, oh, kh, ow, kw] (a view), when the pooling
+        is that simple (stride = kernel, no padding, sizes that divide); else None."""
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        n, c, h, w = x.shape
+        if (kh, kw) != (sh, sw) or any(self.padding) or h % kh or w % kw:
+            return None
+        return x.reshape(n, c, h // kh, kh, w // kw, kw)
+
+
+class MaxPool2D(_Pool):
+    """Max pooling: each output is the largest input of its kh x kw window (padding counts as -inf).
+    The gradient goes to that input alone (the first of equal ones, as PyTorch does)."""
+
+    def _offsets(self, x: np.ndarray):
+        """For non-overlapping windows (stride = kernel, no padding, sizes that divide): the views
+        of x [n, c, h, w] holding the (i, j)-th value of every window, [n, c, oh, ow] each. They are
+        taken in x's memory order (channels last after a convolution), which keeps them fast."""
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        h, w = x.shape[2:]
+        if (kh, kw) != (sh, sw) or any(self.padding) or h % kh or w % kw:
+            return None
+        x_nhwc = x.transpose(0, 2, 3, 1)
+        if x_nhwc.flags.c_contiguous:
+            return [x_nhwc[:, i::kh, j::kw].transpose(0, 3, 1, 2) for i in range(kh) for j in range(kw)]
+        return [x[:, :, i::kh, j::kw] for i in range(kh) for j in range(kw)]
+
+    @staticmethod
+    def _like(view: np.ndarray) -> np.ndarray:
+        """An empty array of ``view``'s shape in its memory order (channels last or first)."""
+        if view.transpose(0, 2, 3, 1).strides[-1] == view.itemsize or view.strides[1] < view.strides[3]:
+            return np.empty((view.shape[0], *view.shape[2:], view.shape[1]), view.dtype).transpose(0, 3, 1, 2)
+        return np.empty(view.shape, view.dtype)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        # [n, c, h, w] -> [n, c, oh, ow]
+        views = self._offsets(x)
+        if views is not None:  # a running max over the kh kw positions of the windows
+            best = self._like(views[0])
+            np.copyto(best, views[0])
+            for view in views[1:]:
+                np.maximum(best, view, out=best)
+            winner = (x, best.copy()) if training else None  # the backward pass finds the winners again
+        else:
+            windows = _windows(x, self.kernel_size, self.stride, self.padding, fill=-np.inf)
+            flat = windows.reshape(*windows.shape[:4], -1)
+            winner = flat.argmax(axis=-1)                      # index of the max within each window
+            best = np.take_along_axis(flat, winner[..., None], axis=-1)[..., 0]
+        if training:
+            self._x_shape, self._winner = x.shape, winner
+        return best
+
+    def backward(self, grad_out: np.ndarray, need_input_grad: bool = True):
+        # dL/dx = dL/dz at the position of each window's max, 0 elsewhere
+        shape = self._remembered(self._x_shape)
+        kh, kw = self.kernel_size
+        if isinstance(self._winner, tuple):  # non-overlapping windows: the first input equal to the max
+            x, best = self._winner
+            channels_last = x.transpose(0, 2, 3, 1).flags.c_contiguous
+            grad = (np.zeros((shape[0], *shape[2:], shape[1]), grad_out.dtype).transpose(0, 3, 1, 2)
+                    if channels_last else np.zeros(shape, grad_out.dtype))
+            taken = np.zeros(best.shape, dtype=bool)
+            for view, grad_view in zip(self._offsets(x), self._offsets(grad)):
+                first = view == best
+                first &= ~taken
+                taken |= first
+                np.multiply(grad_out, first, out=grad_view)
+            return grad
+        grad_windows = np.zeros((*grad_out.shape, kh * kw), dtype=grad_out.dtype)
+        np.put_along_axis(grad_windows, self._winner[..., None].astype(np.intp), grad_out[..., None], axis=-1)
+        grad_windows = grad_windows.reshape(*grad_out.shape, kh, kw)
+        return _add_windows(grad_windows, shape, self.kernel_size, self.stride, self.padding)
+
+
+class AvgPool2D(_Pool):
+    """Average pooling: each output is the mean of its kh x kw window (zero padding counted, as
+    PyTorch's default count_include_pad=True)."""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        # [n, c, h, w] -> [n, c, oh, ow]
+        if training:
+            self._x_shape = x.shape
+        tiles = self._tiles(x)
+        if tiles is not None:
+            return tiles.mean(axis=(3, 5))
+        return _windows(x, self.kernel_size, self.stride, self.padding).mean(axis=(4, 5))
+
+    def backward(self, grad_out: np.ndarray, need_input_grad: bool = True):
+        # dL/dx = the mean of dL/dz of every window the input is in: dL/dz / (kh kw), spread back
+        shape = self._remembered(self._x_shape)
+        kh, kw = self.kernel_size
+        share = grad_out / (kh * kw)
+        grad_windows = np.broadcast_to(share[..., None, None], (*grad_out.shape, kh, kw))
+        return _add_windows(grad_windows, shape, self.kernel_size, self.stride, self.padding)
+
+
+class Flatten(Layer):
+    """[n, d1, d2, ...] -> [n, d1 d2 ...] (C-order, as torch.flatten(x, 1)); backward reshapes back."""
+
+    def __init__(self):
+        self._x_shape: tuple | None = None
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if training:
+            self._x_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, grad_out: np.ndarray, need_input_grad: bool = True):
+        return grad_out.reshape(self._remembered(self._x_shape))
+
+    def output_shape(self, input_shape):
+        return (math.prod(_shape(input_shape)),)
