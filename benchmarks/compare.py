@@ -204,7 +204,7 @@ def summarize_training(records: list[dict], workload: Workload, peak_gflops: flo
     for key, runs in _runs_by_implementation(records, workload).items():
         seconds = _median(runs, "seconds")
         epochs = runs[0]["epochs"]
-        flops = loop_flops(workload.layer_sizes, runs[0]["examples_trained_per_epoch"] * epochs,
+        flops = loop_flops(workload.products, runs[0]["examples_trained_per_epoch"] * epochs,
                            runs[0]["examples_evaluated_per_epoch"] * epochs)
         growths = [g for g in map(_growth, runs) if g is not None]
         peak_rss, rss_ready = _median(runs, "peak_rss"), _median(runs, "rss_ready")
@@ -340,7 +340,7 @@ def inference_table(rows_by_workload: dict[str, list[dict]], workloads: dict, no
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for name, rows in rows_by_workload.items():
-        network = "-".join(map(str, workloads[name]["layer_sizes"]))
+        network = workloads[name]["label"]
         for row in rows:
             lines.append(
                 f"| {network} | {row['label']} | {row['batch_seconds'] * 1e3:.2f} "
@@ -472,7 +472,7 @@ def build_report(args, workloads: list[Workload], measured: dict, notes: list[st
         "date": time.strftime("%Y-%m-%d %H:%M"), "quick": args.quick, "threads": args.threads,
         "rounds": args.rounds, "machine": describe_machine(), "peak": peak, "peaks": measured["peaks"],
         "data": measured["data"],
-        "workloads": {w.name: dict(w.to_dict(), layer_sizes=w.layer_sizes) for w in workloads},
+        "workloads": {w.name: dict(w.to_dict(), layer_sizes=w.layer_sizes, label=w.label) for w in workloads},
         "training": training,
         "inference": {w.name: rows for w in workloads if (rows := summarize_inference(measured["inference"], w))},
         "notes": notes, "inference_notes": inference_notes, "targets": check_targets(training),

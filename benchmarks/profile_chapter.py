@@ -82,7 +82,7 @@ def summary(workload: Workload, data, seconds_default: float, seconds_synchronou
             seconds_threaded: float | None, peak: float, threads: int) -> str:
     n_train = len(data.y_train) - len(data.y_train) % workload.batch_size
     n_evaluated = len(data.y_train) + len(data.y_valid)
-    gflop = loop_flops(workload.layer_sizes, n_train * workload.epochs, n_evaluated * workload.epochs) / 1e9
+    gflop = loop_flops(workload.products, n_train * workload.epochs, n_evaluated * workload.epochs) / 1e9
     return "\n".join([
         f"Profile of neuralnet on {workload.title}, {workload.epochs} epochs,",
         "training and validation sets evaluated after every epoch.",

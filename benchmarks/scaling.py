@@ -58,7 +58,7 @@ def point_workload(parameters: dict, epochs: int) -> Workload:
 def epoch_flops(parameters: dict) -> int:
     workload = point_workload(parameters, 1)
     trained = parameters["examples"] - parameters["examples"] % parameters["batch_size"]
-    return trained * training_flops(workload.layer_sizes)
+    return trained * training_flops(workload.products)
 
 
 def sweep_points(sweep: Sweep, quick: bool) -> list[dict]:

@@ -32,6 +32,7 @@ LAYERS = [
     {"training"},
     {"runs"},
     {"chapter", "estimator", "explain"},
+    {"explain_conv"},
     {"tune"},
     {"web", "cli", "__init__", "__main__"},
 ]

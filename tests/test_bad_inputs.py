@@ -212,7 +212,8 @@ PYTHON_CASES = [
      r"tabled.toml: \[train\] is a table, but neuralnet reads the settings as keys at the top of the file .*"
      r"move \['epochs'\] out of \[train\]"),
     ("audit-4-preprocessing-number", lambda w: load(w.odd_headers["preprocessing-number"]), ModelFileError,
-     r"preprocessing-number.safetensors: preprocessing 7 is not supported; expected one of \['chapter'\]"),
+     r"preprocessing-number.safetensors: preprocessing 7 is not supported; expected one of "
+     r"\['chapter', 'standardize'\]"),
     ("audit-4-nested-classes", lambda w: load(w.odd_headers["nested-classes"]), ModelFileError,
      r"nested-classes.safetensors: 'classes' must list 10 labels \(strings or numbers\), got \[\[0\], \[1\]"),
     ("audit-5-config-a-list", lambda w: evaluate_run(w.shaped["list"], data_dir=w.data), RunFolderError,

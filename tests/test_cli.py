@@ -16,7 +16,8 @@ from neuralnet.runs import FIGURE_FILES
 from neuralnet.serving.predictor import load
 
 #: the figures of a multilayer perceptron's run (the filters are a convolutional network's)
-MLP_FIGURES = {name: path for name, path in FIGURE_FILES.items() if name != "filters"}
+MLP_FIGURES = {name: path for name, path in FIGURE_FILES.items()
+               if name not in ("filters", "decision_boundary", "decision_boundary_animation", "predictions")}
 RUN_FILES = ["config.json", "history.csv", "history.json", "metrics.json", "model.safetensors", "log.txt",
              *MLP_FIGURES.values()]
 

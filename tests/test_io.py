@@ -157,7 +157,7 @@ def _nan_weight(tensors):
      r"invalid architecture .*expected an object with exactly input_shape, layers, loss and dtype"),
     (lambda h: h.pop("architecture"), None, r"the header has no architecture"),
     (_set("preprocessing", {"name": "imagenet"}), None,
-     r"preprocessing 'imagenet' is not supported; expected one of \['chapter'\]"),
+     r"preprocessing 'imagenet' is not supported; expected one of \['chapter', 'standardize'\]"),
     (_set("preprocessing", {"name": ["chapter"]}), None, r"preprocessing \['chapter'\] is not supported"),
     (_set("classes", ["a", "b"]), None, r"'classes' must list 10 labels \(strings or numbers\), got \['a', 'b'\]"),
     (_set("classes", [[k] for k in range(10)]), None, r"'classes' must list 10 labels \(strings or numbers\)"),

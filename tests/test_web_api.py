@@ -360,7 +360,9 @@ def test_model_description(client, run_folder):
     assert model["classes"] == [str(k) for k in range(10)]
     sizes = json.loads((run_folder / "config.json").read_text())["sizes"]
     assert model["data"] == sizes and sum(sizes.values()) == 7000 and sizes["test"] == 1000
-    assert set(model["figures"]) == set(FIGURE_FILES) - {"filters"}  # filters: a convolutional network's
+    # (the filters are a convolutional network's, the others those of 2-feature data and regressions)
+    assert set(model["figures"]) == set(FIGURE_FILES) - {"filters", "decision_boundary", "decision_boundary_animation",
+                                                         "predictions"}
     assert model["hidden_units"] == {"count": 50, "url": "/api/hidden-units/{k}.png"}
     assert model["filters"] == {"count": 0, "url": "/api/filters/{k}.png", "size": None}
 

@@ -20,7 +20,7 @@ from neuralnet.runs.builder import build_trainer
 from neuralnet.runs.config import TrainingConfig
 
 from .shared_data import Arrays
-from .workloads import N_CLASSES, N_FEATURES, Workload
+from .workloads import IMAGE_SHAPE, N_CLASSES, N_FEATURES, Workload
 
 
 def describe(workload: Workload) -> str:
@@ -28,6 +28,10 @@ def describe(workload: Workload) -> str:
 
 
 def training_config(workload: Workload) -> TrainingConfig:
+    if workload.layers is not None:
+        return TrainingConfig(layers=workload.layers, loss=workload.loss, init=workload.init,
+                              optimizer=workload.optimizer, lr=workload.lr, batch_size=workload.batch_size,
+                              epochs=workload.epochs, seed=workload.seed)
     return TrainingConfig(hidden=list(workload.hidden), activation=workload.activation, loss=workload.loss,
                           init=workload.init, dropout=workload.dropout, optimizer=workload.optimizer,
                           lr=workload.lr, batch_size=workload.batch_size, epochs=workload.epochs,
@@ -36,11 +40,12 @@ def training_config(workload: Workload) -> TrainingConfig:
 
 def build_network(workload: Workload) -> Network:
     config = training_config(workload)
-    return build_from_config(config, (N_FEATURES,), N_CLASSES)
+    return build_from_config(config, IMAGE_SHAPE if workload.layers else (N_FEATURES,), N_CLASSES)
 
 
 def initial_weights(workload: Workload) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(W [n_out, n_in], b [n_out]) of each Dense layer, as the builder draws them."""
+    """(W, b) of each layer with weights (Dense: W [n_out, n_in]; Conv2D: W [out, in, kh, kw]), in order,
+    as the builder draws them."""
     state = build_network(workload).state_dict()
     weights = [name for name in state if name.endswith(".weight")]
     return [(state[name], state[name[:-len("weight")] + "bias"]) for name in weights]

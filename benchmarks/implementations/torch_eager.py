@@ -29,7 +29,8 @@ OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 def describe(workload: Workload) -> str:
     parts = ["nn.Sequential", f"{'chapter MSE' if workload.loss == 'mse' else 'CrossEntropyLoss'}",
              f"torch.optim.{OPTIMIZERS[workload.optimizer].__name__}", "neuralnet's initial weights"]
-    parts.append("its own dropout masks" if workload.dropout else "neuralnet's shuffling order")
+    parts.append("its own dropout masks" if workload.dropout or "dropout" in (workload.layers or "")
+                 else "neuralnet's shuffling order")
     return ", ".join(parts)
 
 
@@ -38,10 +39,42 @@ def chapter_mse(output: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
     return ((output - onehot) ** 2).sum(1).mean()
 
 
+def _stack_modules(workload: Workload) -> list[nn.Module]:
+    """The workload's layer stack as PyTorch modules, read from neuralnet's specs of it (the same
+    shapes, so neuralnet's initial weights fit)."""
+    from .neuralnet_engine import build_network
+
+    modules: list[nn.Module] = [nn.Unflatten(1, (1, 28, 28))]  # the rows of pixels, as images
+    for spec in build_network(workload).specs():
+        kind = spec["type"]
+        if kind == "Conv2D":
+            modules.append(nn.Conv2d(spec["in_channels"], spec["out_channels"], tuple(spec["kernel_size"]),
+                                     tuple(spec["stride"]), tuple(spec["padding"])))
+        elif kind == "MaxPool2D":
+            modules.append(nn.MaxPool2d(tuple(spec["kernel_size"]), tuple(spec["stride"]), tuple(spec["padding"])))
+        elif kind == "Flatten":
+            modules.append(nn.Flatten())
+        elif kind == "Dense":
+            modules.append(nn.Linear(spec["n_in"], spec["n_out"]))
+        elif kind == "Dropout":
+            modules.append(nn.Dropout(spec["p"]))
+        elif kind == "Activation":
+            modules.append(ACTIVATIONS[spec["name"]]())
+        else:
+            raise ValueError(f"no PyTorch module for {kind} here")
+    return modules
+
+
 def build_model(workload: Workload, weights=None) -> nn.Sequential:
-    """Linear, activation (, Dropout) per hidden layer, then Linear (and Sigmoid for MSE)."""
+    """Linear, activation (, Dropout) per hidden layer, then Linear (and Sigmoid for MSE); or the
+    layer stack of a convolutional workload."""
     sizes = workload.layer_sizes
     layers: list[nn.Module] = []
+    if workload.layers is not None:
+        model = nn.Sequential(*_stack_modules(workload))
+        if weights is not None:
+            _copy_weights(model, weights)
+        return model
     for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
         layers += [nn.Linear(n_in, n_out), ACTIVATIONS[workload.activation]()]
         if workload.dropout:
@@ -56,11 +89,12 @@ def build_model(workload: Workload, weights=None) -> nn.Sequential:
 
 
 def _copy_weights(model: nn.Sequential, weights) -> None:
-    linears = [layer for layer in model if isinstance(layer, nn.Linear)]
+    """neuralnet's weights, layer by layer, into the Linear and Conv2d modules (the same layouts)."""
+    with_weights = [layer for layer in model if isinstance(layer, (nn.Linear, nn.Conv2d))]
     with torch.no_grad():
-        for linear, (weight, bias) in zip(linears, weights, strict=True):
-            linear.weight.copy_(torch.from_numpy(weight))  # both [n_out, n_in]
-            linear.bias.copy_(torch.from_numpy(bias))
+        for module, (weight, bias) in zip(with_weights, weights, strict=True):
+            module.weight.copy_(torch.from_numpy(weight))  # [n_out, n_in], or [out, in, kh, kw]
+            module.bias.copy_(torch.from_numpy(bias))
 
 
 def _targets(workload: Workload, y: np.ndarray) -> torch.Tensor:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 N_FEATURES = 784
 N_CLASSES = 10
+IMAGE_SHAPE = (1, 28, 28)
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,32 @@ class Workload:
     epochs: int
     evaluated: tuple[str, ...]      # data sets evaluated after every epoch
     seed: int = 123
+    layers: str | None = None       # a stack in neuralnet's short syntax (a convolutional network), or None
 
     @property
     def layer_sizes(self) -> tuple[int, ...]:
+        """Units per layer of a multilayer perceptron (input, hidden, classes)."""
         return (N_FEATURES, *self.hidden, N_CLASSES)
+
+    @property
+    def label(self) -> str:
+        """The network in a few characters: 784-50-10, or the workload's name for a stack."""
+        return "-".join(map(str, self.layer_sizes)) if self.layers is None else f"{self.name} ({self.layers})"
+
+    @property
+    def products(self) -> list[int]:
+        """2 x the multiply-adds of each layer's forward product, per example (see flops.py)."""
+        if self.layers is None:
+            return [2 * n_in * n_out for n_in, n_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:])]
+        from neuralnet.engine.conv import Conv2D
+        from neuralnet.engine.layers import Dense
+        from neuralnet.engine.network import build_network
+        from neuralnet.engine.specs import parse_layers
+
+        network = build_network([*parse_layers(self.layers), {"type": "Dense", "n_out": N_CLASSES}], IMAGE_SHAPE)
+        shapes = [network.input_shape, *network.layer_shapes[:-1]]
+        return [2 * (layer.multiply_adds(shape) if isinstance(layer, Conv2D) else layer.n_in * layer.n_out)
+                for layer, shape in zip(network.layers, shapes) if isinstance(layer, (Conv2D, Dense))]
 
     def with_changes(self, **changes) -> Workload:
         return dataclasses.replace(self, **changes)
@@ -46,6 +69,7 @@ class Workload:
         data = dict(data)
         data["hidden"] = tuple(data["hidden"])
         data["evaluated"] = tuple(data["evaluated"])
+        data.setdefault("layers", None)
         return cls(**data)
 
 
@@ -60,7 +84,15 @@ DEEP = Workload(
     hidden=(512, 256), activation="relu", loss="cross-entropy", init="he", dropout=0.2,
     optimizer="adam", lr=1e-3, batch_size=128, epochs=20, evaluated=("test",))
 
-WORKLOADS = {workload.name: workload for workload in (CHAPTER, DEEP)}
+CNN = Workload(
+    name="cnn", title="A convolutional network (recipes/mnist-cnn.toml's): conv 32 3x3, pool, conv 64 3x3, pool, "
+                      "dense 256, dropout 0.4, softmax cross-entropy, Adam 1e-3, batch 128",
+    hidden=(), activation="relu", loss="cross-entropy", init="he", dropout=0.0, optimizer="adam", lr=1e-3,
+    batch_size=128, epochs=2, evaluated=("test",),
+    layers="conv2d(32, 3, padding=1), relu, maxpool2d(2), conv2d(64, 3, padding=1), relu, maxpool2d(2), flatten, "
+           "dense(256), relu, dropout(0.4)")
+
+WORKLOADS = {workload.name: workload for workload in (CHAPTER, DEEP, CNN)}
 
 #: epochs per workload in --quick mode (3 for the chapter: memory growth is measured from epoch 2)
-QUICK_EPOCHS = {"chapter": 3, "deep": 1}
+QUICK_EPOCHS = {"chapter": 3, "deep": 1, "cnn": 1}

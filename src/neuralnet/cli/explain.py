@@ -35,6 +35,9 @@ def add_parser(subparsers) -> None:
                         help="learning rate eta of the SGD step (default: 0.1)")
     parser.add_argument("--eps", type=float, default=1e-6,
                         help="step of the central finite differences (default: 1e-6)")
+    parser.add_argument("--conv", action="store_true",
+                        help="walk through a convolution instead: one 3x3 filter on a seeded 5x5 image, then sigmoid "
+                             "and the MSE loss against a seeded 3x3 target (--seed, --lr, --eps apply)")
     parser.add_argument("--json", action="store_true", help="print the walk-through as JSON")
     parser.set_defaults(run=run)
 
@@ -53,6 +56,13 @@ def to_json(data: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..explain import format_walkthrough, walk_through
+
+    if args.conv:
+        from ..explain_conv import format_convolution_walkthrough, walk_through_convolution
+
+        walk = walk_through_convolution(seed=args.seed, lr=args.lr, eps=args.eps)
+        print(to_json(walk.to_dict()) if args.json else format_convolution_walkthrough(walk))
+        return 0
 
     walk = walk_through(args.hidden, activation=args.activation, loss=args.loss, seed=args.seed,
                         lr=args.lr, examples=args.examples, eps=args.eps)

@@ -20,8 +20,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..datasets import DATASETS
-    from ..runs.experiment import load_data
+    from ..runs.data import load_data
+    from ..runs.experiment import is_regression, regression_values
     from ..runs.figures import draw_figures
     from ..runs.folders import RunFolder
     from ..serving.modelfile import load_model
@@ -30,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     config = run_folder.config()
     network, _ = load_model(run_folder.model_path)
     data = load_data(config, args.data_dir, args.download)
-    for path in draw_figures(run_folder, network, run_folder.history(), data,
-                             DATASETS[config.dataset].class_names):
+    regression = is_regression(config)
+    for path in draw_figures(run_folder, network, run_folder.history(), data, data.class_names,
+                             regression=regression,
+                             predictions=regression_values(network, data) if regression else None):
         print(path)
     return 0

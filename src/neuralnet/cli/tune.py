@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..runs.config import DATASET_NAMES
+from ..runs.config import CHAPTER_DATASETS
 from .options import add_data_options
 
 
@@ -35,7 +35,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--cv", type=int, help="number of cross-validation folds (default: 3)")
     parser.add_argument("--seed", type=int, help="seed of the folds, the random search and the "
                         "networks (default: 123)")
-    parser.add_argument("--dataset", choices=list(DATASET_NAMES), help="data set (default: mnist)")
+    parser.add_argument("--dataset", choices=list(CHAPTER_DATASETS), help="data set (default: mnist)")
     parser.add_argument("--limit", type=int, metavar="N",
                         help="use a stratified subset of N images (>= 700) for a quick search")
     where = parser.add_mutually_exclusive_group()

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["scale_pixels", "PixelScaler", "CHAPTER_TABLE", "CHAPTER_PREPROCESSING", "PREPROCESSINGS"]
+__all__ = ["scale_pixels", "PixelScaler", "CHAPTER_TABLE", "CHAPTER_PREPROCESSING", "PREPROCESSINGS",
+           "Preprocessing", "PixelScaling", "Standardization", "preprocessing_from_dict"]
 
 #: the chapter's formula evaluated in float64 for every possible pixel value
 CHAPTER_TABLE = ((np.arange(256, dtype=np.float64) / 255.0) - 0.5) * 2
@@ -68,7 +69,7 @@ class PixelScaler:
         return f"PixelScaler(dtype={self.dtype.name})"
 
 
-# --- the preprocessing a model file names -------------------------------------------------------
+# --- the preprocessings a model file names ------------------------------------------------------
 
 #: the chapter's pixel scaling, as a model file records it
 CHAPTER_PREPROCESSING = {
@@ -78,15 +79,114 @@ CHAPTER_PREPROCESSING = {
 }
 
 
-def _chapter_scaling(pixels: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """((X / 255.) - .5) * 2 for pixels already checked to be finite and in [0, 255]."""
-    if pixels.dtype == np.uint8:
-        return scale_pixels(pixels, dtype=dtype)  # exactly what training used
-    # integers give the same numbers as scale_pixels; fractional pixels (drawings) also work
-    return (((pixels.astype(np.float64) / 255.0) - 0.5) * 2).astype(dtype)
+class Preprocessing:
+    """What turns raw inputs (pixels, a table's numbers) into the network's input: ``check`` the
+    raw values, ``apply`` the transform, ``to_dict`` for the model file (``from_dict`` back)."""
+
+    name = "preprocessing"
+    #: what the raw values are called in messages
+    noun = "values"
+
+    def check(self, raw: np.ndarray) -> None:
+        """Raise ValueError for raw values this preprocessing does not take."""
+        if raw.dtype.kind == "f" and raw.size and not (np.isfinite(raw.min()) and np.isfinite(raw.max())):
+            raise ValueError(f"{self.noun} contain NaN or infinite values; expected finite numbers")
+
+    def apply(self, raw: np.ndarray, dtype) -> np.ndarray:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:
+        raise NotImplementedError
 
 
-#: preprocessing name (as stored in a model file) -> f(checked raw values, dtype) -> network input
-PREPROCESSINGS = {
-    "chapter": _chapter_scaling,
-}
+class PixelScaling(Preprocessing):
+    """The chapter's ``((X / 255.) - .5) * 2`` of pixels 0 to 255, exact in float32 (``scale_pixels``)."""
+
+    name = "chapter"
+    noun = "pixels"
+
+    def __init__(self, input: str | None = None):
+        self.input = input or CHAPTER_PREPROCESSING["input"]
+
+    def check(self, raw: np.ndarray) -> None:
+        if raw.dtype != np.uint8 and raw.size:
+            low, high = raw.min(), raw.max()
+            if not (np.isfinite(low) and np.isfinite(high)):
+                raise ValueError("pixels contain NaN or infinite values; expected numbers in [0, 255]")
+            if low < 0 or high > 255:
+                raise ValueError(f"pixel values must be in [0, 255], got values from {low} to {high}")
+
+    def apply(self, raw: np.ndarray, dtype) -> np.ndarray:
+        """((X / 255.) - .5) * 2 for pixels already checked to be finite and in [0, 255]."""
+        if raw.dtype == np.uint8:
+            return scale_pixels(raw, dtype=dtype)  # exactly what training used
+        # integers give the same numbers as scale_pixels; fractional pixels (drawings) also work
+        return (((raw.astype(np.float64) / 255.0) - 0.5) * 2).astype(dtype)
+
+    def to_dict(self) -> dict:
+        return {**CHAPTER_PREPROCESSING, "input": self.input}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PixelScaling:
+        return cls(data.get("input") if isinstance(data.get("input"), str) else None)
+
+
+class Standardization(Preprocessing):
+    """(x - mean) / std per feature, with the mean and standard deviation of the training split
+    (a feature that never varies keeps std 1): for a table's columns."""
+
+    name = "standardize"
+    noun = "features"
+
+    def __init__(self, mean, std, features: list[str] | None = None):
+        self.mean = np.asarray(mean, dtype=np.float64).ravel()
+        self.std = np.asarray(std, dtype=np.float64).ravel()
+        if self.mean.shape != self.std.shape or not self.mean.size:
+            raise ValueError(f"mean and std must be lists of the same length, got {self.mean.size} and {self.std.size}")
+        if not (np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.std)) and np.all(self.std > 0)):
+            raise ValueError("mean must be finite numbers and std finite numbers > 0")
+        self.features = list(features) if features is not None else None
+
+    @classmethod
+    def fit(cls, X: np.ndarray, features: list[str] | None = None) -> Standardization:
+        """The mean and standard deviation of the columns of X [n, features] (the training split)."""
+        X = np.asarray(X, dtype=np.float64)
+        std = X.std(axis=0)
+        return cls(X.mean(axis=0), np.where(std > 0, std, 1.0), features)
+
+    def check(self, raw: np.ndarray) -> None:
+        super().check(raw)
+        if raw.shape[-1] != self.mean.size:
+            raise ValueError(f"{self.noun} have {raw.shape[-1]} columns, but the model was trained on {self.mean.size}")
+
+    def apply(self, raw: np.ndarray, dtype) -> np.ndarray:
+        # (x - mean) / std, in float64, then the network's dtype
+        return ((np.asarray(raw, dtype=np.float64) - self.mean) / self.std).astype(dtype)
+
+    def to_dict(self) -> dict:
+        data = {"name": self.name, "formula": "(X - mean) / std", "mean": self.mean.tolist(), "std": self.std.tolist()}
+        if self.features is not None:
+            data["features"] = self.features
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Standardization:
+        features = data.get("features")
+        if features is not None and (not isinstance(features, list) or not all(isinstance(f, str) for f in features)):
+            raise ValueError("features must be a list of column names")
+        return cls(data.get("mean"), data.get("std"), features)
+
+
+#: preprocessing name (as stored in a model file) -> its class
+PREPROCESSINGS: dict[str, type[Preprocessing]] = {"chapter": PixelScaling, "standardize": Standardization}
+
+
+def preprocessing_from_dict(data) -> Preprocessing:
+    """The preprocessing a model file records; ValueError naming what is wrong."""
+    name = data.get("name") if isinstance(data, dict) else None
+    if not isinstance(name, str) or name not in PREPROCESSINGS:
+        raise ValueError(f"preprocessing {name!r} is not supported; expected one of {sorted(PREPROCESSINGS)}")
+    try:
+        return PREPROCESSINGS[name].from_dict(data)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"preprocessing {name!r}: {error}") from None

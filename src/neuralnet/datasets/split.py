@@ -24,7 +24,7 @@ import numpy as np
 from .mnist import load_dataset
 from .preprocessing import scale_pixels
 
-__all__ = ["DataSplit", "chapter_split", "load_chapter_data", "scale_pixels"]
+__all__ = ["DataSplit", "chapter_split", "load_chapter_data", "scale_pixels", "fraction_split"]
 
 CHAPTER_TEST_SIZE = 10_000
 CHAPTER_VALID_SIZE = 5_000
@@ -35,7 +35,8 @@ MIN_LIMIT = 700
 class DataSplit:
     """Training, validation and test parts of a data set, and the shape of one image
     ([channels, height, width]) when the rows are images. Unpacks as the six arrays, as the
-    chapter's ``X_train, y_train, X_valid, y_valid, X_test, y_test = ...``."""
+    chapter's ``X_train, y_train, X_valid, y_valid, X_test, y_test = ...``. ``y`` parts are class
+    indices, or for a regression the (scaled) targets [n, k]."""
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -44,12 +45,22 @@ class DataSplit:
     X_test: np.ndarray
     y_test: np.ndarray
     image_shape: tuple[int, ...] | None = None
+    #: what the model file records of the data: the class names (for a regression, the targets'
+    #: names), the preprocessing the X parts went through, the scaling of regression targets
+    class_names: tuple | None = None
+    preprocessing: dict | None = None
+    targets: dict | None = None
+    features: list[str] | None = None
+    source: str = ""
 
     def __iter__(self):
         return iter((self.X_train, self.y_train, self.X_valid, self.y_valid, self.X_test, self.y_test))
 
     def __len__(self) -> int:
         return 6
+
+    def __getitem__(self, index):
+        return tuple(self)[index]
 
     def replace(self, **changes) -> DataSplit:
         return dataclasses.replace(self, **changes)
@@ -162,3 +173,35 @@ def _stratified_subset(X: np.ndarray, y: np.ndarray, limit) -> tuple[np.ndarray,
         np.arange(n_examples), train_size=limit, random_state=CHAPTER_RANDOM_STATE, stratify=y
     )
     return X[kept], y[kept]
+
+
+def fraction_split(X: np.ndarray, y: np.ndarray, valid_fraction: float, test_fraction: float | None, seed: int,
+                   stratify: bool, class_names=None) -> tuple[np.ndarray, ...]:
+    """(train, valid[, test]) index arrays: ``test_fraction`` of the examples held out for testing
+    (none when None: the data have their own test part), then ``valid_fraction`` of all of them
+    for validation, stratified by class when ``stratify``. A ValueError names a class with too few
+    examples for the parts."""
+    from sklearn.model_selection import train_test_split
+
+    n = len(y)
+    parts = 2 if test_fraction is None else 3
+    if stratify:
+        counts = np.bincount(y)
+        for index, count in enumerate(counts):
+            if count < parts:
+                name = class_names[index] if class_names is not None else index
+                raise ValueError(f"class {name!r} has {count} example{'s' * (count != 1)}, but a stratified split "
+                                 f"into {'training, validation and test' if parts == 3 else 'training and validation'} "
+                                 f"parts needs at least {parts} of each class")
+    indices = np.arange(n)
+    test = np.array([], dtype=np.int64)
+    if test_fraction is not None:
+        n_test = max(int(round(n * test_fraction)), len(np.unique(y)) if stratify else 1)
+        indices, test = train_test_split(indices, test_size=n_test, random_state=seed,
+                                         stratify=y if stratify else None)
+    n_valid = max(int(round(n * valid_fraction)), len(np.unique(y)) if stratify else 1)
+    if len(indices) - n_valid < 1:
+        raise ValueError(f"{n} examples leave none for training after the validation and test parts")
+    train, valid = train_test_split(indices, test_size=n_valid, random_state=seed,
+                                    stratify=y[indices] if stratify else None)
+    return (train, valid, test) if test_fraction is not None else (train, valid)

@@ -114,6 +114,7 @@ class Conv2D(Layer):
         self.bias = np.zeros(self.out_channels, dtype=dtype)
         self.grad_bias = np.zeros_like(self.bias)
         self._x: np.ndarray | None = None
+        self._kept_cols: np.ndarray | None = None
 
     def _chunks(self, n: int, positions: int) -> int:
         """Examples per im2col chunk: the columns of at most IM2COL_ELEMENTS entries."""
@@ -141,15 +142,18 @@ class Conv2D(Layer):
         n = x.shape[0]
         _, oh, ow, _ = _spatial("Conv2D", x.shape[1:], self.kernel_size, self.stride, self.padding)
         x_nhwc = x.transpose(0, 2, 3, 1)
-        if training:
-            self._x = x_nhwc
         w = self._weight_matrix()                                   # [out, kh kw c]
         z = np.empty((n, oh, ow, self.out_channels), dtype=x.dtype)
         step = self._chunks(n, oh * ow)
+        cols = None
         for start in range(0, n, step):
             stop = min(start + step, n)
+            cols = self._cols(x_nhwc[start:stop])
             # [m oh ow, kh kw c] @ [kh kw c, out] -> [m oh ow, out]
-            np.matmul(self._cols(x_nhwc[start:stop]), w.T, out=z[start:stop].reshape(-1, self.out_channels))
+            np.matmul(cols, w.T, out=z[start:stop].reshape(-1, self.out_channels))
+        if training:
+            # the whole batch's columns fit the budget: kept for the backward pass, else made again
+            self._x, self._kept_cols = x_nhwc, cols if step >= n else None
         z += self.bias
         return z.transpose(0, 3, 1, 2)  # NCHW, a view of the channels-last memory
 
@@ -167,10 +171,12 @@ class Conv2D(Layer):
             _, h, width, c = x_nhwc.shape
             grad_padded = np.zeros((n, h + 2 * ph, width + 2 * pw, c), dtype=x_nhwc.dtype)
         step = self._chunks(n, oh * ow)
+        kept = self._kept_cols if x is None else None
         for start in range(0, n, step):
             stop = min(start + step, n)
             d = delta[start:stop].reshape(-1, out)                   # [m oh ow, out]
-            grad_w += d.T @ self._cols(x_nhwc[start:stop])          # dL/dW = delta^T cols: [out, kh kw c]
+            cols = kept if kept is not None and step >= n else self._cols(x_nhwc[start:stop])
+            grad_w += d.T @ cols                                     # dL/dW = delta^T cols: [out, kh kw c]
             if need_input_grad:
                 # dL/dcols = delta W, then col2im: each patch's gradient added back where it came from
                 d_cols = (d @ w).reshape(stop - start, oh, ow, kh, kw, c)

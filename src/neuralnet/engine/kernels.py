@@ -24,8 +24,8 @@ from contextlib import nullcontext
 
 import numpy as np
 
-__all__ = ["AXPY_BLOCK", "ELEMENTWISE_BLOCK", "IM2COL_ELEMENTS", "SMALL_BATCH_WORK", "axpy", "sum_rows", "elementwise",
-           "flush_tiny", "BlasThreads", "training_threads", "run_on_helper"]
+__all__ = ["AXPY_BLOCK", "ELEMENTWISE_BLOCK", "IM2COL_ELEMENTS", "ACTIVATION_ELEMENTS", "SMALL_BATCH_WORK",
+           "axpy", "sum_rows", "elementwise", "flush_tiny", "BlasThreads", "training_threads", "run_on_helper"]
 
 #: OpenBLAS runs a level-1 routine such as axpy on one thread up to 10,000 elements and
 #: hands larger ones to its thread pool, which costs more than it saves for a memory-bound
@@ -39,6 +39,10 @@ ELEMENTWISE_BLOCK = 131_072
 #: the most entries an im2col matrix of a convolution holds at a time (32 MB in float32): larger
 #: batches are multiplied in chunks of examples, so the buffers stay bounded
 IM2COL_ELEMENTS = 8 * 1024 * 1024
+
+#: the most activation values an inference batch may make (128 MB in float32): larger batches of
+#: examples are evaluated in pieces (the maps of a convolutional network are many times its input)
+ACTIVATION_ELEMENTS = 32 * 1024 * 1024
 
 #: below this many multiply-adds per mini-batch, BLAS's threads cost more than they give
 SMALL_BATCH_WORK = 16_000_000

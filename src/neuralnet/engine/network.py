@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from . import kernels
 from .layers import Activation, Layer, Parameter, RandomStreams, SpecError
 from .losses import Loss, get_loss
 from .specs import build_layer
@@ -210,9 +211,17 @@ class Network:
         return math.prod(self.output_shape)
 
     # -- prediction ------------------------------------------------------------------------
+    def inference_batch(self, batch_size: int) -> int:
+        """``batch_size``, or fewer examples where their activations would pass
+        ``kernels.ACTIVATION_ELEMENTS`` (a convolutional network's maps are large)."""
+        per_example = self.n_features + sum(math.prod(shape) for shape in self.layer_shapes)
+        return max(1, min(int(batch_size), kernels.ACTIVATION_ELEMENTS // per_example))
+
     def predict_output(self, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-        """The network's raw output for all of X, computed in batches (inference mode)."""
+        """The network's raw output for all of X, computed in batches (inference mode) of at most
+        ``batch_size`` examples (fewer where their activations would be large)."""
         X = self.as_input(X)
+        batch_size = self.inference_batch(batch_size)
         if X.shape[0] <= batch_size:
             return self.forward(X)
         out = np.empty((X.shape[0], *self.output_shape), dtype=self.dtype)

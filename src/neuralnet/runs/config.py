@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from ..datasets.toy import TOY_DATASETS
 from ..engine.activations import ACTIVATIONS
 from ..engine.layers import SpecError
 from ..engine.specs import NAMED_STACKS, normalize_spec, parse_layers
@@ -30,11 +31,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["TrainingConfig", "ConfigError", "Setting", "SETTINGS", "RULES", "DATASET_NAMES",
+__all__ = ["TrainingConfig", "ConfigError", "Setting", "SETTINGS", "RULES", "DATASET_NAMES", "CHAPTER_DATASETS",
            "EARLY_STOPPING_MONITORS", "HIDDEN_ACTIVATIONS", "INITS", "TASKS", "parse_value", "check_value",
            "canonical_key"]
 
-DATASET_NAMES = ("mnist", "fashion-mnist")
+#: the image sets of the chapter's kind, and the toy 2-D problems (``datasets.toy``)
+CHAPTER_DATASETS = ("mnist", "fashion-mnist")
+DATASET_NAMES = (*CHAPTER_DATASETS, *TOY_DATASETS)
 #: what early stopping may watch: a column of the training history
 EARLY_STOPPING_MONITORS = ("valid_loss", "valid_acc")
 #: activations a hidden layer may use (softmax is only an output)
@@ -61,7 +64,7 @@ class ConfigError(ValueError):
 class Setting:
     """What one configuration key accepts and means.
 
-    ``kind``: "int", "float", "bool", "choice" (one of ``choices``), "ints" (a list of
+    ``kind``: "int", "float", "bool", "choice" (one of ``choices``), "text", "path", "ints" (a list of
     whole numbers, e.g. hidden layer sizes) or "layers" (a stack of layer specs, from a list of
     objects, the short syntax of ``engine.specs.parse_layers`` or a named stack). Numbers must lie in [``low``, ``high``] (an end
     is excluded when ``low_open``/``high_open``); ``optional`` admits None (unset). ``expected``
@@ -93,6 +96,8 @@ class Setting:
             return self.expected
         if self.kind == "bool":
             return "true or false"
+        if self.kind in ("text", "path"):
+            return ("a file or folder" if self.kind == "path" else "a name") + (" (or unset)" if self.optional else "")
         if self.kind == "layers":
             return ("a stack of layers: a list of {type = ..., ...} tables, the short form conv2d(32, 5, padding=2), "
                     f"relu, maxpool2d(2), flatten, dense(128), or one of {sorted(NAMED_STACKS)}"
@@ -121,6 +126,8 @@ class Setting:
             return value in self.choices
         if self.kind == "ints":
             return isinstance(value, list) and all(self._number_ok(v, whole=True) for v in value)
+        if self.kind in ("text", "path"):
+            return isinstance(value, str) and bool(value.strip())
         if self.kind == "layers":
             return isinstance(value, list) and len(value) > 0 and all(isinstance(v, dict) for v in value)
         return self._number_ok(value, whole=self.kind == "int")
@@ -207,7 +214,23 @@ def setting(default, help: str, group: str, kind: str, **options) -> Any:
 class TrainingConfig:
     """Every hyper-parameter of a training run, checked when it is made (``ConfigError``)."""
 
-    dataset: str = setting("mnist", "which data set", "data", "choice", table=DATASET_NAMES)
+    dataset: str = setting("mnist", "which data set: MNIST or Fashion-MNIST with the chapter's split, or a toy 2-D "
+                           "problem (moons, circles, spirals, blobs: --samples, --noise)", "data", "choice",
+                           table=DATASET_NAMES)
+    data: str | None = setting(None, "train on your own data instead: a CSV file (header row; --target), a .npz file "
+                               "of X and y (and X_test, y_test), a folder of class-named folders of PNG/JPEG images, "
+                               "or a folder of the four IDX files of an MNIST-like set", "data", "path", optional=True,
+                               metavar="PATH")
+    target: str | None = setting(None, "the target column of a CSV file (default: the last)", "data", "text",
+                                 optional=True, metavar="COLUMN")
+    image_size: int | None = setting(None, "resize the images of an image folder to SIZE x SIZE (default: the most "
+                                     "common size)", "data", "int", low=4, high=1024, optional=True, metavar="SIZE")
+    valid_fraction: float = setting(0.1, "the part of your own data held out for validation (stratified by class, "
+                                    "from --seed)", "data", "float", low=0, high=0.5, low_open=True, metavar="F")
+    test_fraction: float = setting(0.2, "the part of your own data held out for testing, unless the file has its own "
+                                   "test split", "data", "float", low=0, high=0.5, low_open=True, metavar="F")
+    samples: int = setting(1000, "points of a toy 2-D problem", "data", "int", low=20, high=1_000_000, metavar="N")
+    noise: float = setting(0.2, "noise of a toy 2-D problem", "data", "float", low=0, high=10, metavar="S")
     layers: list[dict] | None = setting(
         None, "the network as a stack of layers, in place of --hidden/--activation/--dropout: e.g. "
         "'conv2d(32, 5, padding=2), relu, maxpool2d(2), flatten, dense(128), relu' or a named stack "
@@ -340,6 +363,17 @@ RULES: Sequence[tuple[tuple[str, ...], Callable[[TrainingConfig], bool], str]] =
      "to be given with early_stopping (the patience, in epochs)"),
     (("loss", "task"), lambda c: c.task == "classification" or c.loss == "mse",
      "'mse' for a regression task (cross-entropy needs classes)"),
+    (("data", "dataset"), lambda c: c.data is None or c.dataset == "mnist",
+     "to replace dataset (your own data or a named data set, not both)"),
+    (("limit", "dataset", "data"), lambda c: c.limit is None or (c.data is None and c.dataset in CHAPTER_DATASETS),
+     f"to be given only with dataset {' or '.join(CHAPTER_DATASETS)} (it keeps the chapter's proportions)"),
+    (("samples", "dataset"), lambda c: c.samples == 1000 or c.dataset in TOY_DATASETS,
+     f"to be given only with a toy dataset ({', '.join(TOY_DATASETS)})"),
+    (("noise", "dataset"), lambda c: c.noise == 0.2 or c.dataset in TOY_DATASETS,
+     f"to be given only with a toy dataset ({', '.join(TOY_DATASETS)})"),
+    (("target", "data"), lambda c: c.target is None or c.data is not None, "to be given with data (a CSV file)"),
+    (("image_size", "data"), lambda c: c.image_size is None or c.data is not None,
+     "to be given with data (a folder of images)"),
     (("layers", "hidden", "dropout"), lambda c: c.layers is None or (c.hidden == [50] and c.dropout == 0),
      "to replace hidden and dropout, which describe the multilayer perceptron: leave those at their "
      "defaults (put the layers and the dropout in the stack)"),

@@ -25,8 +25,6 @@ from typing import Callable
 import numpy as np
 
 from .. import __version__
-from ..datasets import DATASETS, load_chapter_data
-from ..datasets.preprocessing import CHAPTER_PREPROCESSING
 from ..datasets.split import DataSplit
 from ..engine.network import Network
 from ..serving.files import DiskFullError
@@ -34,12 +32,14 @@ from ..serving.modelfile import MODEL_FILENAME, load_model, save_model
 from ..training.checkpoints import (CHECKPOINT_FILENAME, Checkpoint, CheckpointError, Checkpointer,
                                     load_checkpoint, restore_checkpoint)
 from ..training.data import prepare_targets
+from ..training.callbacks import PredictionRecorder
 from ..training.history import History, format_chapter_line
 from ..training.metrics import confusion_matrix, evaluate
 from ..training.trainer import TrainingDiverged
-from .builder import build, input_shape
+from .builder import build, build_network, input_shape
 from .config import ConfigError, TrainingConfig
-from .figures import draw_figures
+from .data import load_data
+from .figures import decision_grid, draw_figures
 from .folders import RunFolder, RunFolderError, create_run_folder
 
 __all__ = ["RunResult", "TrainingInterrupted", "load_data", "train_run", "resume_run", "continue_run", "evaluate_run", "test_metrics",
@@ -55,16 +55,21 @@ class RunResult:
     resumed_after_epoch: int | None = None  # the checkpoint's epoch, for a resumed run
 
 
-def load_data(config: TrainingConfig, data_dir=None, download: bool = True) -> DataSplit:
-    """The configuration's data set, split and scaled to [-1, 1] as the chapter does."""
-    return load_chapter_data(config.dataset, data_dir=data_dir, dtype=np.dtype(config.dtype),
-                             limit=config.limit, download=download)
+def is_regression(config: TrainingConfig) -> bool:
+    return config.task == "regression"
 
 
-def test_metrics(network: Network, data: DataSplit) -> dict:
-    """Test accuracy, loss, MSE, predictions' confusion matrix."""
+def test_metrics(network: Network, data: DataSplit, regression: bool = False) -> dict:
+    """Test accuracy, loss, MSE, predictions' confusion matrix; for a regression the loss, the
+    MSE and R^2 in the targets' own units."""
     Y_test, labels = prepare_targets(network, data.y_test)
     metrics = evaluate(network, data.X_test, Y_test, labels)
+    if regression:
+        predicted, true = regression_values(network, data)
+        from sklearn.metrics import r2_score
+
+        return {"test_loss": metrics["loss"], "test_mse": float(np.mean((predicted - true) ** 2)),
+                "test_r2": float(r2_score(true, predicted)), "n_test": int(len(true))}
     predictions = network.predict(data.X_test)
     return {
         "test_acc": metrics["acc"], "test_loss": metrics["loss"], "test_mse": metrics["mse"],
@@ -73,12 +78,28 @@ def test_metrics(network: Network, data: DataSplit) -> dict:
     }
 
 
+def regression_values(network: Network, data: DataSplit) -> tuple[np.ndarray, np.ndarray]:
+    """A regression's predictions and true targets on the test part, in the targets' own units."""
+    mean, std = np.asarray(data.targets["mean"]), np.asarray(data.targets["std"])
+    predicted = network.predict_output(data.X_test).astype(np.float64) * std + mean
+    true = np.asarray(data.y_test, np.float64).reshape(len(predicted), -1) * std + mean
+    return predicted, true
+
+
+def _log_line(row: dict, epochs: int, regression: bool) -> str:
+    """The chapter's line, or for a regression its MSEs (there is no accuracy)."""
+    if not regression:
+        return format_chapter_line(row, epochs)
+    return f"Epoch: {row['epoch']:03d}/{epochs:03d} | Train MSE: {row['train_mse']:.4f} | Valid MSE: {row['valid_mse']:.4f}"
+
+
 def data_fingerprint(data: DataSplit) -> dict:
     """Sizes and hashes that identify a data split (every label, a sample of the images):
     a checkpoint records them so that a run is never resumed on other data."""
     labels = hashlib.sha256()
-    for part in (data.y_train, data.y_valid, data.y_test):
-        labels.update(np.ascontiguousarray(part, dtype=np.int64).tobytes())
+    for part in (data.y_train, data.y_valid, data.y_test):  # class indices, or a regression's targets
+        part = np.asarray(part)
+        labels.update(np.ascontiguousarray(part, dtype=np.int64 if part.dtype.kind in "iu" else part.dtype).tobytes())
     step = max(1, data.X_train.shape[0] // 64)
     sample = hashlib.sha256(np.ascontiguousarray(data.X_train[::step]).tobytes())
     return {"n_train": int(len(data.y_train)), "n_valid": int(len(data.y_valid)), "n_test": int(len(data.y_test)),
@@ -136,9 +157,14 @@ def _check_model_out(model_out, overwrite: bool) -> Path | None:
 
 def _check_fits(config: TrainingConfig, data: DataSplit) -> None:
     """What the configuration asks of the data, checked before a run folder exists."""
+    if is_regression(config) and data.targets is None:
+        raise ConfigError(f"task = 'regression' is invalid: {data.source or config.dataset} has classes, not numeric "
+                          "targets (give data, a CSV or .npz file with a numeric target)", ("task",))
     if config.batch_size > len(data.y_train):
         raise ConfigError(f"batch_size = {config.batch_size} is invalid: expected at most the {len(data.y_train)} "
                           "training examples of this split", ("batch_size",))
+    # and the network: a stack whose shapes do not fit the data is refused here, naming the layer
+    build_network(config, input_shape(config, data.X_train.shape[1:], data.image_shape), len(data.class_names))
 
 
 def train_run(config: TrainingConfig, data_dir=None, out: str | Path = "runs", *,
@@ -303,8 +329,9 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
            log, progress, figures, model_out, overwrite, origin: str = "resumed") -> RunResult:
     """Train (from scratch, or on from ``checkpoint``: ``origin`` "resumed" or "continued")
     and write the rest of the run folder."""
-    n_classes = len(DATASETS[config.dataset].class_names)
-    setup = build(config, input_shape(config, data.X_train.shape[1:], data.image_shape), n_classes)
+    regression = is_regression(config)
+    n_outputs = len(data.class_names)
+    setup = build(config, input_shape(config, data.X_train.shape[1:], data.image_shape), n_outputs)
     network, trainer, named = setup.network, setup.trainer, setup.callbacks
     checkpoint_path = run.file(CHECKPOINT_FILENAME)
     checkpointer = Checkpointer(checkpoint_path, config=config.to_dict(), data=data_fingerprint(data),
@@ -321,7 +348,10 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
         restore_checkpoint(trainer, checkpoint, named, path=checkpoint_path)
         resumed_from = checkpoint.epoch
         for row in trainer.history.rows:  # the log of the epochs before the interruption
-            emit(format_chapter_line(row, config.epochs))
+            emit(_log_line(row, config.epochs, regression))
+    # 2-feature data: the predicted class on a grid after each epoch, for the decision boundary's animation
+    recorder = (PredictionRecorder(decision_grid(data.X_train), every=max(1, config.epochs // 60))
+                if figures and not regression and data.X_train.ndim == 2 and data.X_train.shape[1] == 2 else None)
     stopped_early = any(getattr(callback, "stopped_epoch", None) is not None for callback in named.values())
     started = time.perf_counter()
     try:
@@ -330,9 +360,10 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
                 callback.on_train_end(trainer)
         else:
             trainer.fit(data.X_train, data.y_train, epochs=config.epochs, batch_size=config.batch_size,
-                        X_valid=data.X_valid, y_valid=data.y_valid, callbacks=[*named.values(), checkpointer],
+                        X_valid=data.X_valid, y_valid=data.y_valid,
+                        callbacks=[*named.values(), checkpointer, *([recorder] if recorder else [])],
                         progress=progress, threads=config.threads,
-                        log=lambda row: emit(format_chapter_line(row, config.epochs)))
+                        log=lambda row: emit(_log_line(row, config.epochs, regression)))
     except TrainingDiverged as error:
         checkpointer.on_train_end(trainer)  # the last good epoch's checkpoint is on disk
         good_epoch = checkpointer.saved_epoch or resumed_from
@@ -358,7 +389,7 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
         raise _with_resume_hint(error, run, good_epoch) from None
     train_seconds = time.perf_counter() - started
 
-    metrics = test_metrics(network, data)
+    metrics = test_metrics(network, data, regression)
     metrics.update(train_seconds=train_seconds, epochs_run=len(trainer.history))
     if resumed_from is not None:
         metrics[f"{origin}_after_epoch"] = resumed_from
@@ -367,17 +398,20 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
         metrics.update(early_stopped_at=stopper.stopped_epoch, best_epoch=stopper.best_epoch)
         emit(f"Early stopping after epoch {stopper.stopped_epoch}: {stopper.monitor} has not improved for "
              f"{stopper.patience} epochs; the model keeps epoch {stopper.best_epoch}'s weights")
-    emit(f"Test accuracy: {metrics['test_acc'] * 100:.2f}%")
+    emit(f"Test R^2: {metrics['test_r2']:.4f} | Test MSE: {metrics['test_mse']:.6g}" if regression
+         else f"Test accuracy: {metrics['test_acc'] * 100:.2f}%")
 
-    class_names = DATASETS[config.dataset].class_names
-    model = dict(classes=list(class_names), preprocessing=CHAPTER_PREPROCESSING,
+    class_names = data.class_names
+    model = dict(classes=list(class_names), preprocessing=data.preprocessing, targets=data.targets,
                  training=config.to_dict(),
                  metrics={k: v for k, v in metrics.items() if k != "confusion_matrix"})
     try:
         run.write_history(trainer.history)
         run.write_json("metrics.json", metrics)
         if figures:
-            draw_figures(run, network, trainer.history, data, class_names)
+            draw_figures(run, network, trainer.history, data, class_names,
+                         boundary_frames=recorder.frames if recorder else None, regression=regression,
+                         predictions=regression_values(network, data) if regression else None)
         run.write_text("log.txt", "\n".join(log_lines) + "\n")
         if model_out is not None:
             save_model(model_out, network, overwrite=overwrite, **model)
@@ -434,7 +468,7 @@ def evaluate_run(path: str | Path, data_dir=None, download: bool = True, *,
     if problems and not allow_other_data:
         raise RunFolderError(f"the data do not look like those {run.path} was trained on: {'; '.join(problems)}. "
                              "Use the run's own data (--data-dir), or --allow-other-data to measure it anyway")
-    metrics = test_metrics(network, data)
+    metrics = test_metrics(network, data, is_regression(info.config))
     if problems:
         metrics["data_mismatches"] = problems
     return metrics
@@ -449,7 +483,7 @@ def _data_mismatches(run: RunFolder, config: TrainingConfig, network: Network, h
         if key in trained and trained[key] != getattr(config, key):
             problems.append(f"config.json says {key} = {getattr(config, key)!r}, but the model was trained with "
                             f"{key} = {trained[key]!r}")
-    names = [str(name) for name in DATASETS[config.dataset].class_names]
+    names = [str(name) for name in data.class_names]
     if [str(c) for c in header.get("classes", [])] != names:
         problems.append(f"the model's classes {header.get('classes')} are not those of {config.dataset} {names}")
     if tuple(data.X_test.shape[1:]) != network.input_shape and data.X_test[0].size != network.n_features:

@@ -20,7 +20,8 @@ from .folders import FIGURE_FILES, RunFolder
 
 __all__ = [
     "plot_digits_per_class", "plot_digit_variants", "plot_loss", "plot_accuracy",
-    "plot_misclassified", "plot_confusion_matrix", "plot_hidden_weights", "plot_filters", "draw_figures",
+    "plot_misclassified", "plot_confusion_matrix", "plot_hidden_weights", "plot_filters", "plot_decision_boundary",
+    "animate_decision_boundary", "decision_grid", "plot_predictions", "draw_figures",
 ]
 
 IMAGE_SIDE = 28
@@ -40,11 +41,23 @@ def _save(fig, path: str | Path) -> Path:
     return atomic_write_bytes(path, buffer.getvalue(), overwrite=True)
 
 
+#: the shape of the images the figures show, [channels, height, width] (None: square grayscale rows)
+_shown_shape: tuple | None = None
+
+
 def _image(row: np.ndarray) -> np.ndarray:
+    """An image row as imshow takes it: [h, w] grayscale, or [h, w, 3] colour in [0, 1] (from raw
+    pixels 0..255 or the chapter's scaled -1..1)."""
+    row = np.asarray(row)
+    if _shown_shape is not None and _shown_shape[0] == 3:
+        image = row.reshape(_shown_shape).transpose(1, 2, 0).astype(np.float64)
+        return np.clip((image + 1) / 2 if image.min() < 0 or image.max() <= 1 else image / 255, 0, 1)
+    if _shown_shape is not None:
+        return row.reshape(_shown_shape[1:])
     side = int(round(np.sqrt(row.size)))
     if side * side != row.size:
         raise ValueError(f"an image row must have a square number of pixels, got {row.size}")
-    return np.asarray(row).reshape(side, side)
+    return row.reshape(side, side)
 
 
 def _image_grid(nrows: int, ncols: int, figsize):
@@ -155,7 +168,8 @@ def plot_hidden_weights(weight: np.ndarray, path, max_units: int = 100) -> Path:
         ax.axis("off")
     for k, (ax, row) in enumerate(zip(axes, units)):
         limit = np.abs(row).max() or 1.0
-        ax.imshow(_image(row), cmap="seismic", vmin=-limit, vmax=limit)
+        ax.imshow(_image(row) if _shown_shape is None else row.reshape(_shown_shape[1:]), cmap="seismic",
+                  vmin=-limit, vmax=limit)
         ax.set_title(str(k), fontsize=7)
     return _save(fig, path)
 
@@ -178,26 +192,125 @@ def plot_filters(weight: np.ndarray, path, max_filters: int = 64) -> Path:
     return _save(fig, path)
 
 
-def draw_figures(run: RunFolder, network: Network, history: History, data, class_names=None) -> list[Path]:
-    """Write every figure of the run into ``run/figures/``: the chapter's 11.4, 11.5, 11.7, 11.8
-    and 11.9, the confusion matrix and the first dense layer's weights as images."""
+def _grid(X: np.ndarray, steps: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A steps x steps grid over the points X [n, 2] (with a margin): its x and y values, and the
+    grid's points [steps^2, 2]."""
+    low, high = X.min(axis=0), X.max(axis=0)
+    margin = 0.1 * np.maximum(high - low, 1e-6)
+    xs = np.linspace(low[0] - margin[0], high[0] + margin[0], steps)
+    ys = np.linspace(low[1] - margin[1], high[1] + margin[1], steps)
+    gx, gy = np.meshgrid(xs, ys)
+    return xs, ys, np.c_[gx.ravel(), gy.ravel()].astype(X.dtype)
+
+
+def _boundary_axes(ax, xs, ys, labels: np.ndarray, X, y, n_classes: int, title: str):
+    from matplotlib import colormaps
+
+    colours = colormaps["tab10"] if n_classes <= 10 else colormaps["tab20"]
+    ax.contourf(xs, ys, labels.reshape(len(ys), len(xs)), levels=np.arange(n_classes + 1) - 0.5,
+                colors=[colours(k) for k in range(n_classes)], alpha=0.35)
+    ax.scatter(X[:, 0], X[:, 1], c=[colours(int(k)) for k in y], s=9, edgecolors="black", linewidths=0.3)
+    ax.set_xlim(xs[0], xs[-1])
+    ax.set_ylim(ys[0], ys[-1])
+    ax.set_xlabel("x1 (as the network sees it)")
+    ax.set_ylabel("x2")
+    ax.set_title(title)
+
+
+def plot_decision_boundary(network: Network, X: np.ndarray, y: np.ndarray, path, class_names=None) -> Path:
+    """For 2-feature data: the plane coloured by the class the network predicts, the points on top."""
+    xs, ys, points = _grid(X)
+    n_classes = network.n_outputs
+    fig = Figure(figsize=(6, 5.5), layout="tight")
+    _boundary_axes(fig.subplots(), xs, ys, network.predict(points), X, y, n_classes, "Decision boundary")
+    return _save(fig, path)
+
+
+def animate_decision_boundary(frames: list[tuple[int, np.ndarray]], X: np.ndarray, y: np.ndarray, n_classes: int,
+                              path, milliseconds: int = 150) -> Path:
+    """The decision boundary after each recorded epoch, as an animated GIF: ``frames`` are
+    (epoch, predicted classes on ``decision_grid(X)``'s points)."""
+    from PIL import Image
+
+    xs, ys, _ = _grid(X)
+    images = []
+    for epoch, labels in frames:
+        fig = Figure(figsize=(5, 4.6), layout="tight")
+        _boundary_axes(fig.subplots(), xs, ys, labels, X, y, n_classes, f"Epoch {epoch}")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, dpi=70, format="png")
+        images.append(Image.open(io.BytesIO(buffer.getvalue())).convert("P", palette=Image.Palette.ADAPTIVE))
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=milliseconds,
+                   loop=0)
+    return atomic_write_bytes(path, buffer.getvalue(), overwrite=True)
+
+
+def decision_grid(X: np.ndarray) -> np.ndarray:
+    """The points at which the decision boundary of 2-feature data is drawn."""
+    return _grid(X)[2]
+
+
+def plot_predictions(y_true: np.ndarray, y_pred: np.ndarray, path, names=None) -> Path:
+    """A regression's predictions against the true targets (test part), one panel per target."""
+    y_true, y_pred = np.asarray(y_true).reshape(len(y_true), -1), np.asarray(y_pred).reshape(len(y_pred), -1)
+    k = y_true.shape[1]
+    fig = Figure(figsize=(4.5 * min(k, 3), 4.2 * int(np.ceil(k / 3))), layout="tight")
+    axes = np.atleast_1d(fig.subplots(int(np.ceil(k / 3)), min(k, 3))).flatten()
+    for j, ax in enumerate(axes[:k]):
+        ax.scatter(y_true[:, j], y_pred[:, j], s=8, alpha=0.6)
+        low, high = min(y_true[:, j].min(), y_pred[:, j].min()), max(y_true[:, j].max(), y_pred[:, j].max())
+        ax.plot([low, high], [low, high], color="grey", linewidth=1)
+        ax.set_xlabel(f"true {names[j] if names else 'target'}")
+        ax.set_ylabel("predicted")
+    return _save(fig, path)
+
+
+def draw_figures(run: RunFolder, network: Network, history: History, data, class_names=None,
+                 boundary_frames: list | None = None, regression: bool = False,
+                 predictions: np.ndarray | None = None) -> list[Path]:
+    """Write every figure of the run into ``run/figures/``: for images, the chapter's 11.4, 11.5
+    and 11.9; the loss (11.7) and accuracy (11.8) per epoch; the confusion matrix; the first
+    dense layer's weights as images, or the first convolution's filters; for 2-feature data the
+    decision boundary (and its animation over the epochs, ``boundary_frames``); for a regression
+    the predictions against the targets (``predictions``: in the targets' own units)."""
+    global _shown_shape
     names = None if class_names is None or list(class_names) == [str(k) for k in range(10)] else class_names
-    predictions = network.predict(data.X_test)
-    written = [
-        plot_digits_per_class(data.X_train, data.y_train, run.file(FIGURE_FILES["digits_per_class"]), names),
-        plot_digit_variants(data.X_train, data.y_train, run.file(FIGURE_FILES["digit_variants"]), digit=7),
-        plot_misclassified(data.X_test, data.y_test, predictions, run.file(FIGURE_FILES["misclassified"]),
-                           class_names=names),
-        plot_confusion_matrix(data.y_test, predictions, run.file(FIGURE_FILES["confusion_matrix"]),
-                              network.n_outputs, names),
-    ]
+    image_shape = getattr(data, "image_shape", None)
+    images = image_shape is not None or data.X_train.shape[1] == 784
+    _shown_shape = tuple(image_shape) if image_shape is not None else None
+    written = []
+    if regression:
+        written.append(plot_predictions(predictions[1], predictions[0], run.file(FIGURE_FILES["predictions"]),
+                                        list(class_names) if class_names is not None else None))
+    else:
+        predicted = network.predict(data.X_test)
+        if images:
+            digit = 7 if np.any(data.y_train == 7) else int(data.y_train[0])
+            written += [
+                plot_digits_per_class(data.X_train, data.y_train, run.file(FIGURE_FILES["digits_per_class"]), names),
+                plot_digit_variants(data.X_train, data.y_train, run.file(FIGURE_FILES["digit_variants"]),
+                                    digit=digit),
+                plot_misclassified(data.X_test, data.y_test, predicted, run.file(FIGURE_FILES["misclassified"]),
+                                   class_names=names)]
+        written.append(plot_confusion_matrix(data.y_test, predicted, run.file(FIGURE_FILES["confusion_matrix"]),
+                                             network.n_outputs, names))
+        if data.X_train.ndim == 2 and data.X_train.shape[1] == 2:
+            written.append(plot_decision_boundary(network, data.X_train, data.y_train,
+                                                  run.file(FIGURE_FILES["decision_boundary"]), names))
+            if boundary_frames:
+                written.append(animate_decision_boundary(boundary_frames, data.X_train, data.y_train,
+                                                         network.n_outputs,
+                                                         run.file(FIGURE_FILES["decision_boundary_animation"])))
     if len(history):
         loss_column, loss_label = (("train_mse", "Mean squared error") if network.loss.name == "mse"
                                    else ("train_loss", "Cross-entropy loss"))
         written.append(plot_loss(history, run.file(FIGURE_FILES["loss"]), loss_column, loss_label))
-        written.append(plot_accuracy(history, run.file(FIGURE_FILES["accuracy"])))
+        if not regression:
+            written.append(plot_accuracy(history, run.file(FIGURE_FILES["accuracy"])))
     first_dense = next((p.value for p in network.parameters() if p.value.ndim == 2), None)
-    if first_dense is not None and first_dense.shape[1] == 784:
+    if (first_dense is not None and images and first_dense.shape[1] == data.X_train[0].size
+            and (image_shape is None or image_shape[0] == 1)):
         written.append(plot_hidden_weights(first_dense, run.file(FIGURE_FILES["hidden_weights"])))
     first_filters = next((p.value for p in network.parameters() if p.value.ndim == 4), None)
     if first_filters is not None:

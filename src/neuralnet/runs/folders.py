@@ -42,6 +42,9 @@ FIGURE_FILES = {
     "confusion_matrix": "figures/confusion_matrix.png",
     "hidden_weights": "figures/hidden_weights.png",
     "filters": "figures/filters.png",                        # a convolutional network's first filters
+    "decision_boundary": "figures/decision_boundary.png",    # 2-feature data
+    "decision_boundary_animation": "figures/decision_boundary.gif",
+    "predictions": "figures/predictions.png",                # a regression: predicted against true
 }
 LOCK_FILENAME = ".lock"
 

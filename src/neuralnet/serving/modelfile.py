@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ..datasets.preprocessing import CHAPTER_PREPROCESSING, PREPROCESSINGS
+from ..datasets.preprocessing import CHAPTER_PREPROCESSING, Standardization, preprocessing_from_dict
 from ..engine.layers import SpecError
 from ..engine.losses import get_loss
 from ..engine.network import FLOAT_DTYPES, Network, build_network
@@ -171,11 +171,21 @@ def _is_label(value) -> bool:
 def check_header(path: Path, header: dict, network: Network) -> dict:
     """The header of a model file checked against the schema (beyond format and architecture,
     which ``load_model`` checks first): preprocessing, classes, training, metrics."""
-    preprocessing = header.get("preprocessing")
-    name = preprocessing.get("name") if isinstance(preprocessing, dict) else None
-    if not isinstance(name, str) or name not in PREPROCESSINGS:
-        raise ModelFileError(f"{path}: preprocessing {name!r} is not supported; expected one of "
-                             f"{sorted(PREPROCESSINGS)}")
+    try:
+        preprocessing = preprocessing_from_dict(header.get("preprocessing"))
+    except ValueError as error:
+        raise ModelFileError(f"{path}: {error}") from None
+    if isinstance(preprocessing, Standardization) and preprocessing.mean.size != network.n_features:
+        raise ModelFileError(f"{path}: the preprocessing standardizes {preprocessing.mean.size} features, but the "
+                             f"network takes {network.n_features}")
+    targets = header.get("targets")
+    if targets is not None:
+        try:
+            scale = Standardization(targets.get("mean"), targets.get("std")) if isinstance(targets, dict) else None
+        except ValueError as error:
+            raise ModelFileError(f"{path}: 'targets' {error}") from None
+        if scale is None or scale.mean.size != network.n_outputs:
+            raise ModelFileError(f"{path}: 'targets' must hold the mean and std of the {network.n_outputs} targets")
     classes = header.get("classes")
     if not isinstance(classes, list) or len(classes) != network.n_outputs or not all(map(_is_label, classes)):
         raise ModelFileError(f"{path}: 'classes' must list {network.n_outputs} labels (strings or numbers), "
@@ -190,7 +200,7 @@ def check_header(path: Path, header: dict, network: Network) -> dict:
 
 def save_model(path: str | Path, network: Network, *, classes: list | None = None,
                preprocessing: dict | None = None, training: dict | None = None, metrics: dict | None = None,
-               overwrite: bool = False) -> Path:
+               targets: dict | None = None, overwrite: bool = False) -> Path:
     """Write ``network``'s parameters and the JSON header to ``path`` (atomically).
 
     Refuses to replace an existing file unless ``overwrite`` is true.
@@ -208,6 +218,8 @@ def save_model(path: str | Path, network: Network, *, classes: list | None = Non
         "training": training or {},
         "metrics": metrics or {},
     }
+    if targets is not None:  # a regression's target scaling: predictions are y = output std + mean
+        header["targets"] = targets
     check_header(Path(path), header, network)
     data = safetensors_bytes({name: p.value for name, p in network.named_parameters()}, header)
     return atomic_write_bytes(path, data, overwrite=overwrite)

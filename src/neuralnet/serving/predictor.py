@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.preprocessing import CHAPTER_PREPROCESSING, PREPROCESSINGS
+from ..datasets.preprocessing import CHAPTER_PREPROCESSING, Standardization, preprocessing_from_dict
 from ..engine.conv import Conv2D
 from ..engine.layers import Activation
 from ..engine.network import Network
@@ -18,16 +18,22 @@ __all__ = ["Predictor", "load"]
 
 @dataclass
 class Predictor:
-    """A trained network with its preprocessing: takes raw images (n, 784) in [0, 255].
+    """A trained network with its preprocessing: takes raw inputs, as the data came (images'
+    pixels 0 to 255 for the chapter's scaling, a table's rows for standardized features).
 
-    ``predict_proba(pixels)`` gives what ``Network.predict_proba`` gives for the
-    preprocessed pixels (softmax for cross-entropy, the sigmoid outputs for mse), and
-    ``predict(pixels)`` the class labels of the file (``classes``). A predictor keeps no state
-    between calls: many threads may use one at once.
+    ``predict_proba(raw)`` gives what ``Network.predict_proba`` gives for the preprocessed
+    inputs (softmax for cross-entropy, the sigmoid outputs for mse), and ``predict(raw)`` the
+    class labels of the file (``classes``), or for a regression the predicted targets in their
+    own units. A predictor keeps no state between calls: many threads may use one at once.
     """
 
     network: Network
     header: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self._preprocessing = preprocessing_from_dict(self.preprocessing)
+        targets = self.header.get("targets")
+        self._targets = Standardization(targets["mean"], targets["std"]) if targets else None
 
     @property
     def classes(self) -> list:
@@ -37,40 +43,45 @@ class Predictor:
     def preprocessing(self) -> dict:
         return self.header.get("preprocessing", CHAPTER_PREPROCESSING)
 
-    def preprocess(self, pixels) -> np.ndarray:
-        """Raw pixels (n, 784) in [0, 255] -> the network's input, as in training.
+    @property
+    def is_regression(self) -> bool:
+        return (self.header.get("training") or {}).get("task") == "regression"
 
-        One image may be given as a 1-D array of 784 pixels, and images as arrays of the
-        network's input shape (e.g. (n, 28, 28) or (n, 1, 28, 28) for a convolutional one).
-        Raises ``TypeError`` for arrays that do not hold real numbers (strings, booleans,
-        complex) and ``ValueError`` for a wrong shape, NaN or infinite values, or values
-        outside [0, 255].
+    def preprocess(self, pixels) -> np.ndarray:
+        """Raw inputs (n, features) -> the network's input, as in training: pixels (n, 784) in
+        [0, 255] for the chapter's scaling, or a table's rows.
+
+        One example may be given as a 1-D array, and images as arrays of the network's input
+        shape (e.g. (n, 28, 28) or (n, 1, 28, 28) for a convolutional one). Raises ``TypeError``
+        for arrays that do not hold real numbers (strings, booleans, complex) and ``ValueError``
+        for a wrong shape, NaN or infinite values, or pixels outside [0, 255].
         """
+        noun = self._preprocessing.noun
         n_features = self.network.n_features
         pixels = np.asarray(pixels)
         if pixels.dtype.kind not in "iuf":
-            raise TypeError(f"pixels must be numbers in [0, 255] (uint8 or float), got an array of dtype "
-                            f"{pixels.dtype}")
+            expected = "numbers in [0, 255] (uint8 or float)" if noun == "pixels" else "numbers"
+            raise TypeError(f"{noun} must be {expected}, got an array of dtype {pixels.dtype}")
         if pixels.ndim >= 1 and pixels.size == n_features and pixels.ndim <= len(self.network.input_shape):
-            pixels = pixels.reshape(1, n_features)  # one image
+            pixels = pixels.reshape(1, n_features)  # one example
         if pixels.ndim < 2 or int(np.prod(pixels.shape[1:])) != n_features:
-            raise ValueError(f"pixels must have shape (n, {n_features}), got {pixels.shape}")
+            raise ValueError(f"{noun} must have shape (n, {n_features}), got {pixels.shape}")
         pixels = pixels.reshape(pixels.shape[0], n_features)
-        if pixels.dtype != np.uint8 and pixels.size:
-            low, high = pixels.min(), pixels.max()
-            if not (np.isfinite(low) and np.isfinite(high)):
-                raise ValueError("pixels contain NaN or infinite values; expected numbers in [0, 255]")
-            if low < 0 or high > 255:
-                raise ValueError(f"pixel values must be in [0, 255], got values from {low} to {high}")
-        function = PREPROCESSINGS[self.preprocessing["name"]]
-        return self.network.as_input(function(pixels, self.network.dtype))
+        self._preprocessing.check(pixels)
+        return self.network.as_input(self._preprocessing.apply(pixels, self.network.dtype))
 
     def predict_proba(self, pixels) -> np.ndarray:
         """Class probabilities (n, classes) for raw pixels (n, 784)."""
         return self.network.predict_proba(self.preprocess(pixels))
 
     def predict(self, pixels) -> np.ndarray:
-        """The class label (from ``classes``) of each raw image."""
+        """The class label (from ``classes``) of each raw example; for a regression, the
+        predicted targets [n] or [n, targets] in their own units."""
+        if self.is_regression:
+            output = self.network.predict_output(self.preprocess(pixels)).astype(np.float64)
+            if self._targets is not None:
+                output = output * self._targets.std + self._targets.mean
+            return output[:, 0] if output.shape[1] == 1 else output
         indices = self.network.predict(self.preprocess(pixels))
         return np.asarray(self.classes)[indices]
 

@@ -10,7 +10,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from .trainer import Trainer
 
-__all__ = ["Callback", "EarlyStopping"]
+__all__ = ["Callback", "EarlyStopping", "PredictionRecorder"]
 
 
 class Callback:
@@ -92,3 +92,22 @@ class EarlyStopping(Callback):
     def load_state_dict(self, state: dict) -> None:
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
         self.stopped_epoch, self.best_weights = state["stopped_epoch"], state["best_weights"]
+
+
+class PredictionRecorder(Callback):
+    """Keeps the class the network predicts for ``points`` after every ``every``-th epoch, with
+    the weights the epoch's row describes (for the decision boundary's animation): ``frames`` is
+    [(epoch, predicted classes), ...]."""
+
+    def __init__(self, points: np.ndarray, every: int = 1):
+        self.points, self.every = points, max(1, int(every))
+        self.frames: list[tuple[int, np.ndarray]] = []
+        self._network = None
+
+    def on_epoch_end(self, trainer, row):
+        if row["epoch"] % self.every == 0 or row["epoch"] == 1:
+            if self._network is None:
+                self._network = trainer.network.clone()
+            self._network.load_flat_values(trainer.snapshot.weights)
+            self.frames.append((row["epoch"], self._network.predict(self.points).astype(np.uint8)))
+        return False

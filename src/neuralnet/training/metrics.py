@@ -18,12 +18,14 @@ def evaluate(network: Network, X: np.ndarray, Y: np.ndarray, labels: np.ndarray 
 
     ``mse`` is the chapter's ``mse_loss``: the mean of (probability - target)^2 over every
     example *and* output. Sums are accumulated over all batches and divided by the number
-    of examples (not the number of batches), so a smaller last batch is weighted right.
+    of examples (not the number of batches), so a smaller last batch is weighted right. Batches are
+    smaller than ``batch_size`` where the network's activations would be large (convolutions).
     ``preprocess`` turns each batch of raw X into network input (e.g. ``PixelScaler``).
     """
     n = X.shape[0]
     if n == 0:
         raise ValueError("cannot evaluate on an empty data set")
+    batch_size = network.inference_batch(batch_size)
     loss_total = 0.0
     squared_total = 0.0
     correct = 0
