@@ -20,6 +20,7 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 COMMANDS = {
     "train": "train",
     "evaluate": "evaluate",
+    "predict": "predict",
     "figures": "figures",
     "export": "export",
     "serve": "serve",

@@ -18,7 +18,7 @@ import numpy as np
 from .idx import IDXFormatError, read_idx
 from .tables import DataError
 
-__all__ = ["ImageSet", "read_image_folder", "read_idx_folder", "is_idx_folder", "IMAGE_SUFFIXES"]
+__all__ = ["ImageSet", "read_image_folder", "read_idx_folder", "is_idx_folder", "image_rows", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 #: Pillow's modes, grouped: one channel or three
@@ -55,7 +55,6 @@ def read_image_folder(folder: str | Path, image_size: int | None = None) -> Imag
     Refused: a folder without class sub-folders, a class folder without images, a file that is
     not an image, fewer than two classes, grayscale and colour images together.
     """
-    from PIL import Image
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -93,11 +92,7 @@ def read_image_folder(folder: str | Path, image_size: int | None = None) -> Imag
     channels = 3 if colour else 1
     X = np.empty((len(images), channels * height * width), dtype=np.uint8)
     for row, image in enumerate(images):
-        image = image.convert("RGB" if colour else "L")
-        if image.size != (width, height):
-            image = image.resize((width, height), Image.Resampling.LANCZOS)
-        pixels = np.asarray(image, dtype=np.uint8)
-        X[row] = (pixels.transpose(2, 0, 1) if colour else pixels).ravel()  # channels first, as the network takes them
+        X[row] = _pixels(image, (channels, height, width))
     y = np.array([index for _, index in files], dtype=np.int64)
     return ImageSet(X, y, [c.name for c in classes], (channels, height, width), files=[str(p) for p, _ in files])
 
@@ -165,3 +160,29 @@ def read_idx_folder(folder: str | Path) -> ImageSet:
 
     return ImageSet(rows(arrays["train_images"]), labels_of(arrays["train_labels"]), [str(int(v)) for v in values],
                     (1, height, width), rows(arrays["test_images"]), labels_of(arrays["test_labels"]))
+
+
+def _pixels(image, shape: tuple[int, int, int]) -> np.ndarray:
+    """One image as a uint8 row of ``shape`` [channels, height, width]: converted to grayscale or
+    RGB, resized (Lanczos), channels first as the network takes them."""
+    from PIL import Image
+
+    channels, height, width = shape
+    image = image.convert("RGB" if channels == 3 else "L")
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
+    pixels = np.asarray(image, dtype=np.uint8)
+    return (pixels.transpose(2, 0, 1) if channels == 3 else pixels).ravel()
+
+
+def image_rows(paths, image_shape) -> np.ndarray:
+    """The images at ``paths`` as uint8 rows of ``image_shape`` ([channels, height, width]; or
+    [height * width] for square grayscale rows)."""
+    shape = tuple(image_shape)
+    if len(shape) == 1:
+        side = int(round(np.sqrt(shape[0])))
+        shape = (1, side, side)
+    rows = np.empty((len(paths), int(np.prod(shape))), dtype=np.uint8)
+    for row, path in enumerate(paths):
+        rows[row] = _pixels(_open(Path(path)), shape)
+    return rows

@@ -186,7 +186,7 @@ def fraction_split(X: np.ndarray, y: np.ndarray, valid_fraction: float, test_fra
     n = len(y)
     parts = 2 if test_fraction is None else 3
     if stratify:
-        counts = np.bincount(y)
+        counts = np.bincount(y).tolist()
         for index, count in enumerate(counts):
             if count < parts:
                 name = class_names[index] if class_names is not None else index

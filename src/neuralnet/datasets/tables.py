@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DataError", "Table", "read_csv", "read_npz", "MISSING"]
+__all__ = ["DataError", "Table", "read_csv", "read_npz", "read_feature_columns", "MISSING"]
 
 #: cells that mean "no value"
 MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
@@ -46,15 +46,8 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def read_csv(path: str | Path, target: str | None = None) -> Table:
-    """Read a CSV file with a header row; ``target`` names the target column (default: the last).
-
-    The other columns must hold numbers (the features); the target column may hold text (class
-    names) or numbers. Refused, naming the row and column: rows with another number of cells
-    than the header, missing values, feature values that are not numbers, a target column that
-    does not exist, and a file with no data rows.
-    """
-    path = Path(path)
+def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """The header (stripped) and the non-blank data rows of a CSV file, its dialect sniffed."""
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except FileNotFoundError:
@@ -75,43 +68,74 @@ def read_csv(path: str | Path, target: str | None = None) -> Table:
     if not rows:
         raise DataError(f"{path} is empty: expected a header row and rows of data")
     header = [cell.strip() for cell in rows[0]]
-    if len(header) < 2:
-        raise DataError(f"{path}: the header {header} has {len(header)} column; expected feature columns and a "
-                        "target column")
     if len(set(header)) != len(header):
         repeated = sorted({name for name in header if header.count(name) > 1})
         raise DataError(f"{path}: the header names the columns {repeated} more than once")
-    target = header[-1] if target is None else target
-    if target not in header:
-        raise DataError(f"{path}: there is no target column {target!r}; the columns are {header} (--target COLUMN)")
-    data = rows[1:]
-    if not data:
+    if len(rows) == 1:
         raise DataError(f"{path} has a header but no rows of data")
-    target_index = header.index(target)
-    features = [name for name in header if name != target]
-    X = np.empty((len(data), len(features)))
-    y = []
+    return header, rows[1:]
+
+
+def _cell(path: Path, number: int, column: str, cell: str) -> str:
+    text = cell.strip()
+    if text.lower() in MISSING:
+        raise DataError(f"{path}, row {number}, column {column!r}: the value is missing ({cell!r}); expected a "
+                        "value in every cell (drop or fill the row)")
+    return text
+
+
+def _numbers(path: Path, header: list[str], data: list[list[str]], columns: list[str]) -> np.ndarray:
+    """The cells of ``columns`` as a float64 matrix [rows, len(columns)], every cell checked."""
+    indices = [header.index(name) for name in columns]
+    X = np.empty((len(data), len(columns)))
     for number, row in enumerate(data, start=2):
         if len(row) != len(header):
             raise DataError(f"{path}, row {number}: {len(row)} cells, but the header has {len(header)} columns")
-        column = 0
-        for index, cell in enumerate(row):
-            text = cell.strip()
-            if text.lower() in MISSING:
-                raise DataError(f"{path}, row {number}, column {header[index]!r}: the value is missing "
-                                f"({cell!r}); expected a value in every cell (drop or fill the row)")
-            if index == target_index:
-                y.append(text)
-                continue
-            value = _number(text)
+        for column, index in enumerate(indices):
+            value = _number(_cell(path, number, header[index], row[index]))
             if value is None:
-                raise DataError(f"{path}, row {number}, column {header[index]!r}: {cell!r} is not a number; "
+                raise DataError(f"{path}, row {number}, column {header[index]!r}: {row[index]!r} is not a number; "
                                 "expected numeric feature columns")
             X[number - 2, column] = value
-            column += 1
+    return X
+
+
+def read_csv(path: str | Path, target: str | None = None) -> Table:
+    """Read a CSV file with a header row; ``target`` names the target column (default: the last).
+
+    The other columns must hold numbers (the features); the target column may hold text (class
+    names) or numbers. Refused, naming the row and column: rows with another number of cells
+    than the header, missing values, feature values that are not numbers, a target column that
+    does not exist, and a file with no data rows.
+    """
+    path = Path(path)
+    header, data = _read_rows(path)
+    if len(header) < 2:
+        raise DataError(f"{path}: the header {header} has {len(header)} column; expected feature columns and a "
+                        "target column")
+    target = header[-1] if target is None else target
+    if target not in header:
+        raise DataError(f"{path}: there is no target column {target!r}; the columns are {header} (--target COLUMN)")
+    features = [name for name in header if name != target]
+    X = _numbers(path, header, data, features)
+    target_index = header.index(target)
+    y = [_cell(path, number, target, row[target_index]) for number, row in enumerate(data, start=2)]
     values = [_number(label) for label in y]
     labels = np.asarray(values, dtype=np.float64) if all(v is not None for v in values) else np.asarray(y)
     return Table(X, labels, features, target)
+
+
+def read_feature_columns(path: str | Path, features: list[str]) -> np.ndarray:
+    """The columns ``features`` of a CSV file, by name and in that order, as float64 [rows, features]:
+    the rows to predict (other columns, such as the target, are left out). A DataError names a
+    missing column or a bad cell."""
+    path = Path(path)
+    header, data = _read_rows(path)
+    missing = [name for name in features if name not in header]
+    if missing:
+        raise DataError(f"{path} has no column {missing[0]!r}; the model takes the columns {features} and the file has "
+                        f"{header}")
+    return _numbers(path, header, data, features)
 
 
 def read_npz(path: str | Path) -> Table:

@@ -38,6 +38,7 @@ from ..training.metrics import confusion_matrix, evaluate
 from ..training.trainer import TrainingDiverged
 from .builder import build, build_network, input_shape
 from .config import ConfigError, TrainingConfig
+from ..datasets.toy import TOY_DATASETS
 from .data import load_data
 from .figures import decision_grid, draw_figures
 from .folders import RunFolder, RunFolderError, create_run_folder
@@ -84,6 +85,15 @@ def regression_values(network: Network, data: DataSplit) -> tuple[np.ndarray, np
     predicted = network.predict_output(data.X_test).astype(np.float64) * std + mean
     true = np.asarray(data.y_test, np.float64).reshape(len(predicted), -1) * std + mean
     return predicted, true
+
+
+def describe_data(data: DataSplit, regression: bool = False) -> str:
+    """One line: where the data came from, the sizes of the three parts, the classes or targets."""
+    what = (f"regression of {', '.join(map(str, data.class_names))}" if regression else
+            f"{len(data.class_names)} classes: " + ", ".join(map(str, data.class_names[:12])) +
+            (", ..." if len(data.class_names) > 12 else ""))
+    return (f"Data: {data.source}: {len(data.X_train)} training, {len(data.X_valid)} validation, "
+            f"{len(data.X_test)} test examples, {what}")
 
 
 def _log_line(row: dict, epochs: int, regression: bool) -> str:
@@ -343,6 +353,8 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
         if log is not None and echo:
             log(line)
 
+    if config.data is not None or config.dataset in TOY_DATASETS:  # the chapter's log stays the chapter's
+        emit(describe_data(data, regression))
     resumed_from = None
     if checkpoint is not None:
         restore_checkpoint(trainer, checkpoint, named, path=checkpoint_path)
@@ -469,6 +481,8 @@ def evaluate_run(path: str | Path, data_dir=None, download: bool = True, *,
         raise RunFolderError(f"the data do not look like those {run.path} was trained on: {'; '.join(problems)}. "
                              "Use the run's own data (--data-dir), or --allow-other-data to measure it anyway")
     metrics = test_metrics(network, data, is_regression(info.config))
+    if not is_regression(info.config):
+        metrics["classes"] = [str(c) for c in header.get("classes", data.class_names)]
     if problems:
         metrics["data_mismatches"] = problems
     return metrics

@@ -203,8 +203,10 @@ def _grid(X: np.ndarray, steps: int = 200) -> tuple[np.ndarray, np.ndarray, np.n
     return xs, ys, np.c_[gx.ravel(), gy.ravel()].astype(X.dtype)
 
 
-def _boundary_axes(ax, xs, ys, labels: np.ndarray, X, y, n_classes: int, title: str):
+def _boundary_axes(ax, xs, ys, labels: np.ndarray, X, y, n_classes: int, title: str, class_names=None,
+                   features=None):
     from matplotlib import colormaps
+    from matplotlib.lines import Line2D
 
     colours = colormaps["tab10"] if n_classes <= 10 else colormaps["tab20"]
     ax.contourf(xs, ys, labels.reshape(len(ys), len(xs)), levels=np.arange(n_classes + 1) - 0.5,
@@ -212,17 +214,24 @@ def _boundary_axes(ax, xs, ys, labels: np.ndarray, X, y, n_classes: int, title: 
     ax.scatter(X[:, 0], X[:, 1], c=[colours(int(k)) for k in y], s=9, edgecolors="black", linewidths=0.3)
     ax.set_xlim(xs[0], xs[-1])
     ax.set_ylim(ys[0], ys[-1])
-    ax.set_xlabel("x1 (as the network sees it)")
-    ax.set_ylabel("x2")
+    first, second = features if features is not None and len(features) == 2 else ("x1", "x2")
+    ax.set_xlabel(f"{first} (standardized, as the network sees it)")
+    ax.set_ylabel(f"{second} (standardized)")
     ax.set_title(title)
+    if class_names is not None and n_classes <= 10:
+        ax.legend([Line2D([], [], marker="o", linestyle="", markerfacecolor=colours(k), markeredgecolor="black",
+                          markeredgewidth=0.3) for k in range(n_classes)],
+                  [f"class {name}" for name in class_names], loc="upper right", fontsize=8, framealpha=0.8)
 
 
-def plot_decision_boundary(network: Network, X: np.ndarray, y: np.ndarray, path, class_names=None) -> Path:
+def plot_decision_boundary(network: Network, X: np.ndarray, y: np.ndarray, path, class_names=None,
+                           features=None) -> Path:
     """For 2-feature data: the plane coloured by the class the network predicts, the points on top."""
     xs, ys, points = _grid(X)
     n_classes = network.n_outputs
     fig = Figure(figsize=(6, 5.5), layout="tight")
-    _boundary_axes(fig.subplots(), xs, ys, network.predict(points), X, y, n_classes, "Decision boundary")
+    _boundary_axes(fig.subplots(), xs, ys, network.predict(points), X, y, n_classes, "Decision boundary",
+                   class_names, features)
     return _save(fig, path)
 
 
@@ -297,7 +306,8 @@ def draw_figures(run: RunFolder, network: Network, history: History, data, class
                                              network.n_outputs, names))
         if data.X_train.ndim == 2 and data.X_train.shape[1] == 2:
             written.append(plot_decision_boundary(network, data.X_train, data.y_train,
-                                                  run.file(FIGURE_FILES["decision_boundary"]), names))
+                                                  run.file(FIGURE_FILES["decision_boundary"]), names,
+                                                  data.features))
             if boundary_frames:
                 written.append(animate_decision_boundary(boundary_frames, data.X_train, data.y_train,
                                                          network.n_outputs,

@@ -2,14 +2,18 @@
 
 The graph has one input and one output::
 
-    pixels         float32 [N, 784]      raw pixels, values 0 to 255
-    probabilities  float32 [N, classes]  what Network.predict_proba gives
+    pixels         float32 [N, 784]      raw pixels, values 0 to 255 (a table's model: features,
+                                         the raw values of its feature columns)
+    probabilities  float32 [N, classes]  what Network.predict_proba gives (a regression's model:
+                                         predictions, the targets in their own units)
 
-and computes, node by node, what ``Predictor.predict_proba`` computes:
+and computes, node by node, what ``Predictor.predict_proba`` (``predict`` for a regression)
+computes:
 
 1. the preprocessing stored with the model (the chapter's ``((X / 255.) - .5) * 2``;
    for float32 networks as ``(2 X - 255) / 255``, which for integer pixels is exactly the
-   float32 that training used, see ``neuralnet.preprocessing``);
+   float32 that training used, see ``neuralnet.preprocessing``; a table's standardization
+   ``(x - mean) / std`` in float64, then the network's dtype);
 2. for a network of images, a ``Reshape`` of the rows to [N, channels, height, width];
 3. each layer in order: ``Dense`` as ``Gemm`` (x W^T + b), ``Conv2D`` as ``Conv``, the poolings as
    ``MaxPool`` / ``AveragePool``, ``Flatten`` as ``Flatten``, ``BatchNorm`` as
@@ -17,7 +21,8 @@ and computes, node by node, what ``Predictor.predict_proba`` computes:
    (Sigmoid, Tanh, Relu, LeakyRelu, Softmax; identity adds nothing), ``Dropout`` and the shift
    augmentation as nothing (they are the identity at inference);
 4. the loss's probabilities: Softmax of the logits for the cross-entropy loss, the output
-   layer's activations as they are for mse.
+   layer's activations as they are for mse; for a regression the targets' scaling undone,
+   ``output * std + mean`` in float64.
 
 float64 networks compute in float64 inside the graph (a Cast after the input and before
 the output). The model's JSON header (architecture, classes, preprocessing, metrics) is
@@ -42,12 +47,15 @@ from ..engine.normalization import BatchNorm
 from .files import atomic_write_bytes
 from .modelfile import load_model
 
-__all__ = ["to_onnx", "export_onnx", "OPSET", "INPUT_NAME", "OUTPUT_NAME"]
+__all__ = ["to_onnx", "export_onnx", "onnx_names", "OPSET", "INPUT_NAME", "OUTPUT_NAME"]
 
 OPSET = 17
 IR_VERSION = 8  # the IR version of opset 17: readable by ONNX Runtime 1.13 and newer
 INPUT_NAME = "pixels"
 OUTPUT_NAME = "probabilities"
+#: preprocessing name -> the graph input's name
+INPUT_NAMES = {"chapter": INPUT_NAME, "standardize": "features"}
+REGRESSION_OUTPUT_NAME = "predictions"
 
 #: activation name -> (ONNX operator, attributes); None: nothing to compute
 ACTIVATION_OPERATORS: dict[str, tuple[str, dict] | None] = {
@@ -80,11 +88,16 @@ class _GraphBuilder:
         self._count += 1
         return f"{stem}_{self._count}"
 
-    def constant(self, stem: str, value) -> str:
+    def constant(self, stem: str, value, dtype=None) -> str:
         from onnx import numpy_helper
         name = self.name(stem)
-        self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=self.dtype), name))
+        self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=dtype or self.dtype), name))
         return name
+
+    def cast(self, x: str, dtype, stem: str) -> str:
+        from onnx import TensorProto
+        to = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}[np.dtype(dtype)]
+        return self.node("Cast", [x], stem, to=to)
 
     def node(self, operator: str, inputs: list[str], stem: str, **attributes) -> str:
         output = self.name(stem)
@@ -94,7 +107,9 @@ class _GraphBuilder:
 
 # --- the preprocessing, the layers and the probabilities as nodes ---------------------------
 
-def _chapter_preprocessing(graph: _GraphBuilder, x: str) -> str:
+def _chapter_preprocessing(graph: _GraphBuilder, x: str, preprocessing: dict) -> str:
+    if graph.dtype != np.float32:
+        x = graph.cast(x, graph.dtype, "pixels_float64")
     if graph.dtype == np.float32:
         # (2 x - 255) / 255: exact for integer pixels up to the one rounding of the division,
         # as scale_pixels computes it
@@ -107,7 +122,24 @@ def _chapter_preprocessing(graph: _GraphBuilder, x: str) -> str:
     return graph.node("Mul", [shifted, graph.constant("two", 2.0)], "scaled")
 
 
-PREPROCESSING_GRAPHS: dict[str, Callable[[_GraphBuilder, str], str]] = {"chapter": _chapter_preprocessing}
+def _standardization(graph: _GraphBuilder, x: str, preprocessing: dict) -> str:
+    # (x - mean) / std per feature, in float64 as Standardization.apply, then the network's dtype
+    x = graph.cast(x, np.float64, "features_float64")
+    centred = graph.node("Sub", [x, graph.constant("mean", preprocessing["mean"], np.float64)], "features_centred")
+    scaled = graph.node("Div", [centred, graph.constant("std", preprocessing["std"], np.float64)], "standardized")
+    return graph.cast(scaled, graph.dtype, "standardized_as_network")
+
+
+PREPROCESSING_GRAPHS: dict[str, Callable[[_GraphBuilder, str, dict], str]] = {
+    "chapter": _chapter_preprocessing, "standardize": _standardization}
+
+
+def onnx_names(header: dict | None) -> tuple[str, str]:
+    """The input and output names of the ONNX graph of a model with this header."""
+    header = header or {}
+    regression = (header.get("training") or {}).get("task") == "regression"
+    name = (header.get("preprocessing") or CHAPTER_PREPROCESSING).get("name")
+    return INPUT_NAMES.get(name, INPUT_NAME), REGRESSION_OUTPUT_NAME if regression else OUTPUT_NAME
 
 
 def _dense(graph: _GraphBuilder, layer: Dense, x: str, index: int) -> str:
@@ -190,11 +222,9 @@ def to_onnx(network: Network, *, preprocessing: dict | None = None, header: dict
     if network.loss.name not in PROBABILITY_OPERATORS:
         raise ValueError(f"loss {network.loss.name!r} cannot be exported; expected one of "
                          f"{sorted(PROBABILITY_OPERATORS)}")
+    input_name, output_name = onnx_names({**(header or {}), "preprocessing": preprocessing})
     graph = _GraphBuilder(network.dtype)
-    x = INPUT_NAME
-    if graph.dtype != np.float32:
-        x = graph.node("Cast", [x], "pixels_float64", to=TensorProto.DOUBLE)
-    x = PREPROCESSING_GRAPHS[name](graph, x)
+    x = PREPROCESSING_GRAPHS[name](graph, input_name, preprocessing)
     if len(network.input_shape) > 1:  # rows of pixels -> images [N, channels, height, width]
         shape = graph.helper.make_tensor(graph.name("image_shape"), TensorProto.INT64, [len(network.input_shape) + 1],
                                          [-1, *network.input_shape])
@@ -206,26 +236,38 @@ def to_onnx(network: Network, *, preprocessing: dict | None = None, header: dict
             raise ValueError(f"layer {index} ({type(layer).__name__}) cannot be exported to ONNX; expected "
                              f"one of {[kind.__name__ for kind in LAYER_GRAPHS]}")
         x = build(graph, layer, x, index)
-    operator = PROBABILITY_OPERATORS[network.loss.name]
-    if operator is not None:
-        x = graph.node(operator[0], [x], "softmax_probabilities", **operator[1])
-    if graph.dtype != np.float32:
-        x = graph.node("Cast", [x], "probabilities_float32", to=TensorProto.FLOAT)
+    targets = (header or {}).get("targets")
+    if output_name == REGRESSION_OUTPUT_NAME:
+        if targets:  # output * std + mean, in float64 as Predictor.predict
+            x = graph.cast(x, np.float64, "output_float64")
+            x = graph.node("Mul", [x, graph.constant("target_std", targets["std"], np.float64)], "output_times_std")
+            x = graph.node("Add", [x, graph.constant("target_mean", targets["mean"], np.float64)], "predictions_64")
+            x = graph.cast(x, np.float32, "predictions_float32")
+        elif graph.dtype != np.float32:
+            x = graph.cast(x, np.float32, "predictions_float32")
+    else:
+        operator = PROBABILITY_OPERATORS[network.loss.name]
+        if operator is not None:
+            x = graph.node(operator[0], [x], "softmax_probabilities", **operator[1])
+        if graph.dtype != np.float32:
+            x = graph.cast(x, np.float32, "probabilities_float32")
     # the graph's output gets its public name through a final Identity
-    graph.nodes.append(helper.make_node("Identity", [x], [OUTPUT_NAME], name=OUTPUT_NAME))
+    graph.nodes.append(helper.make_node("Identity", [x], [output_name], name=output_name))
 
+    inputs = "raw pixels in 0..255" if input_name == INPUT_NAME else "the raw values of the feature columns"
+    outputs = "the predicted targets" if output_name == REGRESSION_OUTPUT_NAME else "class probabilities"
     onnx_graph = helper.make_graph(
         graph.nodes, "neuralnet_network",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", network.n_features])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", network.n_outputs])],
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", network.n_features])],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["N", network.n_outputs])],
         initializer=graph.initializers,
-        doc_string="raw pixels (N, 784) in 0..255 -> class probabilities (N, classes)")
+        doc_string=f"{inputs} (N, {network.n_features}) -> {outputs} (N, {network.n_outputs})")
     model = helper.make_model(onnx_graph, producer_name="neuralnet",
                               opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
     model.doc_string = (f"A neuralnet network ({network.loss.name} loss) with the {name!r} preprocessing: input "
-                        f"'{INPUT_NAME}' float32 (N, {network.n_features}) in 0..255, output '{OUTPUT_NAME}' "
-                        f"float32 (N, {network.n_outputs}).")
+                        f"'{input_name}' float32 (N, {network.n_features}), {inputs}; output '{output_name}' "
+                        f"float32 (N, {network.n_outputs}), {outputs}.")
     if header is not None:
         helper.set_model_props(model, {"neuralnet": json.dumps(header)})
     onnx.checker.check_model(model, full_check=True)
