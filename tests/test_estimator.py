@@ -25,28 +25,45 @@ from neuralnet.training import TrainingDiverged
 # (losses, optimizers, early stopping, dropout, schedules, several hidden layers).
 SGD_REGRESSOR = MLPRegressor((16,), optimizer="sgd", momentum=0.9, nesterov=True, learning_rate=0.002,
                              max_iter=20, batch_size=32, early_stopping=True, random_state=0)
+EARLY_STOPPING_CLASSIFIER = MLPClassifier((16, 8), learning_rate=0.01, max_iter=20, batch_size=32, dropout=0.1,
+                                          schedule="cosine", early_stopping=True, random_state=0)
 CHECKED_ESTIMATORS = [
     MLPClassifier((16,), learning_rate=0.01, max_iter=20, batch_size=32, random_state=0),
     # the chapter's network: sigmoid units, sigmoid outputs, squared error, plain SGD
     MLPClassifier((16,), activation="sigmoid", loss="mse", init="normal", optimizer="sgd", momentum=0.0,
                   learning_rate=0.5, max_iter=20, batch_size=16, random_state=0),
-    MLPClassifier((16, 8), learning_rate=0.01, max_iter=20, batch_size=32, dropout=0.1, schedule="cosine",
-                  early_stopping=True, random_state=0),
+    EARLY_STOPPING_CLASSIFIER,
     MLPRegressor((16,), learning_rate=0.01, max_iter=20, batch_size=32, random_state=0),
     SGD_REGRESSOR,
 ]
 
 
+#: why mini-batch training cannot pass scikit-learn's sample-weight equivalence checks (its own MLP
+#: does not either); tests/test_training_toolkit.py checks the equivalence where it holds: full batches
+WEIGHT_EQUIVALENCE = (
+    "an example repeated k times lands in other shuffled mini-batches than one weighted k, so "
+    "stochastic mini-batch training takes other steps; with full-batch SGD weight k and k "
+    "repetitions give the same weights (tested in test_training_toolkit.py)")
+
+
 def expected_failed_checks(estimator):
+    failing = {"check_sample_weight_equivalence_on_dense_data": WEIGHT_EQUIVALENCE}
+    if estimator is EARLY_STOPPING_CLASSIFIER:
+        failing["check_class_weight_classifiers"] = (
+            "the check trains on 50 noisy blobs, so early stopping holds out 5 of them; their weighted "
+            "accuracy is already 1.0 at epoch 5 (the two class-0 examples right), and the weights of that "
+            "epoch predict class 0 for 76% of the test part, not the 87% the check asks (the instances "
+            "without early stopping pass it)")
     if estimator is SGD_REGRESSOR:
         return {
+            **failing,
             "check_regressor_multioutput": (
                 "the check fits make_regression's unscaled targets (|y| in the hundreds) on 11 "
                 "samples; SGD with momentum at a learning rate that trains the scaled targets of "
                 "check_regressors_train diverges on them, and the estimator raises "
                 "TrainingDiverged instead of returning NaN weights (the Adam instance passes it)"),
         }
-    return {}
+    return failing
 
 
 @parametrize_with_checks(CHECKED_ESTIMATORS, expected_failed_checks=expected_failed_checks, xfail_strict=True)
@@ -361,7 +378,7 @@ def test_divergence_is_reported_and_keeps_the_last_good_epoch():
     ({"dropout": 1.5}, ["dropout", "1.5"]),
     ({"activation": "softmax"}, ["activation", "'softmax'"]),
     ({"loss": "hinge"}, ["loss", "'hinge'"]),
-    ({"optimizer": "rmsprop"}, ["optimizer", "'rmsprop'"]),
+    ({"optimizer": "lbfgs"}, ["optimizer", "'lbfgs'"]),
     ({"schedule": "linear"}, ["schedule", "'linear'"]),
     ({"max_iter": 0}, ["max_iter", "Got 0 instead"]),
     ({"batch_size": -1}, ["batch_size", "-1"]),

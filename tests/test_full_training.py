@@ -10,6 +10,8 @@ import pytest
 from helpers import LEGACY, same_blas_as_the_legacy_fixtures
 
 from neuralnet.cli import main
+from neuralnet.runs.builder import build_network
+from neuralnet.runs.config import TrainingConfig
 from neuralnet.serving.modelfile import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +33,10 @@ def test_default_training_reaches_the_chapters_accuracy(tmp_path, data_dir, caps
     assert f"Test accuracy: {metrics['test_acc'] * 100:.2f}%" in lines
     # the log, line for line, is the one in the README's docs/chapter-run.log
     logged = (ROOT / "docs" / "chapter-run.log").read_text().splitlines()
-    assert [line for line in lines if not line.startswith("Run folder")] == logged
+    # on the screen, the network's summary comes first (not in log.txt)
+    summary = build_network(TrainingConfig(), (784,), 10).summary().splitlines()
+    assert lines[:len(summary)] == summary
+    assert [line for line in lines[len(summary):] if not line.startswith("Run folder")] == logged
     assert (run / "log.txt").read_text().splitlines() == logged
     # and the weights are those the code trained before the layer-stack architecture, bit for bit
     if same_blas_as_the_legacy_fixtures():

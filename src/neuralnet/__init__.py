@@ -39,7 +39,7 @@ __all__ = [
     "NeuralNetMLP", "sigmoid", "int_to_onehot", "minibatch_generator", "mse_loss", "accuracy",
     "compute_mse_and_acc", "train", "Network", "build_network", "TrainingConfig", "Trainer", "History",
     "EarlyStopping", "TrainingDiverged", "load", "Predictor", "ModelFileError", "MLPClassifier", "MLPRegressor",
-    "__version__",
+    "to_torch", "__version__",
 ]
 
 
@@ -49,4 +49,7 @@ def __getattr__(name: str):
     if name in ("MLPClassifier", "MLPRegressor"):
         from . import estimator
         return getattr(estimator, name)
+    if name == "to_torch":  # imports torch only when asked for
+        from .serving.torch_export import to_torch
+        return to_torch
     raise AttributeError(f"module 'neuralnet' has no attribute {name!r}")

@@ -30,11 +30,20 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .engine.network import Network
-from .runs.builder import build_callbacks, build_network, build_optimizer, build_trainer, optimizer_settings
+from .engine.schedules import get_schedule
+from .runs.builder import (
+    build_callbacks,
+    build_network,
+    build_optimizer,
+    build_schedule,
+    build_trainer,
+    optimizer_settings,
+)
 from .runs.config import HIDDEN_ACTIVATIONS, SETTINGS, ConfigError, Setting, TrainingConfig
 from .serving.modelfile import architecture_of
 from .training.callbacks import Callback
@@ -46,9 +55,12 @@ __all__ = ["MLPClassifier", "MLPRegressor", "CONFIG_KEYS", "estimator_params"]
 #: ``early_stopping`` with ``n_iter_no_change`` fills ``early_stopping`` (the patience)
 CONFIG_KEYS = {
     "hidden_layer_sizes": "hidden", "activation": "activation", "loss": "loss", "optimizer": "optimizer",
-    "learning_rate": "lr", "momentum": "momentum", "nesterov": "nesterov", "weight_decay": "weight_decay",
-    "dropout": "dropout", "schedule": "schedule", "batch_size": "batch_size", "max_iter": "epochs",
-    "init": "init", "random_state": "seed", "dtype": "dtype", "threads": "threads", "layers": "layers",
+    "learning_rate": "lr", "momentum": "momentum", "nesterov": "nesterov", "betas": "betas", "eps": "eps",
+    "rmsprop_alpha": "alpha", "weight_decay": "weight_decay", "l1": "l1", "max_grad_norm": "max_grad_norm",
+    "dropout": "dropout", "schedule": "schedule", "plateau_patience": "plateau_patience",
+    "plateau_factor": "plateau_factor", "warmup_epochs": "warmup_epochs", "batch_size": "batch_size",
+    "max_iter": "epochs", "init": "init", "random_state": "seed", "dtype": "dtype", "threads": "threads",
+    "layers": "layers",
 }
 #: the configuration keys that only apply with SGD (scikit-learn's convention: ignored otherwise)
 SGD_ONLY = ("momentum", "nesterov")
@@ -65,8 +77,8 @@ def estimator_params(values: dict) -> dict:
         if key == "early_stopping":
             params.update(early_stopping=value is not None,
                           **({"n_iter_no_change": value} if value is not None else {}))
-        elif key == "hidden":
-            params["hidden_layer_sizes"] = tuple(value)
+        elif key in ("hidden", "betas"):
+            params[names[key]] = tuple(value)
         else:
             params[names[key]] = value
     return params
@@ -78,6 +90,8 @@ def _constraint(spec: Setting) -> list:
         return [StrOptions(set(spec.choices))]
     if spec.kind == "bool":
         return ["boolean"]
+    if spec.kind == "floats":  # each number checked by the configuration
+        return ["array-like"]
     closed = {(False, False): "both", (True, False): "right", (False, True): "left", (True, True): "neither"}
     interval = Interval(Integral if spec.kind == "int" else Real, spec.low, spec.high,
                         closed=closed[(spec.low_open or spec.low is None, spec.high_open or spec.high is None)])
@@ -88,8 +102,8 @@ class _ValidationScore(Callback):
     """Puts the estimator's ``score`` on the held-out part into each row as ``valid_score``
     (for early stopping, which comes after it) and keeps the scores in order."""
 
-    def __init__(self, score_function, X_valid: np.ndarray, y_valid: np.ndarray):
-        self.score_function, self.X_valid, self.y_valid = score_function, X_valid, y_valid
+    def __init__(self, score_function, X_valid: np.ndarray, y_valid: np.ndarray, weights: np.ndarray | None = None):
+        self.score_function, self.X_valid, self.y_valid, self.weights = score_function, X_valid, y_valid, weights
         self.scores: list[float] = []
         self._network: Network | None = None
 
@@ -97,7 +111,8 @@ class _ValidationScore(Callback):
         if self._network is None:
             self._network = trainer.network.clone()
         self._network.load_flat_values(trainer.snapshot.weights)  # the weights the row describes
-        row["valid_score"] = score = float(self.score_function(self._network, self.X_valid, self.y_valid, row))
+        row["valid_score"] = score = float(self.score_function(self._network, self.X_valid, self.y_valid, row,
+                                                               self.weights))
         self.scores.append(score)
         return False
 
@@ -119,6 +134,7 @@ class _BaseMLP(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
+        "callbacks": [list, tuple, None],
     }
 
     # -- what the subclasses define ----------------------------------------------------------
@@ -135,8 +151,13 @@ class _BaseMLP(BaseEstimator):
     def _n_outputs(self) -> int:
         raise NotImplementedError
 
-    def _validation_score(self, network: Network, X: np.ndarray, y: np.ndarray, row: dict) -> float:
+    def _validation_score(self, network: Network, X: np.ndarray, y: np.ndarray, row: dict,
+                          weights: np.ndarray | None) -> float:
         raise NotImplementedError
+
+    def _example_weights(self, y, sample_weight, incremental: bool) -> np.ndarray | None:
+        """The weight of each example: ``sample_weight`` (times the classes' weights)."""
+        return None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
 
     #: the history column early stopping watches (the classifier's score is the accuracy)
     _monitor = "valid_score"
@@ -146,8 +167,9 @@ class _BaseMLP(BaseEstimator):
     def _stratify(self, y: np.ndarray, n_valid: int) -> np.ndarray | None:
         return None
 
-    def _split_validation(self, X: np.ndarray, targets: np.ndarray):
-        """Hold out ``validation_fraction`` of the examples (at least ``_min_validation``)."""
+    def _split_validation(self, X: np.ndarray, targets: np.ndarray, weights: np.ndarray):
+        """Hold out ``validation_fraction`` of the examples (at least ``_min_validation``):
+        X_train, X_valid, y_train, y_valid, weights_train, weights_valid."""
         n = X.shape[0]
         n_valid = max(math.ceil(self.validation_fraction * n), self._min_validation)
         if n - n_valid < 1:
@@ -155,7 +177,7 @@ class _BaseMLP(BaseEstimator):
                 f"early_stopping=True holds out validation_fraction={self.validation_fraction} of the "
                 f"training data (at least {self._min_validation} examples) and trains on the rest, "
                 f"which needs at least {self._min_validation + 1} samples; got n_samples={n}")
-        return train_test_split(X, targets, test_size=n_valid, random_state=self._random_seed,
+        return train_test_split(X, targets, weights, test_size=n_valid, random_state=self._random_seed,
                                 stratify=self._stratify(targets, n_valid))
 
     # -- the configuration -----------------------------------------------------------------------
@@ -183,6 +205,7 @@ class _BaseMLP(BaseEstimator):
         """The estimator's parameters in the configuration vocabulary, checked there (a
         ``ValueError`` names the estimator's parameters involved)."""
         values = {key: getattr(self, name) for name, key in CONFIG_KEYS.items() if name != "loss"}
+        values["betas"] = [float(b) if isinstance(b, numbers.Real) else b for b in np.ravel(self.betas).tolist()]
         if values["layers"] is not None and not isinstance(values["layers"], str):
             values["layers"] = [dict(spec) if isinstance(spec, dict) else spec for spec in values["layers"]]
         values.update(hidden=self._hidden_sizes(), seed=seed, dtype=self._dtype().name, task=self._task,
@@ -217,6 +240,7 @@ class _BaseMLP(BaseEstimator):
         self._trainer = build_trainer(config, self.network_)
         self._fitted_config = config
         self._validation_scores: list[float] = []
+        self._validation_losses: list[float] = []
 
     def _continue(self, config: TrainingConfig) -> None:
         """Check that the parameters still describe the fitted network; take up changed
@@ -231,13 +255,25 @@ class _BaseMLP(BaseEstimator):
             self._trainer.replace_optimizer(build_optimizer(config, self.network_))
         self._fitted_config = config
 
-    def _fit(self, X, y, *, incremental: bool, classes=None):
+    def _user_callbacks(self) -> list[Callback]:
+        callbacks = list(self.callbacks or [])
+        for callback in callbacks:
+            if not callable(getattr(callback, "on_epoch_end", None)):
+                raise TypeError(f"callbacks must be neuralnet callbacks (neuralnet.training.callbacks.Callback), "
+                                f"got {callback!r}")
+        return callbacks
+
+    def _fit(self, X, y, *, incremental: bool, classes=None, sample_weight=None):
         first_call = not hasattr(self, "network_") or not (incremental or self.warm_start)
         # every parameter checked before any state changes
         config = self._config(self._seed() if first_call else self._random_seed)
+        user_callbacks = self._user_callbacks()
         X, y = validate_data(self, X, y, reset=first_call, dtype=self._dtype(),
                              multi_output=isinstance(self, RegressorMixin),
                              y_numeric=isinstance(self, RegressorMixin))
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        weights = self._example_weights(y, sample_weight, incremental)
         targets = self._prepare_targets(y, first_call, incremental, classes)
         if first_call:
             self._random_seed = config.seed
@@ -247,28 +283,37 @@ class _BaseMLP(BaseEstimator):
         trainer = self._trainer
 
         callbacks: list[Callback] = []
-        X_valid = y_valid = None
-        X_train, y_train = X, targets
+        X_valid = y_valid = weights_valid = None
+        X_train, y_train, weights_train = X, targets, weights
+        scorer = None
+        named = build_callbacks(config, monitor=self._monitor)
         if self.early_stopping and not incremental:
-            X_train, X_valid, y_train, y_valid = self._split_validation(X, targets)
-            scorer = _ValidationScore(self._validation_score, X_valid, y_valid)
-            callbacks = [scorer, *build_callbacks(config, monitor=self._monitor).values()]
+            X_train, X_valid, y_train, y_valid, weights_train, weights_valid = self._split_validation(
+                X, targets, weights if weights is not None else np.ones(len(X)))
+            if weights is None:
+                weights_train = weights_valid = None
+            scorer = _ValidationScore(self._validation_score, X_valid, y_valid, weights_valid)
+            callbacks = [scorer, *named.values()]
+        elif not incremental:  # reduce-on-plateau watches the training loss
+            callbacks = [callback for name, callback in named.items() if name != "early_stopping"]
+        callbacks += user_callbacks
 
         epochs = 1 if incremental else config.epochs
-        trainer.restart_schedule("constant" if incremental else config.schedule)
+        trainer.restart_schedule(get_schedule("constant") if incremental else build_schedule(config))
         try:
             trainer.fit(X_train, y_train, epochs=trainer.epoch + epochs,
                         batch_size=min(config.batch_size, X_train.shape[0]),
                         X_valid=X_valid, y_valid=y_valid, callbacks=callbacks, drop_last=False,
-                        progress=False, threads=config.threads, log=self._log if self.verbose else None)
+                        progress=False, threads=config.threads, log=self._log if self.verbose else None,
+                        sample_weight=weights_train, valid_weight=weights_valid)
         except TrainingDiverged:
             # the trainer went back to the last finished epoch; without one nothing is usable
             if trainer.epoch == 0:
                 del self.network_, self._trainer
             else:
-                self._record(trainer, callbacks[0].scores if callbacks else None)
+                self._record(trainer, scorer.scores if scorer else None)
             raise
-        self._record(trainer, callbacks[0].scores if callbacks else None)
+        self._record(trainer, scorer.scores if scorer else None)
         return self
 
     def _record(self, trainer, validation_scores: list[float] | None) -> None:
@@ -277,11 +322,13 @@ class _BaseMLP(BaseEstimator):
         self.loss_curve_ = [float(v) for v in trainer.history["train_loss"]]
         if validation_scores is not None:
             self._validation_scores.extend(validation_scores)
+            self._validation_losses.extend(float(v) for v in trainer.history["valid_loss"][-len(validation_scores):])
             self.validation_scores_ = list(self._validation_scores)
+            self.validation_loss_curve_ = list(self._validation_losses)
             self.best_validation_score_ = max(self.validation_scores_, default=None)
             self.best_loss_ = None
         else:
-            self.validation_scores_ = self.best_validation_score_ = None
+            self.validation_scores_ = self.best_validation_score_ = self.validation_loss_curve_ = None
             self.best_loss_ = min(self.loss_curve_, default=None)
 
     def _log(self, row: dict) -> None:
@@ -312,23 +359,44 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         network, sigmoid outputs trained on the squared error to one-hot targets
         (``loss="mse", activation="sigmoid", init="normal", optimizer="sgd", momentum=0,
         learning_rate=0.1, batch_size=100`` is the chapter's recipe).
-    optimizer : {"adam", "sgd"}, default="adam"
-        The optimizer: Adam, or mini-batch stochastic gradient descent.
+    optimizer : {"adam", "adamw", "sgd", "rmsprop", "adagrad"}, default="adam"
+        The optimizer, with PyTorch's update rules: Adam, AdamW (decoupled weight decay),
+        mini-batch stochastic gradient descent, RMSprop, Adagrad.
     learning_rate : float > 0, default=1e-3
         The (initial) step size.
     momentum : float in [0, 1), default=0.9
         Momentum of SGD; only used when ``optimizer="sgd"``.
     nesterov : bool, default=False
         Nesterov momentum; only used when ``optimizer="sgd"`` (needs ``momentum > 0``).
-    weight_decay : float >= 0, default=0.0
+    betas : (float, float), default=(0.9, 0.999)
+        Adam's and AdamW's decay rates of the moments.
+    eps : float > 0 or None, default=None
+        The term that keeps Adam, AdamW, RMSprop and Adagrad from dividing by zero (None: the
+        optimizer's default, 1e-8, or 1e-10 for Adagrad).
+    rmsprop_alpha : float in [0, 1), default=0.99
+        RMSprop's smoothing constant (PyTorch's ``alpha``; scikit-learn's ``alpha``, the L2
+        penalty, is ``weight_decay`` here).
+    weight_decay : float >= 0 or None, default=None
         L2 regularization: ``weight_decay * w`` is added to the gradient of every weight
-        (not the biases), i.e. ``weight_decay / 2 * ||W||^2`` is added to the mean loss.
+        (not the biases), i.e. ``weight_decay / 2 * ||W||^2`` is added to the mean loss; for
+        AdamW it is decoupled (``w <- w - lr * weight_decay * w``). None: the optimizer's
+        default, 0, or 0.01 for AdamW.
+    l1 : float >= 0, default=0.0
+        L1 regularization: ``l1 * sign(w)`` is added to the gradient of every weight.
+    max_grad_norm : float > 0 or None, default=None
+        Clip the gradients to this global L2 norm before each step.
     dropout : float in [0, 1), default=0.0
         Probability of dropping each hidden unit while training (inverted dropout; off in
         ``predict``).
     schedule : {"constant", "step", "exponential", "cosine"}, default="constant"
         Learning-rate schedule over the ``max_iter`` epochs of each ``fit`` call (a warm
         start restarts it; ``partial_fit`` uses the constant rate).
+    plateau_patience, plateau_factor : int >= 1 and float in (0, 1), default=10 and 0.1
+        With ``schedule="plateau"``: the rate is multiplied by ``plateau_factor`` when the
+        validation loss (the training loss without early stopping) has not improved for more
+        than ``plateau_patience`` epochs.
+    warmup_epochs : int >= 0, default=0
+        Raise the learning rate linearly from 0 over the first epochs, step by step.
     batch_size : int >= 1, default=128
         Examples per mini-batch; clipped to the number of training examples. The last
         mini-batch of an epoch may be smaller (every example is used).
@@ -369,6 +437,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     input_shape : tuple of int or None, default=None
         The shape of one example when the rows of X are images, e.g. ``(1, 28, 28)`` for a
         convolutional ``layers`` stack on MNIST's 784 pixels (None: the rows as they are).
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplying ``sample_weight``: ``{label: weight}`` or
+        "balanced" (``n_samples / (n_classes * np.bincount(y))``), scikit-learn's meaning.
+    callbacks : list of neuralnet callbacks or None, default=None
+        ``neuralnet.training.callbacks.Callback`` objects that see every epoch's row (and may
+        stop training by returning True from ``on_epoch_end``).
 
     Attributes
     ----------
@@ -388,6 +462,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Accuracy on the held-out part after each epoch (early stopping only).
     best_validation_score_ : float or None
         The best of ``validation_scores_``: the weights are those of that epoch.
+    validation_loss_curve_ : list of float or None
+        The loss on the held-out part after each epoch (early stopping only).
     n_iter_ : int
         Epochs trained so far (all calls together).
     n_features_in_ : int
@@ -406,13 +482,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
         "loss": _constraint(SETTINGS["loss"]),
+        "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
     def __init__(self, hidden_layer_sizes=(50,), activation="relu", *, loss="cross-entropy",
-                 optimizer="adam", learning_rate=1e-3, momentum=0.9, nesterov=False, weight_decay=0.0,
-                 dropout=0.0, schedule="constant", batch_size=128, max_iter=50, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=10, init="auto", random_state=None,
-                 dtype="float32", warm_start=False, verbose=False, threads=1, layers=None, input_shape=None):
+                 optimizer="adam", learning_rate=1e-3, momentum=0.9, nesterov=False, betas=(0.9, 0.999), eps=None,
+                 rmsprop_alpha=0.99, weight_decay=None, l1=0.0, max_grad_norm=None, dropout=0.0, schedule="constant",
+                 plateau_patience=10, plateau_factor=0.1, warmup_epochs=0, batch_size=128, max_iter=50,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, init="auto", random_state=None,
+                 dtype="float32", warm_start=False, verbose=False, threads=1, layers=None, input_shape=None,
+                 class_weight=None, callbacks=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.loss = loss
@@ -420,9 +499,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.learning_rate = learning_rate
         self.momentum = momentum
         self.nesterov = nesterov
+        self.betas = betas
+        self.eps = eps
+        self.rmsprop_alpha = rmsprop_alpha
         self.weight_decay = weight_decay
+        self.l1 = l1
+        self.max_grad_norm = max_grad_norm
         self.dropout = dropout
         self.schedule = schedule
+        self.plateau_patience = plateau_patience
+        self.plateau_factor = plateau_factor
+        self.warmup_epochs = warmup_epochs
+        self.class_weight = class_weight
+        self.callbacks = callbacks
         self.batch_size = batch_size
         self.max_iter = max_iter
         self.early_stopping = early_stopping
@@ -475,23 +564,49 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     _monitor = "valid_acc"  # the score is the accuracy the trainer measures on the held-out part
 
-    def _validation_score(self, network, X, y, row):
-        return row["valid_acc"]
+    def _validation_score(self, network, X, y, row, weights):
+        return row["valid_acc"]  # weighted by the validation part's sample weights
+
+    def _example_weights(self, y, sample_weight, incremental):
+        weights = self._class_weights(y, sample_weight, incremental)
+        if weights is not None and not incremental:
+            weighted = np.unique(np.asarray(y)[weights > 0])
+            if len(weighted) < 2:
+                raise ValueError(f"only the class {weighted.tolist()} has examples with a positive sample_weight; a "
+                                 "classifier needs examples of at least two classes")
+        return weights
+
+    def _class_weights(self, y, sample_weight, incremental):
+        if self.class_weight is None:
+            return super()._example_weights(y, sample_weight, incremental)
+        if incremental and isinstance(self.class_weight, str):
+            raise ValueError("class_weight='balanced' needs every class's count, which partial_fit does not see "
+                             "(one chunk at a time); give class_weight as a dict {class: weight}")
+        if isinstance(self.class_weight, dict):
+            known = set(np.unique(y).tolist()) | set(getattr(self, "classes_", np.array([])).tolist())
+            unknown = [label for label in self.class_weight if label not in known]
+            if unknown:
+                raise ValueError(f"class_weight names the classes {unknown}, which y does not hold (its classes are "
+                                 f"{sorted(known)})")
+        weights = compute_sample_weight(self.class_weight, y)
+        return weights if sample_weight is None else weights * sample_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train on X [n_samples, n_features] and labels y [n_samples] for ``max_iter``
-        epochs (from new weights, unless ``warm_start``). Returns self."""
-        return self._fit(X, y, incremental=False)
+        epochs (from new weights, unless ``warm_start``). ``sample_weight`` [n_samples]: each
+        example's weight in the loss (weight 2 counts it twice), times ``class_weight``'s.
+        Returns self."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch on (X, y), continuing from the current weights.
 
         ``classes`` (every label the model will ever see) is required on the first call,
         since a chunk need not hold them all. Early stopping does not apply. Returns self.
         """
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities [n_samples, n_classes] in float64, each row summing to 1
@@ -525,9 +640,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     Parameters
     ----------
-    hidden_layer_sizes, activation, optimizer, learning_rate, momentum, nesterov,
-    weight_decay, dropout, schedule, batch_size, max_iter, validation_fraction,
-    n_iter_no_change, init, random_state, dtype, warm_start, verbose, threads, layers, input_shape
+    hidden_layer_sizes, activation, optimizer, learning_rate, momentum, nesterov, betas, eps,
+    rmsprop_alpha, weight_decay, l1, max_grad_norm, dropout, schedule, plateau_patience,
+    plateau_factor, warmup_epochs, batch_size, max_iter, validation_fraction, n_iter_no_change,
+    init, random_state, dtype, warm_start, verbose, threads, layers, input_shape, callbacks
         As in ``MLPClassifier`` (same defaults).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, stop when its R^2 has not
@@ -535,7 +651,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     Attributes
     ----------
-    network_, loss_curve_, best_loss_, n_iter_, n_features_in_, feature_names_in_
+    network_, loss_curve_, best_loss_, validation_loss_curve_, n_iter_, n_features_in_, feature_names_in_
         As in ``MLPClassifier``.
     validation_scores_ : list of float or None
         R^2 on the held-out part after each epoch (early stopping only).
@@ -547,19 +663,30 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """
 
     def __init__(self, hidden_layer_sizes=(50,), activation="relu", *, optimizer="adam",
-                 learning_rate=1e-3, momentum=0.9, nesterov=False, weight_decay=0.0, dropout=0.0,
-                 schedule="constant", batch_size=128, max_iter=50, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=10, init="auto", random_state=None,
-                 dtype="float32", warm_start=False, verbose=False, threads=1, layers=None, input_shape=None):
+                 learning_rate=1e-3, momentum=0.9, nesterov=False, betas=(0.9, 0.999), eps=None, rmsprop_alpha=0.99,
+                 weight_decay=None, l1=0.0, max_grad_norm=None, dropout=0.0, schedule="constant",
+                 plateau_patience=10, plateau_factor=0.1, warmup_epochs=0, batch_size=128, max_iter=50,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, init="auto", random_state=None,
+                 dtype="float32", warm_start=False, verbose=False, threads=1, layers=None, input_shape=None,
+                 callbacks=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.momentum = momentum
         self.nesterov = nesterov
+        self.betas = betas
+        self.eps = eps
+        self.rmsprop_alpha = rmsprop_alpha
         self.weight_decay = weight_decay
+        self.l1 = l1
+        self.max_grad_norm = max_grad_norm
         self.dropout = dropout
         self.schedule = schedule
+        self.plateau_patience = plateau_patience
+        self.plateau_factor = plateau_factor
+        self.warmup_epochs = warmup_epochs
+        self.callbacks = callbacks
         self.batch_size = batch_size
         self.max_iter = max_iter
         self.early_stopping = early_stopping
@@ -600,19 +727,20 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     _min_validation = 2  # R^2 needs two examples
 
-    def _validation_score(self, network, X, y, row):
-        return r2_score(y, network.predict_output(X))
+    def _validation_score(self, network, X, y, row, weights):
+        return r2_score(y, network.predict_output(X), sample_weight=weights)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train on X [n_samples, n_features] and targets y [n_samples] or
-        [n_samples, n_targets] for ``max_iter`` epochs. Returns self."""
-        return self._fit(X, y, incremental=False)
+        [n_samples, n_targets] for ``max_iter`` epochs; ``sample_weight`` as in
+        ``MLPClassifier.fit``. Returns self."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch on (X, y), continuing from the current weights. Returns self."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X) -> np.ndarray:
         """Predicted targets, float64: [n_samples] if y was 1-D in fit, else [n_samples, n_targets]."""

@@ -252,15 +252,46 @@ def _search_object(space: SearchSpace, estimator, y, n_jobs, verbose):
     return RandomizedSearchCV(estimator, grid, n_iter=space.n_iter, random_state=space.seed, **common)
 
 
+@contextmanager
+def fit_progress(total: int, enabled: bool | None = True):
+    """A progress bar of a search's ``total`` cross-validation fits (rate, time left) while the
+    context lasts: joblib reports each finished batch of fits to ``Parallel.print_progress`` in
+    this process, whichever backend (processes or Dask) ran them; the bar takes that report
+    instead of joblib's printed lines."""
+    from sklearn.utils import parallel as sklearn_parallel
+    from tqdm.auto import tqdm
+
+    if enabled is False:
+        yield None
+        return
+    bar = tqdm(total=total, desc="Cross-validation fits", unit="fit", disable=None if enabled is None else False,
+               dynamic_ncols=True)
+    original = sklearn_parallel.Parallel.print_progress
+
+    def report(parallel):
+        done = min(int(parallel.n_completed_tasks), total)
+        if done > bar.n:
+            bar.update(done - bar.n)
+
+    sklearn_parallel.Parallel.print_progress = report
+    try:
+        yield bar
+    finally:
+        sklearn_parallel.Parallel.print_progress = original
+        bar.close()
+
+
 def run_search(space: SearchSpace, X: np.ndarray, y: np.ndarray, *, estimator=None, n_jobs: int | None = -1,
-               scheduler: str | None = None, dask_workers: int | None = None, verbose: int = 1
-               ) -> SearchResult:
+               scheduler: str | None = None, dask_workers: int | None = None, verbose: int = 1,
+               progress: bool | None = False) -> SearchResult:
     """Cross-validate every candidate of ``space`` on (X, y), then refit the best on all of it.
 
     ``scheduler`` (an address) or ``dask_workers`` (a number of local worker processes) run the
     fits on Dask; otherwise on joblib's local process pool with ``n_jobs`` processes. Each fit
     uses one BLAS thread, so that fits are reproducible wherever they run and processes do not
-    oversubscribe the cores. ``verbose`` > 0 prints joblib's progress as fits complete.
+    oversubscribe the cores. ``verbose`` > 0 prints joblib's progress as fits complete;
+    ``progress`` shows a progress bar of the fits instead, with their rate and the time left (None:
+    on a terminal only), for local and Dask fits alike.
     """
     import time
 
@@ -270,16 +301,22 @@ def run_search(space: SearchSpace, X: np.ndarray, y: np.ndarray, *, estimator=No
 
     if estimator is None:
         estimator = MLPClassifier(**{"random_state": space.seed, **space.fixed(), "threads": 1})
-    search = _search_object(space, estimator, y, n_jobs, verbose)
+    if progress is None:  # a bar on a terminal, joblib's lines in a log
+        import sys
+
+        progress = sys.stderr.isatty()
+    search = _search_object(space, estimator, y, n_jobs, 0 if progress else verbose)
     started = time.perf_counter()
-    if scheduler or dask_workers:
-        with dask_client(scheduler, dask_workers) as client, \
-                joblib.parallel_config(backend="dask", client=client, scatter=[X, y],  # data sent once
-                                       verbose=10 * (verbose > 0)):
-            search.fit(X, y)
-    else:
-        with joblib.parallel_config(verbose=10 * (verbose > 0)):
-            search.fit(X, y)
+    joblib_verbose = 10 * (verbose > 0 and not progress)
+    with fit_progress(space.n_candidates() * space.cv, enabled=progress):
+        if scheduler or dask_workers:
+            with dask_client(scheduler, dask_workers) as client, \
+                    joblib.parallel_config(backend="dask", client=client, scatter=[X, y],  # data sent once
+                                           verbose=joblib_verbose):
+                search.fit(X, y)
+        else:
+            with joblib.parallel_config(verbose=joblib_verbose):
+                search.fit(X, y)
     total = time.perf_counter() - started
     return SearchResult(space, search.cv_results_, search.best_params_, float(search.best_score_),
                         search.best_estimator_, float(getattr(search, "refit_time_", total)))

@@ -21,6 +21,7 @@ COMMANDS = {
     "train": "train",
     "evaluate": "evaluate",
     "predict": "predict",
+    "summary": "summary",
     "figures": "figures",
     "export": "export",
     "serve": "serve",

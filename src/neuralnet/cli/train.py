@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from ..runs.config import SETTINGS, Setting, TrainingConfig
 from . import UsageError
 from .options import add_data_options
 
 DEFAULTS = TrainingConfig()
+#: the declared defaults (before an unset learning rate... becomes the optimizer's)
+DECLARED = {f.name: f.default for f in dataclasses.fields(TrainingConfig)}
 
 #: the option groups of --help, by the settings' groups
 GROUPS = {"network": "network", "optimization": "optimization", "data": "data and output"}
 
 
 def _default(key: str) -> str:
-    value = getattr(DEFAULTS, key)
+    value = getattr(DEFAULTS, key) if DECLARED.get(key) is not None else None
     if value is None:
-        return "(default: off)"
+        return "" if "(default:" in SETTINGS[key].help else f"(default: {SETTINGS[key].unset})"
     if isinstance(value, list):
         value = " ".join(map(str, value))
     return f"(default: {value})"
@@ -45,6 +48,9 @@ def add_setting_options(group, key: str, spec: Setting) -> None:
         group.add_argument(*flags, dest=key, choices=list(spec.choices), default=S, help=help_text)
     elif spec.kind == "ints":
         group.add_argument(*flags, dest=key, type=int, nargs="+", metavar=spec.metavar, default=S, help=help_text)
+    elif spec.kind == "floats":
+        group.add_argument(*flags, dest=key, type=float, nargs=spec.length or "+", metavar=spec.metavar, default=S,
+                           help=help_text)
     else:
         group.add_argument(*flags, dest=key, type=_argument_type(key, spec), metavar=spec.metavar, default=S,
                            help=help_text)
@@ -75,6 +81,10 @@ def add_parser(subparsers) -> None:
     data.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None,
                       help="no progress bar (it is shown only on a terminal anyway)")
     data.add_argument("--quiet", action="store_true", help="print only the test accuracy and the run folder")
+    data.add_argument("--tensorboard", action="store_true",
+                      help="also write TensorBoard logs (losses, accuracies, learning rate, weight and gradient "
+                           "histograms) to the run's tensorboard/ folder: tensorboard --logdir RUN/tensorboard "
+                           "(needs the tensorboard extra: pip install 'neuralnet-from-scratch[tensorboard]')")
 
     safety = parser.add_argument_group("checkpoints and model files")
     safety.add_argument("--resume", metavar="RUN",
@@ -116,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
     log = None if args.quiet else print
     options = dict(log=log, progress=args.progress, figures=args.figures, download=args.download,
-                   model_out=args.model_out, overwrite=args.overwrite)
+                   model_out=args.model_out, overwrite=args.overwrite, tensorboard=args.tensorboard)
     if args.overwrite and args.model_out is None:
         raise UsageError("--overwrite only applies to --model-out FILE; a run folder is never overwritten")
     if args.resume is not None and args.continue_from is not None:

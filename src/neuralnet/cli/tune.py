@@ -23,8 +23,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--param", action="append", default=[], metavar="NAME=V1,V2,...",
         help="values to search for one parameter (repeat for several); one value fixes it. Names: "
-             "hidden (e.g. 100 or 512x256), activation, loss, optimizer, lr, momentum, nesterov, "
-             "weight_decay, dropout, schedule, epochs, batch_size, early_stopping, init, seed. "
+             "hidden (e.g. 100 or 512x256), activation, loss, optimizer, lr, momentum, nesterov, betas "
+             "(e.g. 0.9/0.999), eps, alpha, weight_decay, l1, max_grad_norm, dropout, schedule, "
+             "plateau_patience, plateau_factor, warmup_epochs, epochs, batch_size, early_stopping, init, seed. "
              "Example: --param hidden=50,100,200 --param lr=0.1,0.03 --param epochs=10")
     parser.add_argument("--config", metavar="FILE",
                         help="TOML file: the parameters as lists under [grid], and search, n_iter, cv, "
@@ -94,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"Searching {candidates} candidate{'s' * (candidates != 1)} x {space.cv} folds = "
               f"{candidates * space.cv} fits on {len(y)} images, on {where}", flush=True)
     result = run_search(space, X, y, n_jobs=args.n_jobs, scheduler=args.scheduler,
-                        dask_workers=args.dask_workers, verbose=0 if args.quiet else 1)
+                        dask_workers=args.dask_workers, verbose=0 if args.quiet else 1,
+                        progress=False if args.quiet else None)
     path = write_search_run(result, args.out, X_test=data.X_test, y_test=data.y_test,
                             extra={"where": where, "n_train": int(len(y))})
     print((path / "results.md").read_text(), end="")

@@ -8,6 +8,9 @@ classification). Each loss offers:
 * ``value(output, y)``: the mean over examples, the quantity the gradient is of;
 * ``gradient(output, y)``: dL/d(output) for that mean, shape ``[n_examples, n_outputs]``;
 * ``value_and_gradient(output, y)``: both at once, sharing the work (the training loop's call);
+* ``per_example(output, y)``: each example's loss [n] (float64);
+* ``weighted_value_and_gradient(output, y, w)``: the weighted mean sum_i w_i l_i / sum_i w_i
+  and its gradient (scikit-learn's ``sample_weight``: weight 2 counts an example twice);
 * ``probabilities(output)``: what ``predict_proba`` reports for this loss.
 """
 
@@ -40,6 +43,22 @@ class Loss:
     def probabilities(self, output: np.ndarray) -> np.ndarray:
         return output
 
+    def per_example(self, output: np.ndarray, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def weighted_value_and_gradient(self, output: np.ndarray, y: np.ndarray, weights: np.ndarray
+                                    ) -> tuple[float, np.ndarray]:
+        # L = sum_i w_i l_i / sum_i w_i;  dL/d(output_i) = (n w_i / sum w) * d(mean l)/d(output_i)
+        weights = np.asarray(weights, dtype=np.float64)
+        total = weights.sum()
+        grad = self.gradient(output, y)
+        if total == 0:  # a mini-batch of zero weights teaches nothing
+            grad[...] = 0
+            return 0.0, grad
+        value = float(np.dot(weights, self.per_example(output, y)) / total)
+        grad *= (weights * (output.shape[0] / total)).astype(grad.dtype)[:, None]
+        return value, grad
+
 
 class MeanSquaredError(Loss):
     """The chapter's loss: L = (1/n) sum_i sum_k (a_ik - y_ik)^2.
@@ -55,6 +74,10 @@ class MeanSquaredError(Loss):
     def total(self, output, y):
         diff = output - y
         return float(np.einsum("ij,ij->", diff, diff, dtype=np.float64))
+
+    def per_example(self, output, y):
+        diff = output - y
+        return np.einsum("ij,ij->i", diff, diff, dtype=np.float64)  # sum_k (a_ik - y_ik)^2
 
     def gradient(self, output, y):
         # dL/da = 2 (a - y) / n: [n, k]
@@ -91,6 +114,13 @@ class SoftmaxCrossEntropy(Loss):
         target_sum = y.sum(axis=1, dtype=np.float64)
         dot = np.einsum("ij,ij->i", y, output, dtype=np.float64)
         return float(np.sum(log_sum * target_sum - dot))
+
+    def per_example(self, output, y):
+        # logsumexp(z_i) sum_k y_ik - y_i . z_i
+        row_max = output.max(axis=1, keepdims=True)
+        shifted = np.exp(output - row_max)
+        log_sum = np.log(shifted.sum(axis=1, dtype=np.float64)) + row_max[:, 0]
+        return log_sum * y.sum(axis=1, dtype=np.float64) - np.einsum("ij,ij->i", y, output, dtype=np.float64)
 
     def gradient(self, output, y):
         # dL/dz = (softmax(z) - y) / n: [n, k]

@@ -17,7 +17,7 @@ import numpy as np
 from . import kernels
 from .layers import Activation, Layer, Parameter, RandomStreams, SpecError
 from .losses import Loss, get_loss
-from .specs import build_layer
+from .specs import build_layer, describe_spec
 
 __all__ = ["Network", "build_network", "check_float_dtype", "FLOAT_DTYPES"]
 
@@ -108,6 +108,39 @@ class Network:
         """Every parameter as one ``Parameter`` (for optimizers: fewer, larger operations)."""
         return [Parameter("all", self.flat_values, self.flat_grads, decay=self.flat_decay)]
 
+    # -- a summary, like Keras's model.summary() -----------------------------------------------
+    def summary_rows(self) -> list[dict]:
+        """One row per layer: its index, what it is, its output shape (one example's) and its
+        numbers of trained and other (running statistics) parameters."""
+        rows = []
+        for index, (layer, shape) in enumerate(zip(self.layers, self.layer_shapes)):
+            trained = sum(p.value.size for p in layer.parameters() if p.trainable)
+            other = sum(p.value.size for p in layer.parameters() if not p.trainable)
+            rows.append({"index": index, "layer": describe_spec(layer.config()), "output_shape": list(shape),
+                         "parameters": trained, "non_trainable": other})
+        return rows
+
+    def summary(self) -> str:
+        """The layers as a table (index, layer, output shape, parameters) and the totals, with the
+        input shape and the loss: what ``neuralnet summary RUN`` and ``neuralnet train`` print."""
+        rows = self.summary_rows()
+        table = [("#", "layer", "output shape", "parameters")]
+        table += [(str(r["index"]), r["layer"], "x".join(map(str, r["output_shape"])),
+                   f"{r['parameters']:,}" + (f" (+{r['non_trainable']:,} running)" if r["non_trainable"] else ""))
+                  for r in rows]
+        widths = [max(len(row[k]) for row in table) for k in range(4)]
+        line = lambda row: "  ".join(  # noqa: E731
+            cell.rjust(width) if k in (0, 3) else cell.ljust(width) for k, (cell, width) in enumerate(zip(row, widths)))
+        rule = "-" * len(line(table[0]))
+        trained = sum(r["parameters"] for r in rows)
+        other = sum(r["non_trainable"] for r in rows)
+        lines = [f"Input: {'x'.join(map(str, self.input_shape))} ({self.dtype.name}), loss: {self.loss.name}", rule,
+                 line(table[0]), rule, *map(line, table[1:]), rule,
+                 f"Trainable parameters: {trained:,} ({trained * self.dtype.itemsize / 1024 ** 2:.2f} MiB)"]
+        if other:
+            lines.append(f"Non-trainable parameters: {other:,} (batch normalisation's running statistics)")
+        return "\n".join(lines)
+
     # -- specs, copies and pickles -------------------------------------------------------------
     def specs(self) -> list[dict]:
         """The stack of layer specs this network is (``build_network`` makes it again)."""
@@ -159,11 +192,15 @@ class Network:
         for index in range(len(self.layers) - 1, first - 1, -1):
             grad = self.layers[index].backward(grad, need_input_grad=index > first)
 
-    def loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> float:
+    def loss_and_gradients(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
         """Forward and backward on a batch in training mode: fills every parameter's gradient
-        of the batch's mean loss and returns that loss (the caller checks it: it is NaN or
-        infinite when training diverged)."""
-        value, grad = self.loss.value_and_gradient(self.forward(x, training=True), y)
+        of the batch's mean loss (weighted by ``weights`` [n], see ``Loss.weighted``) and returns
+        that loss (the caller checks it: it is NaN or infinite when training diverged)."""
+        output = self.forward(x, training=True)
+        if weights is None:
+            value, grad = self.loss.value_and_gradient(output, y)
+        else:
+            value, grad = self.loss.weighted_value_and_gradient(output, y, weights)
         self.backward(grad)
         return value
 

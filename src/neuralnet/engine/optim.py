@@ -1,10 +1,21 @@
 """Optimizers: they only update parameters, in place, each by its equation.
 
 An optimizer is built from a list of ``Parameter`` records (value, grad, decay) and
-``step()`` applies one update from the gradients the layers wrote during ``backward``.
-L2 regularization ("weight decay") adds ``weight_decay * w`` to the gradient of every
-parameter whose ``decay`` flag is set (the weights, not the biases), i.e. it minimises
-``L + weight_decay / 2 * ||W||^2``.
+``step()`` applies one update from the gradients the layers wrote during ``backward``. The
+hyper-parameters have PyTorch's names and defaults (``torch.optim``): ``lr``, ``momentum``,
+``nesterov``, ``betas``, ``eps``, ``alpha``, ``weight_decay``.
+
+What every optimizer shares, applied to the gradient g before its own rule:
+
+* gradient clipping by global norm (``max_grad_norm``, PyTorch's ``clip_grad_norm_``):
+  g <- g * min(1, max_grad_norm / (||g||_2 + 1e-6)), ||g|| over all parameters together;
+* L2 regularization ("weight decay", coupled as in PyTorch's SGD/Adam/RMSprop/Adagrad):
+  g <- g + weight_decay * w, i.e. ``L + weight_decay / 2 * ||W||^2`` is minimised; AdamW
+  decouples it instead (w <- w - lr * weight_decay * w, then Adam on g);
+* L1 regularization: g <- g + l1 * sign(w), i.e. ``L + l1 * ||W||_1``.
+
+Both penalties apply to the parameters whose ``decay`` flag is set (the weights, not the
+biases nor batch normalisation's parameters).
 
 The update rules below are the mathematics; how they are made fast (BLAS axpy, blocks on two
 threads, buffers kept out of the subnormal range) is ``kernels``' business.
@@ -20,7 +31,8 @@ import numpy as np
 from . import kernels
 from .layers import Parameter
 
-__all__ = ["Optimizer", "SGD", "Adam", "OPTIMIZERS", "get_optimizer"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "OPTIMIZERS", "get_optimizer",
+           "clip_grad_norm"]
 
 
 def _check_non_negative(name: str, value: float, upper: float | None = None) -> float:
@@ -31,51 +43,104 @@ def _check_non_negative(name: str, value: float, upper: float | None = None) -> 
     return value
 
 
+def _check_positive(name: str, value: float) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return value
+
+
+def _check_betas(betas) -> tuple[float, float]:
+    try:
+        beta1, beta2 = (float(b) for b in betas)
+    except (TypeError, ValueError):
+        raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}") from None
+    return _check_non_negative("betas[0]", beta1, upper=1.0), _check_non_negative("betas[1]", beta2, upper=1.0)
+
+
+def clip_grad_norm(params: Sequence[Parameter], max_norm: float) -> float:
+    """Scale every gradient in place so that their global L2 norm is at most ``max_norm``
+    (PyTorch's ``clip_grad_norm_``: factor max_norm / (norm + 1e-6) when below 1); returns
+    the norm before clipping."""
+    norm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
+    factor = max_norm / (norm + 1e-6)
+    if factor < 1.0:
+        for p in params:
+            p.grad *= factor
+    return norm
+
+
 class Optimizer:
-    """Base class: holds the parameters, the learning rate, the L2 coefficient and the step count.
+    """Base class: the parameters, the learning rate, the step count and what every rule
+    shares (gradient clipping, L2 and L1 terms; see the module's docstring).
 
     ``step()`` counts the step, keeps the state buffers out of the subnormal range (every
-    ``FLUSH_EVERY`` steps, before the update) and calls ``update()``, the optimizer's rule.
+    ``FLUSH_EVERY`` steps, before the update), clips the gradients and calls ``update()``, the
+    optimizer's rule, which reads each gradient through ``gradient(i)``.
     """
 
     #: every this many steps, state buffers lose the values that would soon be subnormal
     FLUSH_EVERY = 100
+    #: weight decay taken out of the gradient and applied to the weights (AdamW)
+    decoupled_weight_decay = False
 
-    def __init__(self, params: Sequence[Parameter], lr: float, weight_decay: float = 0.0):
+    def __init__(self, params: Sequence[Parameter], lr: float, weight_decay: float = 0.0, *, l1: float = 0.0,
+                 max_grad_norm: float | None = None):
         self.params = list(params)
         lr = float(lr)
         if not math.isfinite(lr) or lr <= 0:
             raise ValueError(f"learning rate must be a finite number > 0, got {lr!r}")
         self.lr = lr
         self.weight_decay = _check_non_negative("weight_decay", weight_decay)
+        self.l1 = _check_non_negative("l1", l1)
+        self.max_grad_norm = None if max_grad_norm is None else _check_positive("max_grad_norm", max_grad_norm)
         self.t = 0  # steps taken
-        # per parameter: None (no L2), or the factor weight_decay * mask that multiplies w
-        self._decay_factor = [self._factor(p) for p in self.params]
-        self._decayed = [None if f is None else np.empty_like(p.value)
-                         for f, p in zip(self._decay_factor, self.params)]
+        # per parameter: None (no penalty), or the coefficient times the decay mask (0 for biases)
+        l2 = 0.0 if self.decoupled_weight_decay else self.weight_decay
+        self._l2_factor = [self._factor(p, l2) for p in self.params]
+        self._l1_factor = [self._factor(p, self.l1) for p in self.params]
+        self._penalized = [None if f is None and h is None else np.empty_like(p.value)
+                           for f, h, p in zip(self._l2_factor, self._l1_factor, self.params)]
 
-    def _factor(self, p: Parameter):
-        if not self.weight_decay or not np.any(p.decay):
+    @staticmethod
+    def _factor(p: Parameter, coefficient: float):
+        if not coefficient or not np.any(p.decay):
             return None
         if np.ndim(p.decay) == 0:
-            return self.weight_decay
-        return (np.asarray(p.decay) * self.weight_decay).astype(p.value.dtype)  # 0 for biases
+            return coefficient
+        return (np.asarray(p.decay) * coefficient).astype(p.value.dtype)
 
     def gradient(self, i: int) -> np.ndarray:
-        """Parameter i's gradient with the L2 term added: g + weight_decay * w (a buffer, not p.grad)."""
-        p, factor = self.params[i], self._decay_factor[i]
-        if factor is None:
+        """Parameter i's gradient with the penalties added: g + weight_decay * w + l1 * sign(w)
+        (a buffer, not p.grad)."""
+        p, l2, l1 = self.params[i], self._l2_factor[i], self._l1_factor[i]
+        if l2 is None and l1 is None:
             return p.grad
-        buffer = self._decayed[i]
-        np.multiply(p.value, factor, out=buffer)
+        buffer = self._penalized[i]
+        if l1 is not None:
+            np.sign(p.value, out=buffer)
+            buffer *= l1                          # l1 sign(w)
+            if l2 is not None:
+                buffer += p.value * l2            # + weight_decay w
+        else:
+            np.multiply(p.value, l2, out=buffer)  # weight_decay w
         buffer += p.grad
         return buffer
+
+    def decay_weights(self, i: int) -> None:
+        """Decoupled weight decay of parameter i: w <- w - lr * weight_decay * w (masked)."""
+        factor = self._factor(self.params[i], self.weight_decay)
+        if factor is not None:
+            w = self.params[i].value
+            w -= w * (self.lr * factor)
 
     def step(self) -> None:
         """One update of every parameter from its gradient."""
         self.t += 1
         if self.t % self.FLUSH_EVERY == 0:
             kernels.flush_tiny(self.buffers())
+        if self.max_grad_norm is not None:
+            clip_grad_norm(self.params, self.max_grad_norm)
         self.update()
 
     def update(self) -> None:
@@ -88,7 +153,7 @@ class Optimizer:
     def hyperparameters(self) -> dict:
         """The constructor's settings (without the parameters): ``type(opt)(params, **these)``
         makes the same optimizer again."""
-        return {"lr": self.lr, "weight_decay": self.weight_decay}
+        return {"lr": self.lr, "weight_decay": self.weight_decay, "l1": self.l1, "max_grad_norm": self.max_grad_norm}
 
     def state_dict(self) -> dict:
         """The optimizer's state (learning rate, step count, buffers) as arrays and numbers."""
@@ -107,8 +172,8 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr: float = 0.1, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0):
-        super().__init__(params, lr, weight_decay)
+                 weight_decay: float = 0.0, **shared):
+        super().__init__(params, lr, weight_decay, **shared)
         self.momentum = _check_non_negative("momentum", momentum, upper=1.0)
         if nesterov and self.momentum == 0.0:
             raise ValueError("nesterov=True needs a momentum > 0")
@@ -156,23 +221,27 @@ class Adam(Optimizer):
     w <- w - lr * m_hat / (sqrt(v_hat) + eps) rearranged to work in place.
     """
 
-    def __init__(self, params, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, weight_decay: float = 0.0):
-        super().__init__(params, lr, weight_decay)
-        self.beta1 = _check_non_negative("beta1", beta1, upper=1.0)
-        self.beta2 = _check_non_negative("beta2", beta2, upper=1.0)
-        self.eps = float(eps)
-        if not self.eps > 0:
-            raise ValueError(f"eps must be > 0, got {eps!r}")
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, **shared):
+        super().__init__(params, lr, weight_decay, **shared)
+        self.beta1, self.beta2 = _check_betas(betas)
+        self.eps = _check_positive("eps", eps)
         self.m = [np.zeros_like(p.value) for p in self.params]
         self.v = [np.zeros_like(p.value) for p in self.params]
         self._scratch = [np.empty_like(p.value) for p in self.params]
+
+    @property
+    def betas(self) -> tuple[float, float]:
+        return self.beta1, self.beta2
 
     def update(self) -> None:
         correction1 = 1.0 - self.beta1 ** self.t
         correction2 = 1.0 - self.beta2 ** self.t
         step_size = self.lr * math.sqrt(correction2) / correction1
         eps_hat = self.eps * math.sqrt(correction2)
+        if self.decoupled_weight_decay:
+            for i in range(len(self.params)):
+                self.decay_weights(i)
         groups = [(p.value, self.gradient(i), self.m[i], self.v[i], self._scratch[i])
                   for i, p in enumerate(self.params)]
         kernels.elementwise(self._update, groups, step_size, eps_hat)
@@ -198,7 +267,7 @@ class Adam(Optimizer):
         return self.m + self.v
 
     def hyperparameters(self) -> dict:
-        return {**super().hyperparameters(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+        return {**super().hyperparameters(), "betas": self.betas, "eps": self.eps}
 
     def state_dict(self) -> dict:
         return {"lr": self.lr, "t": self.t, "m": [a.copy() for a in self.m],
@@ -211,7 +280,119 @@ class Adam(Optimizer):
             np.copyto(mine, saved)
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019, https://arxiv.org/abs/1711.05101):
+
+    w <- w - lr * weight_decay * w;  then Adam's step on g (no L2 term in g)
+
+    PyTorch's default ``weight_decay`` of 0.01.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01, **shared):
+        super().__init__(params, lr, betas, eps, weight_decay, **shared)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton's lecture 6e), as PyTorch writes it:
+
+    v <- alpha v + (1 - alpha) g^2
+    plain:     w <- w - lr * g / (sqrt(v) + eps)
+    momentum:  b <- mu b + g / (sqrt(v) + eps);  w <- w - lr * b
+    """
+
+    def __init__(self, params, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, **shared):
+        super().__init__(params, lr, weight_decay, **shared)
+        self.alpha = _check_non_negative("alpha", alpha, upper=1.0)
+        self.eps = _check_positive("eps", eps)
+        self.momentum = _check_non_negative("momentum", momentum, upper=1.0)
+        self.square_avg = [np.zeros_like(p.value) for p in self.params]
+        self.momentum_buffer = [np.zeros_like(p.value) for p in self.params] if self.momentum else []
+        self._scratch = [np.empty_like(p.value) for p in self.params]
+
+    def update(self) -> None:
+        for i, p in enumerate(self.params):
+            g, w, v, scratch = self.gradient(i), p.value, self.square_avg[i], self._scratch[i]
+            v *= self.alpha
+            np.multiply(g, g, out=scratch)
+            scratch *= 1.0 - self.alpha
+            v += scratch                          # v <- alpha v + (1 - alpha) g^2
+            np.sqrt(v, out=scratch)
+            scratch += self.eps
+            np.divide(g, scratch, out=scratch)    # g / (sqrt(v) + eps)
+            if self.momentum:
+                b = self.momentum_buffer[i]
+                b *= self.momentum
+                b += scratch                      # b <- mu b + g / (sqrt(v) + eps)
+                kernels.axpy(-self.lr, b, w)      # w <- w - lr b
+            else:
+                kernels.axpy(-self.lr, scratch, w)
+
+    def buffers(self):
+        return self.square_avg + self.momentum_buffer
+
+    def hyperparameters(self) -> dict:
+        return {**super().hyperparameters(), "alpha": self.alpha, "eps": self.eps, "momentum": self.momentum}
+
+    def state_dict(self) -> dict:
+        return {"lr": self.lr, "steps": self.t, "square_avg": [a.copy() for a in self.square_avg],
+                "momentum_buffer": [a.copy() for a in self.momentum_buffer]}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.t = int(state["steps"])
+        for mine, saved in zip(self.square_avg + self.momentum_buffer,
+                               list(state["square_avg"]) + list(state["momentum_buffer"])):
+            np.copyto(mine, saved)
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi, Hazan & Singer, 2011), as PyTorch writes it:
+
+    lr_t = lr / (1 + (t - 1) lr_decay);  s <- s + g^2;  w <- w - lr_t * g / (sqrt(s) + eps)
+
+    with s starting at ``initial_accumulator_value``.
+    """
+
+    def __init__(self, params, lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, **shared):
+        super().__init__(params, lr, weight_decay, **shared)
+        self.lr_decay = _check_non_negative("lr_decay", lr_decay)
+        self.initial_accumulator_value = _check_non_negative("initial_accumulator_value", initial_accumulator_value)
+        self.eps = _check_positive("eps", eps)
+        self.sum = [np.full_like(p.value, self.initial_accumulator_value) for p in self.params]
+        self._scratch = [np.empty_like(p.value) for p in self.params]
+
+    def update(self) -> None:
+        lr_t = self.lr / (1.0 + (self.t - 1) * self.lr_decay)
+        for i, p in enumerate(self.params):
+            g, s, scratch = self.gradient(i), self.sum[i], self._scratch[i]
+            np.multiply(g, g, out=scratch)
+            s += scratch                          # s <- s + g^2
+            np.sqrt(s, out=scratch)
+            scratch += self.eps
+            np.divide(g, scratch, out=scratch)
+            kernels.axpy(-lr_t, scratch, p.value)  # w <- w - lr_t g / (sqrt(s) + eps)
+
+    def hyperparameters(self) -> dict:
+        return {**super().hyperparameters(), "lr_decay": self.lr_decay,
+                "initial_accumulator_value": self.initial_accumulator_value, "eps": self.eps}
+
+    def state_dict(self) -> dict:
+        return {"lr": self.lr, "steps": self.t, "sum": [a.copy() for a in self.sum]}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.t = int(state["steps"])
+        for mine, saved in zip(self.sum, state["sum"]):
+            np.copyto(mine, saved)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop,
+                                          "adagrad": Adagrad}
 
 
 def get_optimizer(name: str, params, **options) -> Optimizer:

@@ -1,7 +1,9 @@
 """Learning-rate schedules: (base_lr, epoch index from 0, total epochs) -> the epoch's rate.
 
 A schedule is a plain function of the epoch; the trainer asks it once at the start of each
-epoch and gives the optimizer the answer.
+epoch and gives the optimizer the answer. "plateau" is the constant rate that the
+``ReduceLROnPlateau`` callback lowers (through the trainer's ``lr_scale``) when the validation
+loss stops improving: it depends on the history, not on the epoch alone.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ SCHEDULES: dict[str, Schedule] = {
     "step": step_schedule,
     "exponential": exponential_schedule,
     "cosine": cosine_schedule,
+    "plateau": constant_schedule,  # lowered by training.callbacks.ReduceLROnPlateau
 }
 
 

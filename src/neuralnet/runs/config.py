@@ -32,8 +32,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = ["TrainingConfig", "ConfigError", "Setting", "SETTINGS", "RULES", "DATASET_NAMES", "CHAPTER_DATASETS",
-           "EARLY_STOPPING_MONITORS", "HIDDEN_ACTIVATIONS", "INITS", "TASKS", "parse_value", "check_value",
-           "canonical_key"]
+           "EARLY_STOPPING_MONITORS", "HIDDEN_ACTIVATIONS", "INITS", "TASKS", "PLATEAU", "OPTIMIZER_DEFAULTS",
+           "optimizer_default", "parse_value", "check_value", "canonical_key"]
 
 #: the image sets of the chapter's kind, and the toy 2-D problems (``datasets.toy``)
 CHAPTER_DATASETS = ("mnist", "fashion-mnist")
@@ -49,6 +49,10 @@ TASKS = ("classification", "regression")
 MAX_SEED = 2 ** 32 - 1
 #: more epochs than anyone means: a typo (the chapter trains 50)
 MAX_EPOCHS = 100_000
+#: the schedule that follows the validation loss (its callback lowers the constant rate)
+PLATEAU = "plateau"
+#: settings that, unset, take the optimizer's own default (its constructor's, PyTorch's)
+OPTIMIZER_DEFAULTS = ("lr", "eps", "weight_decay")
 
 
 class ConfigError(ValueError):
@@ -65,9 +69,11 @@ class Setting:
     """What one configuration key accepts and means.
 
     ``kind``: "int", "float", "bool", "choice" (one of ``choices``), "text", "path", "ints" (a list of
-    whole numbers, e.g. hidden layer sizes) or "layers" (a stack of layer specs, from a list of
-    objects, the short syntax of ``engine.specs.parse_layers`` or a named stack). Numbers must lie in [``low``, ``high``] (an end
-    is excluded when ``low_open``/``high_open``); ``optional`` admits None (unset). ``expected``
+    whole numbers, e.g. hidden layer sizes), "floats" (a list of ``length`` numbers, e.g. Adam's
+    betas) or "layers" (a stack of layer specs, from a list of objects, the short syntax of
+    ``engine.specs.parse_layers`` or a named stack). Numbers (each of a list's) must lie in
+    [``low``, ``high``] (an end is excluded when ``low_open``/``high_open``); ``optional`` admits
+    None (unset), which ``unset`` explains (e.g. "the optimizer's default"). ``expected``
     overrides the generated description of what is accepted. ``group``, ``flags`` (other
     spellings on the command line) and ``metavar`` are for ``neuralnet train --help``.
     """
@@ -84,6 +90,8 @@ class Setting:
     expected: str | None = None
     flags: tuple[str, ...] = ()
     metavar: str | None = None
+    length: int | None = None
+    unset: str = "off"
 
     @property
     def choices(self) -> tuple[str, ...]:
@@ -105,7 +113,8 @@ class Setting:
         if self.kind == "choice":
             return f"one of {list(self.choices)}"
         noun = "a positive integer" if self.kind == "int" and self.low == 1 and self.high is None else \
-            "an integer" if self.kind == "int" else "a number"
+            "an integer" if self.kind == "int" else f"a list of {self.length} numbers, each" if self.kind == "floats" \
+            else "a number"
         if noun == "a positive integer":
             bounds = ""
         elif self.low is not None and self.high is not None:
@@ -126,6 +135,9 @@ class Setting:
             return value in self.choices
         if self.kind == "ints":
             return isinstance(value, list) and all(self._number_ok(v, whole=True) for v in value)
+        if self.kind == "floats":
+            return (isinstance(value, list) and (self.length is None or len(value) == self.length)
+                    and all(self._number_ok(v, whole=False) for v in value))
         if self.kind in ("text", "path"):
             return isinstance(value, str) and bool(value.strip())
         if self.kind == "layers":
@@ -162,6 +174,8 @@ class Setting:
                 return list(value)
         if self.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
+        if self.kind == "floats" and isinstance(value, (list, tuple)):
+            return [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
         if self.kind == "int" and _whole_float(value):
             return int(value)  # TOML's 64.0
         if self.kind == "ints" and isinstance(value, list):
@@ -190,6 +204,12 @@ class Setting:
                 return float(text)
             except ValueError:
                 raise ValueError(f"{text!r} is not a number") from None
+        if self.kind == "floats":  # "0.9,0.999", "0.9 0.999" or, in a list of values (tune), "0.9/0.999"
+            try:
+                return [float(part) for part in text.replace(",", " ").replace("/", " ").split()]
+            except ValueError:
+                raise ValueError(f"{text!r}: expected numbers separated by commas or slashes, like 0.9,0.999 or "
+                                 "0.9/0.999") from None
         if self.kind == "ints":  # "512x256", "512-256" or "100"
             try:
                 return [int(part) for part in text.replace("-", "x").split("x")]
@@ -208,6 +228,17 @@ def setting(default, help: str, group: str, kind: str, **options) -> Any:
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def optimizer_default(optimizer: str, key: str):
+    """The default of ``key`` in the constructor of ``optimizer`` (None when it has no such
+    parameter, or for an unknown optimizer, which the check then names)."""
+    import inspect
+
+    if optimizer not in OPTIMIZERS:
+        return None
+    parameter = inspect.signature(OPTIMIZERS[optimizer]).parameters.get(key)
+    return None if parameter is None else parameter.default
 
 
 @dataclass
@@ -255,17 +286,46 @@ class TrainingConfig:
                          high=8, expected="a whole number of pixels from 0 to 8", metavar="PIXELS")
     dtype: str = setting("float32", "floating-point type of weights and data", "network", "choice",
                          table=("float32", "float64"))
-    optimizer: str = setting("sgd", "sgd (with optional momentum) or adam", "optimization", "choice",
+    optimizer: str = setting("sgd", "sgd (the chapter's, with optional momentum), adam, adamw (decoupled weight "
+                             "decay), rmsprop or adagrad, with PyTorch's hyper-parameters", "optimization", "choice",
                              table=OPTIMIZERS)
-    lr: float = setting(0.1, "learning rate", "optimization", "float", low=0, low_open=True,
-                        expected="a number > 0", flags=("--learning-rate",), metavar="RATE")
-    momentum: float = setting(0.0, "SGD momentum", "optimization", "float", low=0, high=1, high_open=True)
+    lr: float | None = setting(None, "learning rate (default: the optimizer's: 0.1 for sgd, the chapter's; 0.001 for "
+                               "adam and adamw; 0.01 for rmsprop and adagrad)", "optimization", "float", low=0,
+                               low_open=True, optional=True, unset="the optimizer's", expected="a number > 0",
+                               flags=("--learning-rate",), metavar="RATE")
+    momentum: float = setting(0.0, "momentum of sgd or rmsprop", "optimization", "float", low=0, high=1,
+                              high_open=True)
     nesterov: bool = setting(False, "use Nesterov momentum (needs --momentum)", "optimization", "bool")
-    weight_decay: float = setting(0.0, "L2 regularization strength on the weights", "optimization", "float",
-                                  low=0, flags=("--l2",), metavar="LAMBDA")
+    betas: list[float] = setting([0.9, 0.999], "Adam's and AdamW's decay rates of the moments, beta1 beta2",
+                                 "optimization", "floats", low=0, high=1, high_open=True, length=2,
+                                 metavar="BETA")
+    eps: float | None = setting(None, "the term that keeps adam, adamw, rmsprop and adagrad from dividing by zero "
+                                "(default: the optimizer's: 1e-8, or 1e-10 for adagrad)", "optimization", "float",
+                                low=0, low_open=True, optional=True, unset="the optimizer's", metavar="EPS")
+    alpha: float = setting(0.99, "RMSprop's smoothing constant of the mean square (PyTorch's alpha; not "
+                           "scikit-learn's alpha, which is --weight-decay)", "optimization", "float", low=0, high=1,
+                           high_open=True)
+    weight_decay: float | None = setting(None, "weight decay on the weights: L2 added to the gradient (sgd, adam, "
+                                         "rmsprop, adagrad), decoupled for adamw (default: 0, or 0.01 for adamw)",
+                                         "optimization", "float", low=0, optional=True, unset="the optimizer's",
+                                         flags=("--l2",), metavar="LAMBDA")
+    l1: float = setting(0.0, "L1 regularization strength on the weights: l1 * sign(w) added to the gradient",
+                        "optimization", "float", low=0, metavar="LAMBDA")
+    max_grad_norm: float | None = setting(None, "clip the gradients so that their global L2 norm is at most this "
+                                          "(PyTorch's clip_grad_norm_)", "optimization", "float", low=0,
+                                          low_open=True, optional=True, flags=("--clip-grad-norm",),
+                                          metavar="NORM")
     schedule: str = setting("constant", "learning-rate schedule over the epochs: step (x0.1 every 10 epochs), "
-                            "exponential (x0.95 per epoch), cosine (to 0)", "optimization", "choice",
-                            table=SCHEDULES)
+                            "exponential (x0.95 per epoch), cosine (to 0), plateau (x --plateau-factor when the "
+                            "validation loss has not improved for --plateau-patience epochs)", "optimization",
+                            "choice", table=SCHEDULES)
+    plateau_patience: int = setting(10, "epochs without improvement of the validation loss before schedule plateau "
+                                    "lowers the learning rate", "optimization", "int", low=1, metavar="EPOCHS")
+    plateau_factor: float = setting(0.1, "what schedule plateau multiplies the learning rate by", "optimization",
+                                    "float", low=0, high=1, low_open=True, high_open=True, metavar="F")
+    warmup_epochs: int = setting(0, "raise the learning rate linearly from 0 over the first EPOCHS epochs, step by "
+                                 "step (0: no warm-up)", "optimization", "int", low=0, high=MAX_EPOCHS,
+                                 metavar="EPOCHS")
     epochs: int = setting(50, "number of epochs", "optimization", "int", low=1, high=MAX_EPOCHS,
                           expected=f"a positive integer up to {MAX_EPOCHS:,} (one epoch is one pass over the "
                                    "training set)")
@@ -291,7 +351,11 @@ class TrainingConfig:
 
     # -- validation, in one place --------------------------------------------------------
     def validate(self) -> "TrainingConfig":
-        """Check every key against its ``Setting``, then the ``RULES`` between keys."""
+        """Check every key against its ``Setting``, then the ``RULES`` between keys; an unset
+        ``lr``, ``eps`` or ``weight_decay`` becomes the optimizer's default (``optimizer_default``)."""
+        for key in OPTIMIZER_DEFAULTS:
+            if getattr(self, key) is None and isinstance(self.optimizer, str):
+                setattr(self, key, optimizer_default(self.optimizer.strip().lower(), key))
         for key, spec in SETTINGS.items():
             try:
                 value = spec.normalize(getattr(self, key))
@@ -356,8 +420,21 @@ SETTINGS: dict[str, Setting] = {f.name: f.metadata["setting"] for f in fields(Tr
 RULES: Sequence[tuple[tuple[str, ...], Callable[[TrainingConfig], bool], str]] = (
     (("nesterov", "optimizer", "momentum"), lambda c: not c.nesterov or (c.optimizer == "sgd" and c.momentum > 0),
      "only with optimizer 'sgd' and a momentum > 0"),
-    (("momentum", "optimizer"), lambda c: not c.momentum or c.optimizer == "sgd",
-     "0 unless the optimizer is 'sgd' (Adam has its own moments)"),
+    (("momentum", "optimizer"), lambda c: not c.momentum or c.optimizer in ("sgd", "rmsprop"),
+     "0 unless the optimizer is 'sgd' or 'rmsprop' (Adam has its own moments)"),
+    (("betas", "optimizer"), lambda c: c.betas == [0.9, 0.999] or c.optimizer in ("adam", "adamw"),
+     "its default [0.9, 0.999] unless the optimizer is 'adam' or 'adamw'"),
+    (("alpha", "optimizer"), lambda c: c.alpha == 0.99 or c.optimizer == "rmsprop",
+     "its default 0.99 unless the optimizer is 'rmsprop' (scikit-learn's alpha, the L2 penalty, is weight_decay "
+     "here)"),
+    (("eps", "optimizer"), lambda c: c.eps is None or optimizer_default(c.optimizer, "eps") is not None,
+     "unset for an optimizer without eps (sgd)"),
+    (("plateau_patience", "schedule"), lambda c: c.plateau_patience == 10 or c.schedule == PLATEAU,
+     "to be given only with schedule 'plateau'"),
+    (("plateau_factor", "schedule"), lambda c: c.plateau_factor == 0.1 or c.schedule == PLATEAU,
+     "to be given only with schedule 'plateau'"),
+    (("warmup_epochs", "epochs"), lambda c: c.warmup_epochs < c.epochs,
+     "fewer than the epochs (the warm-up ends before training does)"),
     (("early_stopping_monitor", "early_stopping"),
      lambda c: c.early_stopping is not None or c.early_stopping_monitor == EARLY_STOPPING_MONITORS[0],
      "to be given with early_stopping (the patience, in epochs)"),

@@ -32,7 +32,7 @@ from ..serving.modelfile import MODEL_FILENAME, load_model, save_model
 from ..training.checkpoints import (CHECKPOINT_FILENAME, Checkpoint, CheckpointError, Checkpointer,
                                     load_checkpoint, restore_checkpoint)
 from ..training.data import prepare_targets
-from ..training.callbacks import PredictionRecorder
+from ..training.callbacks import Callback, PredictionRecorder
 from ..training.history import History, format_chapter_line
 from ..training.metrics import confusion_matrix, evaluate
 from ..training.trainer import TrainingDiverged
@@ -60,11 +60,11 @@ def is_regression(config: TrainingConfig) -> bool:
     return config.task == "regression"
 
 
-def test_metrics(network: Network, data: DataSplit, regression: bool = False) -> dict:
+def test_metrics(network: Network, data: DataSplit, regression: bool = False, progress: bool = False) -> dict:
     """Test accuracy, loss, MSE, predictions' confusion matrix; for a regression the loss, the
     MSE and R^2 in the targets' own units."""
     Y_test, labels = prepare_targets(network, data.y_test)
-    metrics = evaluate(network, data.X_test, Y_test, labels)
+    metrics = evaluate(network, data.X_test, Y_test, labels, progress=progress)
     if regression:
         predicted, true = regression_values(network, data)
         from sklearn.metrics import r2_score
@@ -85,6 +85,23 @@ def regression_values(network: Network, data: DataSplit) -> tuple[np.ndarray, np
     predicted = network.predict_output(data.X_test).astype(np.float64) * std + mean
     true = np.asarray(data.y_test, np.float64).reshape(len(predicted), -1) * std + mean
     return predicted, true
+
+
+#: the run folder's sub-folder of TensorBoard event files (``neuralnet train --tensorboard``)
+TENSORBOARD_FOLDER = "tensorboard"
+
+
+class _HistoryWriter(Callback):
+    """Writes history.csv, history.json and log.txt after every epoch (each file atomically), so
+    that a run that crashes or is killed keeps the epochs it finished."""
+
+    def __init__(self, run: RunFolder, log_lines: list[str]):
+        self.run, self.log_lines = run, log_lines
+
+    def on_epoch_end(self, trainer, row):
+        self.run.write_history(trainer.history)
+        self.run.write_text("log.txt", "\n".join(self.log_lines) + "\n")
+        return False
 
 
 def describe_data(data: DataSplit, regression: bool = False) -> str:
@@ -180,22 +197,28 @@ def _check_fits(config: TrainingConfig, data: DataSplit) -> None:
 def train_run(config: TrainingConfig, data_dir=None, out: str | Path = "runs", *,
               log: Callable[[str], None] | None = print, progress: bool | None = None,
               figures: bool = True, download: bool = True, model_out: str | Path | None = None,
-              overwrite: bool = False) -> RunResult:
+              overwrite: bool = False,
+              tensorboard: bool = False) -> RunResult:
     """Train ``config`` on its data set and write a new run folder under ``out``.
 
     The run folder gets a checkpoint at the end of every epoch (``resume_run`` continues
     from it) and ``model.safetensors`` last, once everything else is written. ``model_out``:
     also write the model there; an existing file is replaced only with ``overwrite``.
     Raises ``TrainingDiverged`` (naming epoch and batch) if the loss becomes NaN or infinite;
-    the checkpoint of the last good epoch is then kept in the run folder.
+    the checkpoint of the last good epoch is then kept in the run folder. ``tensorboard``: also
+    write TensorBoard logs to the run's ``tensorboard/`` folder (needs tensorboardX).
     """
     config.validate()
+    if tensorboard:
+        from ..training.tensorboard import require_tensorboard
+
+        require_tensorboard()  # before any folder exists
     model_out = _check_model_out(model_out, overwrite)
     data = load_data(config, data_dir, download)
     _check_fits(config, data)
     run = _new_run_folder(out, config, data_dir, data)
     with run.lock():
-        return _train(run, config, data, None, log=log, progress=progress, figures=figures,
+        return _train(run, config, data, None, log=log, progress=progress, figures=figures, tensorboard=tensorboard,
                       model_out=model_out, overwrite=overwrite)
 
 
@@ -217,7 +240,8 @@ def _new_run_folder(out, config: TrainingConfig, data_dir, data: DataSplit, **ex
 
 def resume_run(path: str | Path, data_dir=None, *, log: Callable[[str], None] | None = print,
                progress: bool | None = None, figures: bool = True, download: bool = True,
-               model_out: str | Path | None = None, overwrite: bool = False) -> RunResult:
+               model_out: str | Path | None = None, overwrite: bool = False,
+               tensorboard: bool = False) -> RunResult:
     """Continue the interrupted run in folder ``path`` from its checkpoint, with its own
     configuration and data; the result is bit for bit that of an uninterrupted run.
 
@@ -245,14 +269,15 @@ def resume_run(path: str | Path, data_dir=None, *, log: Callable[[str], None] | 
             stale.unlink(missing_ok=True)
         if log is not None:
             log(f"Resuming {run.path} after epoch {checkpoint.epoch}/{config.epochs} (from {CHECKPOINT_FILENAME})")
-        return _train(run, config, data, checkpoint, log=log, progress=progress, figures=figures,
+        return _train(run, config, data, checkpoint, log=log, progress=progress, figures=figures, tensorboard=tensorboard,
                       model_out=model_out, overwrite=overwrite)
 
 
 def continue_run(path: str | Path, epochs: int, data_dir=None, out: str | Path = "runs", *,
                  log: Callable[[str], None] | None = print, progress: bool | None = None,
                  figures: bool = True, download: bool = True, model_out: str | Path | None = None,
-                 overwrite: bool = False) -> RunResult:
+                 overwrite: bool = False,
+                 tensorboard: bool = False) -> RunResult:
     """Train the finished run in folder ``path`` on to ``epochs`` epochs, from the checkpoint
     of its last epoch, in a new run folder under ``out``; the finished run is left as it is.
 
@@ -292,7 +317,7 @@ def continue_run(path: str | Path, epochs: int, data_dir=None, out: str | Path =
     if log is not None:
         log(f"Continuing {source.path} after epoch {checkpoint.epoch} to {epochs} epochs in {run.path}")
     with run.lock():
-        return _train(run, longer, data, checkpoint, log=log, progress=progress, figures=figures,
+        return _train(run, longer, data, checkpoint, log=log, progress=progress, figures=figures, tensorboard=tensorboard,
                       model_out=model_out, overwrite=overwrite, origin="continued")
 
 
@@ -336,7 +361,8 @@ def _load_data_of(run: RunFolder, checkpoint: Checkpoint, config: TrainingConfig
 
 
 def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: Checkpoint | None, *,
-           log, progress, figures, model_out, overwrite, origin: str = "resumed") -> RunResult:
+           log, progress, figures, model_out, overwrite, origin: str = "resumed", tensorboard: bool = False
+           ) -> RunResult:
     """Train (from scratch, or on from ``checkpoint``: ``origin`` "resumed" or "continued")
     and write the rest of the run folder."""
     regression = is_regression(config)
@@ -353,6 +379,8 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
         if log is not None and echo:
             log(line)
 
+    if log is not None and checkpoint is None:  # on the screen only: log.txt stays the chapter's log
+        log(network.summary())
     if config.data is not None or config.dataset in TOY_DATASETS:  # the chapter's log stays the chapter's
         emit(describe_data(data, regression))
     resumed_from = None
@@ -365,6 +393,11 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
     recorder = (PredictionRecorder(decision_grid(data.X_train), every=max(1, config.epochs // 60))
                 if figures and not regression and data.X_train.ndim == 2 and data.X_train.shape[1] == 2 else None)
     stopped_early = any(getattr(callback, "stopped_epoch", None) is not None for callback in named.values())
+    board = None
+    if tensorboard:
+        from ..training.tensorboard import TensorBoardLogger
+
+        board = TensorBoardLogger(run.file(TENSORBOARD_FOLDER))
     started = time.perf_counter()
     try:
         if stopped_early:  # interrupted after early stopping had decided: only finish
@@ -373,7 +406,8 @@ def _train(run: RunFolder, config: TrainingConfig, data: DataSplit, checkpoint: 
         else:
             trainer.fit(data.X_train, data.y_train, epochs=config.epochs, batch_size=config.batch_size,
                         X_valid=data.X_valid, y_valid=data.y_valid,
-                        callbacks=[*named.values(), checkpointer, *([recorder] if recorder else [])],
+                        callbacks=[*named.values(), checkpointer, _HistoryWriter(run, log_lines),
+                                   *([recorder] if recorder else []), *([board] if board else [])],
                         progress=progress, threads=config.threads,
                         log=lambda row: emit(_log_line(row, config.epochs, regression)))
     except TrainingDiverged as error:
@@ -480,7 +514,7 @@ def evaluate_run(path: str | Path, data_dir=None, download: bool = True, *,
     if problems and not allow_other_data:
         raise RunFolderError(f"the data do not look like those {run.path} was trained on: {'; '.join(problems)}. "
                              "Use the run's own data (--data-dir), or --allow-other-data to measure it anyway")
-    metrics = test_metrics(network, data, is_regression(info.config))
+    metrics = test_metrics(network, data, is_regression(info.config), progress=True)
     if not is_regression(info.config):
         metrics["classes"] = [str(c) for c in header.get("classes", data.class_names)]
     if problems:

@@ -10,13 +10,25 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from .trainer import Trainer
 
-__all__ = ["Callback", "EarlyStopping", "PredictionRecorder"]
+__all__ = ["Callback", "EarlyStopping", "ReduceLROnPlateau", "PredictionRecorder"]
 
 
 class Callback:
-    """Hooks into training; ``on_epoch_end`` returns True to stop."""
+    """Hooks into training; ``on_epoch_end`` returns True to stop.
+
+    ``on_epoch_end`` may arrive while the next epoch trains (its evaluation ran on a second
+    thread); a callback that changes how the next epoch trains sets ``synchronous = True``,
+    and then every evaluation is done before the next epoch starts. ``on_epoch_trained`` is
+    called in the training thread right after an epoch's last mini-batch (its gradients are
+    still in the network).
+    """
+
+    synchronous = False
 
     def on_train_begin(self, trainer: Trainer) -> None:
+        pass
+
+    def on_epoch_trained(self, trainer: Trainer) -> None:
         pass
 
     def on_epoch_end(self, trainer: Trainer, row: dict) -> bool | None:
@@ -92,6 +104,63 @@ class EarlyStopping(Callback):
     def load_state_dict(self, state: dict) -> None:
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
         self.stopped_epoch, self.best_weights = state["stopped_epoch"], state["best_weights"]
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` has not improved (by more than
+    ``threshold``, relative) for more than ``patience`` epochs, as PyTorch's
+    ``ReduceLROnPlateau(mode="min", threshold_mode="rel")``; never below ``min_lr``. Without
+    validation data a ``valid_...`` monitor falls back to the training set's column.
+
+    The rate it sets is the trainer's ``lr_scale`` (times the schedule's), kept in checkpoints.
+    """
+
+    synchronous = True
+
+    def __init__(self, patience: int = 10, factor: float = 0.1, monitor: str = "valid_loss",
+                 threshold: float = 1e-4, min_lr: float = 0.0):
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+            raise ValueError(f"patience must be a whole number >= 0, got {patience!r}")
+        if not 0 < factor < 1:
+            raise ValueError(f"factor must be in (0, 1), got {factor!r}")
+        self.patience, self.factor, self.monitor = int(patience), float(factor), monitor
+        self.threshold, self.min_lr = float(threshold), float(min_lr)
+        self.best: float | None = None
+        self.bad_epochs = 0
+        self.scale = 1.0
+        self.reductions: list[int] = []  # the epochs after which the rate was lowered
+
+    def on_train_begin(self, trainer):
+        trainer.lr_scale = self.scale  # a resumed run: the rate it had reached
+
+    def on_epoch_end(self, trainer, row):
+        value = row.get(self.monitor, float("nan"))
+        if isinstance(value, float) and math.isnan(value) and self.monitor.startswith("valid_"):
+            value = row.get("train_" + self.monitor[len("valid_"):], float("nan"))
+        if isinstance(value, float) and math.isnan(value):
+            raise ValueError(f"reduce-on-plateau monitors {self.monitor!r}, which this run does not compute")
+        if self.best is None or value < self.best * (1.0 - self.threshold):
+            self.best, self.bad_epochs = float(value), 0
+        else:
+            self.bad_epochs += 1
+        if self.bad_epochs > self.patience:
+            lr = row["lr"]
+            new_scale = self.scale * self.factor
+            if lr * self.factor < self.min_lr:
+                new_scale = self.scale * (self.min_lr / lr) if lr > 0 else self.scale
+            self.scale, self.bad_epochs = new_scale, 0
+            trainer.lr_scale = self.scale
+            self.reductions.append(int(row["epoch"]))
+        return False
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "bad_epochs": self.bad_epochs, "scale": self.scale,
+                "reductions": list(self.reductions)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best = None if state["best"] is None else float(state["best"])
+        self.bad_epochs, self.scale = int(state["bad_epochs"]), float(state["scale"])
+        self.reductions = [int(e) for e in state.get("reductions", [])]
 
 
 class PredictionRecorder(Callback):

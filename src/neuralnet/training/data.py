@@ -7,7 +7,7 @@ import numpy as np
 
 from ..engine.network import Network
 
-__all__ = ["one_hot", "prepare_targets", "check_data"]
+__all__ = ["one_hot", "prepare_targets", "check_data", "check_weights"]
 
 
 def one_hot(labels: np.ndarray, num_classes: int, dtype=np.float32) -> np.ndarray:
@@ -90,3 +90,21 @@ def check_data(network: Network, X, y, name: str = "train", raw: bool = False
     if X.shape[0] != Y.shape[0]:
         raise ValueError(f"{x_name} has {X.shape[0]} examples but {y_name} has {Y.shape[0]}")
     return X, Y, labels
+
+
+def check_weights(weights, n: int, name: str = "sample_weight") -> np.ndarray | None:
+    """Per-example weights as float64 [n] (None stays None): finite, >= 0, not all zero."""
+    if weights is None:
+        return None
+    weights = np.asarray(weights)
+    if weights.dtype.kind not in "iuf" or weights.dtype == bool:
+        raise TypeError(f"{name} must hold numbers, got an array of dtype {weights.dtype}")
+    weights = weights.astype(np.float64).reshape(-1) if weights.ndim <= 1 else weights
+    if weights.ndim != 1 or weights.shape[0] != n:
+        raise ValueError(f"{name} has shape {np.shape(weights)}; expected one weight per example, [{n}]")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        bad = weights[~np.isfinite(weights) | (weights < 0)][0]
+        raise ValueError(f"{name} holds {bad}; expected finite weights >= 0")
+    if not np.any(weights > 0):
+        raise ValueError(f"{name} is zero for every example; expected some positive weights")
+    return weights

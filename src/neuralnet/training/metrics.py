@@ -12,8 +12,8 @@ __all__ = ["evaluate", "confusion_matrix"]
 
 
 def evaluate(network: Network, X: np.ndarray, Y: np.ndarray, labels: np.ndarray | None = None,
-             batch_size: int = 10_000, preprocess: Callable[[np.ndarray], np.ndarray] | None = None
-             ) -> dict[str, float]:
+             batch_size: int = 10_000, preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+             weights: np.ndarray | None = None, progress: bool = False) -> dict[str, float]:
     """Mean loss, mean squared error and accuracy over all of X, in batches of batch_size.
 
     ``mse`` is the chapter's ``mse_loss``: the mean of (probability - target)^2 over every
@@ -21,6 +21,8 @@ def evaluate(network: Network, X: np.ndarray, Y: np.ndarray, labels: np.ndarray 
     of examples (not the number of batches), so a smaller last batch is weighted right. Batches are
     smaller than ``batch_size`` where the network's activations would be large (convolutions).
     ``preprocess`` turns each batch of raw X into network input (e.g. ``PixelScaler``).
+    ``weights`` [n]: each example's weight (the means are sum_i w_i m_i / sum_i w_i).
+    ``progress``: a progress bar (rate, time left) on a terminal when it takes over 2 seconds.
     """
     n = X.shape[0]
     if n == 0:
@@ -29,18 +31,35 @@ def evaluate(network: Network, X: np.ndarray, Y: np.ndarray, labels: np.ndarray 
     loss_total = 0.0
     squared_total = 0.0
     correct = 0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc="Evaluating", unit="example", unit_scale=True, leave=False, delay=2, disable=None)
     for start in range(0, n, batch_size):
+        if bar is not None:
+            bar.update(min(batch_size, n - start))
         stop = min(start + batch_size, n)
         x = X[start:stop]
         output = network.forward(network.as_input(x if preprocess is None else preprocess(x)))
         targets = Y[start:stop]
-        loss_total += network.loss.total(output, targets)
         diff = network.loss.probabilities(output) - targets
-        squared_total += float(np.einsum("ij,ij->", diff, diff, dtype=np.float64))
+        if weights is None:
+            loss_total += network.loss.total(output, targets)
+            squared_total += float(np.einsum("ij,ij->", diff, diff, dtype=np.float64))
+            if labels is not None:
+                correct += int(np.count_nonzero(np.argmax(output, axis=1) == labels[start:stop]))
+            continue
+        w = weights[start:stop]
+        loss_total += float(np.dot(w, network.loss.per_example(output, targets)))
+        squared_total += float(np.dot(w, np.einsum("ij,ij->i", diff, diff, dtype=np.float64)))
         if labels is not None:
-            correct += int(np.count_nonzero(np.argmax(output, axis=1) == labels[start:stop]))
-    result = {"loss": loss_total / n, "mse": squared_total / (n * Y.shape[1])}
-    result["acc"] = correct / n if labels is not None else float("nan")
+            correct += float(np.sum(w[np.argmax(output, axis=1) == labels[start:stop]]))
+    if bar is not None:
+        bar.close()
+    total = n if weights is None else float(np.sum(weights))
+    result = {"loss": loss_total / total, "mse": squared_total / (total * Y.shape[1])}
+    result["acc"] = correct / total if labels is not None else float("nan")
     return result
 
 

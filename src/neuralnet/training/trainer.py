@@ -23,7 +23,7 @@ from ..engine.network import Network
 from ..engine.optim import Optimizer
 from ..engine.schedules import Schedule, get_schedule
 from .callbacks import Callback
-from .data import check_data
+from .data import check_data, check_weights
 from .history import History
 from .metrics import evaluate
 
@@ -84,7 +84,10 @@ class Trainer:
     (the chapter's ``np.random.seed(123)`` is ``RandomState(123)``), or None for NumPy's
     global random state, exactly as the chapter's ``minibatch_generator`` uses it.
     ``schedule``: a schedule's name or function f(base_lr, epoch, epochs) -> lr, where
-    base_lr is the optimizer's learning rate when the trainer got it.
+    base_lr is the optimizer's learning rate when the trainer got it, times ``lr_scale``
+    (which reduce-on-plateau lowers). ``warmup_epochs``: the learning rate rises linearly
+    over the first mini-batches of that many epochs, lr * (step / warm-up steps), from the
+    first step (1 / warm-up steps) to the full rate.
 
     Evaluation of an epoch (the whole training and validation sets, with the weights at the
     end of that epoch) can run on a second thread while the next epoch trains: the
@@ -95,7 +98,11 @@ class Trainer:
     """
 
     def __init__(self, network: Network, optimizer: Optimizer, *, schedule: str | Schedule | None = None,
-                 rng: int | np.random.RandomState | None = None):
+                 rng: int | np.random.RandomState | None = None, warmup_epochs: int = 0):
+        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, (int, np.integer)) or warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be a whole number >= 0, got {warmup_epochs!r}")
+        self.warmup_epochs = int(warmup_epochs)
+        self.lr_scale = 1.0  # what reduce-on-plateau has multiplied the schedule's rate by
         self._network = network
         self._optimizer = optimizer
         self._base_lr = optimizer.lr
@@ -128,7 +135,15 @@ class Trainer:
     def learning_rate(self, epochs: int) -> float:
         """The learning rate of the next epoch, in a fit to ``epochs`` epochs."""
         start = self._schedule_start
-        return self._schedule(self._base_lr, self.epoch - start, epochs - start)
+        return self._schedule(self._base_lr * self.lr_scale, self.epoch - start, epochs - start)
+
+    def warmup_factor(self, batch_index: int, n_batches: int) -> float:
+        """What the epoch's rate is multiplied by at mini-batch ``batch_index`` (from 0) of the
+        next epoch: step / warm-up steps during the warm-up, else 1."""
+        epoch = self.epoch - self._schedule_start
+        if epoch >= self.warmup_epochs:
+            return 1.0
+        return (epoch * n_batches + batch_index + 1) / (self.warmup_epochs * n_batches)
 
     # -- snapshots ---------------------------------------------------------------------------
     def capture(self, seconds: float = 0.0) -> EpochSnapshot:
@@ -165,7 +180,8 @@ class Trainer:
         flat = len(optimizer.params) == 1 and optimizer.params[0].value is self._network.flat_values
         return (_rebuild_trainer, (self._network, type(optimizer), optimizer.hyperparameters(), flat,
                                    optimizer.state_dict(), self._base_lr, self._schedule, self._schedule_start,
-                                   self.rng, self.history, self.epoch, self._snapshot))
+                                   self.rng, self.history, self.epoch, self._snapshot, self.warmup_epochs,
+                                   self.lr_scale))
 
     # -- training ------------------------------------------------------------------------------
     def fit(self, X_train: np.ndarray, y_train: np.ndarray, *, epochs: int, batch_size: int = 100,
@@ -175,7 +191,8 @@ class Trainer:
             log: Callable[[dict], None] | None = None, threads: int | None = None,
             asynchronous_evaluation: bool | None = None,
             preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
-            allow_single_class: bool = False) -> History:
+            allow_single_class: bool = False, sample_weight: np.ndarray | None = None,
+            valid_weight: np.ndarray | None = None) -> History:
         """Train until ``epochs`` epochs are complete (counting earlier ones, so a resumed
         trainer continues where it stopped) or a callback stops it.
 
@@ -187,6 +204,11 @@ class Trainer:
         ``allow_single_class``: accept class labels y_train of one class only (refused by
         default, as a classifier cannot learn from them; incremental training on small
         batches, such as scikit-learn's ``partial_fit``, may need it).
+        ``sample_weight`` [n] (and ``valid_weight`` for the validation set): each example's weight
+        in the loss, scikit-learn's meaning: a mini-batch's loss is sum_i w_i l_i / sum_i w_i, so
+        weight 2 counts an example twice; the history's losses and accuracies are weighted too.
+        A callback whose ``synchronous`` attribute is true (it changes training, as
+        reduce-on-plateau does) makes every evaluation synchronous.
 
         The inputs are checked first (``check_data``): TypeError or ValueError, naming the bad
         value and what was expected, for wrong shapes, NaN or infinite values, labels out of
@@ -203,19 +225,23 @@ class Trainer:
                              f"examples of at least two of the {net.n_outputs} classes")
         if X_train.shape[0] < batch_size and drop_last:
             raise ValueError(f"batch_size {batch_size} is larger than the {X_train.shape[0]} training examples")
-        sets = {"train": (X_train, Y_train, labels_train)} if evaluate_train else {}
+        weights = check_weights(sample_weight, X_train.shape[0], "sample_weight")
+        sets = {"train": (X_train, Y_train, labels_train, weights)} if evaluate_train else {}
         if X_valid is not None or y_valid is not None:
             if X_valid is None or y_valid is None:
                 raise ValueError("give both X_valid and y_valid, or neither")
-            sets["valid"] = check_data(net, X_valid, y_valid, "valid", raw=raw)
+            valid = check_data(net, X_valid, y_valid, "valid", raw=raw)
+            sets["valid"] = (*valid, check_weights(valid_weight, valid[0].shape[0], "valid_weight"))
 
         blas = BlasThreads()
         matrices = [p.value.size for p in net.parameters() if p.value.ndim == 2]
         loop_threads = training_threads(matrices, batch_size, threads)
         if asynchronous_evaluation is None:
             asynchronous_evaluation = loop_threads == 1
+        if any(getattr(callback, "synchronous", False) for callback in callbacks):
+            asynchronous_evaluation = False  # the next epoch depends on this one's row
         run = _EpochRunner(self, X_train, Y_train, sets, epochs, batch_size, drop_last, eval_batch_size,
-                           progress, log, list(callbacks), preprocess)
+                           progress, log, list(callbacks), preprocess, weights)
         for callback in callbacks:
             callback.on_train_begin(self)
         # BLAS products on one thread and on two differ in their last bits, so every evaluation,
@@ -242,12 +268,12 @@ class Trainer:
 
 
 def _rebuild_trainer(network, optimizer_type, hyperparameters, flat, optimizer_state, base_lr, schedule,
-                     schedule_start, rng, history, epoch, snapshot) -> Trainer:
+                     schedule_start, rng, history, epoch, snapshot, warmup_epochs=0, lr_scale=1.0) -> Trainer:
     params = network.flat_parameters() if flat else network.parameters()
     optimizer = optimizer_type(params, **hyperparameters)
     optimizer.load_state_dict(optimizer_state)
-    trainer = Trainer(network, optimizer, schedule=schedule, rng=rng)
-    trainer._base_lr, trainer._schedule_start = base_lr, schedule_start
+    trainer = Trainer(network, optimizer, schedule=schedule, rng=rng, warmup_epochs=warmup_epochs)
+    trainer._base_lr, trainer._schedule_start, trainer.lr_scale = base_lr, schedule_start, lr_scale
     trainer.history, trainer.epoch, trainer._snapshot = history, epoch, snapshot
     return trainer
 
@@ -259,14 +285,18 @@ class _EpochRunner:
     POLL_EVERY = 64  # batches between checks for a finished evaluation
 
     def __init__(self, trainer, X, Y, sets, epochs, batch_size, drop_last, eval_batch_size, progress,
-                 log, callbacks, preprocess):
+                 log, callbacks, preprocess, weights=None):
         self.trainer, self.X, self.Y, self.sets, self.preprocess = trainer, X, Y, sets, preprocess
+        self.weights = weights
         self.epochs, self.batch_size, self.drop_last = epochs, batch_size, drop_last
         self.eval_batch_size, self.progress, self.log, self.callbacks = eval_batch_size, progress, log, callbacks
         self.n_batches = X.shape[0] // batch_size if drop_last else -(-X.shape[0] // batch_size)
         # callbacks written without the base class need not have poll
         self.polls = [callback.poll for callback in callbacks if hasattr(callback, "poll")]
+        self.trained_hooks = [callback.on_epoch_trained for callback in callbacks
+                              if hasattr(callback, "on_epoch_trained")]
         self.executor = None  # evaluates epochs on its thread (None: in this thread)
+        self.epoch_seconds: list[float] = []  # each epoch's mini-batch loop, for the time left
         self.pending: list = []  # (snapshot, future) in epoch order
         self.stopped = False
         self._eval_network = None
@@ -277,8 +307,13 @@ class _EpochRunner:
         net, optimizer = trainer.network, trainer.optimizer
         epoch_number = trainer.epoch + 1
         optimizer.lr = lr = trainer.learning_rate(self.epochs)
+        warming = trainer.epoch - trainer._schedule_start < trainer.warmup_epochs
+        weights = self.weights
         bar = tqdm(total=self.n_batches, desc=f"Epoch {epoch_number:03d}/{self.epochs:03d}", unit="batch",
                    leave=False, disable=None if self.progress is None else not self.progress)
+        if self.epoch_seconds:  # the whole run's time left, from the epochs trained so far in this fit
+            left = sum(self.epoch_seconds) / len(self.epoch_seconds) * (self.epochs - trainer.epoch)
+            bar.set_postfix_str(f"run: {tqdm.format_interval(left)} left")
         started = time.perf_counter()
         X, Y, size, preprocess = self.X, self.Y, self.batch_size, self.preprocess
         reshape = (-1, *net.input_shape) if X.ndim != 1 + len(net.input_shape) else None
@@ -292,9 +327,11 @@ class _EpochRunner:
                     x = X[batch] if preprocess is None else preprocess(X[batch])
                     if reshape is not None:
                         x = x.reshape(reshape)  # rows of raw values -> the network's input shape
-                    batch_loss = net.loss_and_gradients(x, Y[batch])
+                    batch_loss = net.loss_and_gradients(x, Y[batch], None if weights is None else weights[batch])
                     if not math.isfinite(batch_loss):
-                        raise TrainingDiverged(epoch_number, batch_number, batch_loss, lr)
+                        raise TrainingDiverged(epoch_number, batch_number, batch_loss, optimizer.lr)
+                    if warming:
+                        optimizer.lr = lr * trainer.warmup_factor(batch_number - 1, self.n_batches)
                     optimizer.step()
                     bar.update()
                     if batch_number % self.POLL_EVERY == 0:
@@ -304,6 +341,7 @@ class _EpochRunner:
                             self.deliver(block=False)
         finally:
             bar.close()
+        optimizer.lr = lr  # the epoch's rate (after a warm-up's last step, the same)
         for poll in self.polls:  # and once per epoch, however short it is
             poll(trainer)
         # the last step of an epoch may overflow a weight before any loss shows it: once per
@@ -314,6 +352,9 @@ class _EpochRunner:
                 raise TrainingDiverged(epoch_number, batch_number, float(extreme), lr, what="a weight")
         trainer.epoch = epoch_number
         self._latest = trainer.capture(time.perf_counter() - started)
+        self.epoch_seconds.append(self._latest.seconds)
+        for hook in self.trained_hooks:  # the gradients of the epoch's last mini-batch are still there
+            hook(trainer)
 
     def evaluate_latest(self) -> None:
         snapshot = self._latest
@@ -330,7 +371,8 @@ class _EpochRunner:
         row = {"epoch": snapshot.epoch, "lr": snapshot.lr}
         for name in ("train", "valid"):
             if name in self.sets:
-                metrics = evaluate(network, *self.sets[name], self.eval_batch_size, self.preprocess)
+                X, Y, labels, weights = self.sets[name]
+                metrics = evaluate(network, X, Y, labels, self.eval_batch_size, self.preprocess, weights)
                 row.update({f"{name}_loss": metrics["loss"], f"{name}_mse": metrics["mse"],
                             f"{name}_acc": metrics["acc"]})
             else:
