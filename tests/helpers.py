@@ -35,8 +35,16 @@ class MLP:
 
     def specs(self) -> list[dict]:
         output = self.output_activation or get_loss(self.loss).output_activation
-        return mlp_specs(self.n_features, list(self.hidden), self.n_outputs, activation=self.activation,
-                         output=output, init=self.init, dropout=self.dropout, shift=self.shift)
+        return mlp_specs(
+            self.n_features,
+            list(self.hidden),
+            self.n_outputs,
+            activation=self.activation,
+            output=output,
+            init=self.init,
+            dropout=self.dropout,
+            shift=self.shift,
+        )
 
 
 def build_mlp(mlp: MLP, random_seed: int | None = 123) -> Network:
@@ -49,8 +57,13 @@ def same_blas_as_the_legacy_fixtures() -> bool:
     import scipy.linalg.blas  # noqa: F401  (loads the BLAS the optimizers use)
     from threadpoolctl import threadpool_info
 
-    recorded = {(blas["internal_api"], blas["version"], blas["architecture"])
-                for blas in json.loads((LEGACY / "reference_weights.json").read_text())["blas"]}
-    found = {(info.get("internal_api"), info.get("version"), info.get("architecture"))
-             for info in threadpool_info() if info.get("user_api") == "blas"}
+    recorded = {
+        (blas["internal_api"], blas["version"], blas["architecture"])
+        for blas in json.loads((LEGACY / "reference_weights.json").read_text())["blas"]
+    }
+    found = {
+        (info.get("internal_api"), info.get("version"), info.get("architecture"))
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    }
     return found == recorded

@@ -51,7 +51,7 @@ def _imports(path: Path) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             if node.level:
-                base = list(package[:len(package) - node.level + 1])
+                base = list(package[: len(package) - node.level + 1])
                 target = base + (node.module.split(".") if node.module else [])
                 if not node.module:  # from . import x
                     target += [alias.name for alias in node.names][:1]
@@ -63,8 +63,7 @@ def _imports(path: Path) -> list[str]:
             known = any(part in names for names in LAYERS)
             found.append(part if known else "__init__")  # "from .. import __version__": the package itself
         elif isinstance(node, ast.Import):
-            found += [alias.name.split(".")[1] for alias in node.names
-                      if alias.name.startswith("neuralnet.")]
+            found += [alias.name.split(".")[1] for alias in node.names if alias.name.startswith("neuralnet.")]
     return found
 
 
@@ -92,10 +91,12 @@ def test_the_check_itself_sees_an_upward_import(tmp_path, monkeypatch):
 
 # --- one vocabulary, one builder ------------------------------------------------------------------
 
+
 def test_every_setting_is_an_option_of_neuralnet_train():
     parser = build_parser()
-    train = next(action for action in parser._subparsers._group_actions
-                 if isinstance(action, argparse._SubParsersAction)).choices["train"]
+    train = next(
+        action for action in parser._subparsers._group_actions if isinstance(action, argparse._SubParsersAction)
+    ).choices["train"]
     options = {action.dest for action in train._actions}
     assert set(SETTINGS) <= options
 
@@ -111,11 +112,15 @@ def test_one_rule_gives_the_same_refusal_everywhere(tmp_path):
     with pytest.raises(ConfigError, match=expected):
         TrainingConfig.from_toml(toml)
     from neuralnet.cli.train import config_from_args
+
     with pytest.raises(ConfigError, match=expected):
         config_from_args(argparse.Namespace(config=str(toml)))
     X, y = np.random.RandomState(0).normal(size=(20, 3)), np.arange(20) % 2
-    with pytest.raises(ValueError, match=expected + r" \(the MLPClassifier parameters nesterov=True, "
-                                                     r"optimizer='sgd', momentum=0.0\)"):
+    with pytest.raises(
+        ValueError,
+        match=expected + r" \(the MLPClassifier parameters nesterov=True, "
+        r"optimizer='sgd', momentum=0.0\)",
+    ):
         MLPClassifier(optimizer="sgd", momentum=0.0, nesterov=True).fit(X, y)
     with pytest.raises(ConfigError, match=r"dropout = 1.5 is invalid"):
         parse_value("dropout", "1.5")
@@ -127,8 +132,19 @@ def test_the_estimator_builds_what_the_configuration_builds():
     X = np.random.RandomState(0).normal(size=(60, 5)).astype(np.float32)
     y = np.arange(60) % 3
     model = MLPClassifier((7, 4), activation="tanh", dropout=0.1, max_iter=1, random_state=5).fit(X, y)
-    config = TrainingConfig(hidden=[7, 4], activation="tanh", dropout=0.1, loss="cross-entropy", init="auto",
-                            optimizer="adam", lr=1e-3, batch_size=128, epochs=1, seed=5, threads=1)
+    config = TrainingConfig(
+        hidden=[7, 4],
+        activation="tanh",
+        dropout=0.1,
+        loss="cross-entropy",
+        init="auto",
+        optimizer="adam",
+        lr=1e-3,
+        batch_size=128,
+        epochs=1,
+        seed=5,
+        threads=1,
+    )
     assert model.architecture_["layers"] == layer_specs(config, (5,), 3)
     assert build(config, (5,), 3).network.specs() == model.network_.specs()
     assert set(CONFIG_KEYS.values()) <= set(SETTINGS)
@@ -136,17 +152,25 @@ def test_the_estimator_builds_what_the_configuration_builds():
 
 # --- models are stacks of layer specs ---------------------------------------------------------------
 
+
 def test_a_stack_of_specs_is_built_checked_and_described_again():
-    specs = [{"type": "RandomShift", "max_shift": 1}, {"type": "Dense", "n_out": 8},
-             {"type": "Activation", "name": "relu"}, {"type": "Dropout", "p": 0.25},
-             {"type": "Dense", "n_out": 3, "init": "glorot"}]
+    specs = [
+        {"type": "RandomShift", "max_shift": 1},
+        {"type": "Dense", "n_out": 8},
+        {"type": "Activation", "name": "relu"},
+        {"type": "Dropout", "p": 0.25},
+        {"type": "Dense", "n_out": 3, "init": "glorot"},
+    ]
     network = build_network(specs, (16,), "cross-entropy", seed=2)
     assert network.specs()[1] == {"type": "Dense", "n_in": 16, "n_out": 8, "init": "normal"}
     assert network.layer_shapes == [(16,), (8,), (8,), (8,), (3,)]
     again = build_network(network.specs(), (16,), "cross-entropy", seed=2)
     np.testing.assert_array_equal(again.flat_values, network.flat_values)
-    with pytest.raises(SpecError, match=r"layer 2 of the stack \(examples of shape \(8,\) from layer 1\): "
-                                        r"Dense has n_in = 9, but its input has 8 features"):
+    with pytest.raises(
+        SpecError,
+        match=r"layer 2 of the stack \(examples of shape \(8,\) from layer 1\): "
+        r"Dense has n_in = 9, but its input has 8 features",
+    ):
         build_network([*specs[1:3], {"type": "Dense", "n_in": 9, "n_out": 2}], (16,))
     with pytest.raises(SpecError, match=r"layer 0 of the stack .*unknown layer type 'Conv9D'"):
         build_network([{"type": "Conv9D"}], (16,))
@@ -156,9 +180,11 @@ def test_a_stack_of_specs_is_built_checked_and_described_again():
 
 # --- inference leaves no state behind -----------------------------------------------------------------
 
+
 def _deep_network():
-    config = TrainingConfig(hidden=[32, 16], activation="relu", dropout=0.2, shift=1, loss="cross-entropy",
-                            init="he", seed=1)
+    config = TrainingConfig(
+        hidden=[32, 16], activation="relu", dropout=0.2, shift=1, loss="cross-entropy", init="he", seed=1
+    )
     return build(config, (784,), 10).network
 
 
@@ -186,6 +212,7 @@ def test_one_network_answers_many_threads_at_once():
 
 # --- copies and pickles go through constructors ---------------------------------------------------------
 
+
 def test_a_network_pickles_and_clones_with_views_into_its_own_buffers():
     network = _deep_network()
     network.random_layers()[0].rng.random(5)  # move a generator on: its state must travel too
@@ -201,8 +228,16 @@ def test_a_network_pickles_and_clones_with_views_into_its_own_buffers():
 
 
 def test_a_pickled_trainer_trains_on_exactly_like_the_original():
-    config = TrainingConfig(hidden=[8], activation="relu", loss="cross-entropy", optimizer="adam", lr=0.01,
-                            dropout=0.1, batch_size=10, seed=3)
+    config = TrainingConfig(
+        hidden=[8],
+        activation="relu",
+        loss="cross-entropy",
+        optimizer="adam",
+        lr=0.01,
+        dropout=0.1,
+        batch_size=10,
+        seed=3,
+    )
     setup = build(config, (6,), 2)
     X = np.random.RandomState(2).normal(size=(50, 6)).astype(np.float32)
     y = (X[:, 0] > 0).astype(int)

@@ -33,8 +33,12 @@ from neuralnet.training import EarlyStopping, Trainer
 from neuralnet.training.checkpoints import CheckpointError, load_checkpoint
 from neuralnet.web import create_app
 
-DATA_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-              "t10k-labels-idx1-ubyte.gz"]
+DATA_FILES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +53,14 @@ def world(tmp_path_factory, data_dir):
     content[40:60] = b"\xff" * 20  # inside the safetensors header
     (root / "corrupt.safetensors").write_bytes(bytes(content))
     (root / "truncated.safetensors").write_bytes(model.read_bytes()[:-100])
-    run = train_run(TrainingConfig(limit=700, epochs=1, hidden=[8]), data_dir=data_dir, out=root / "runs",
-                    log=None, progress=False, figures=False).path
+    run = train_run(
+        TrainingConfig(limit=700, epochs=1, hidden=[8]),
+        data_dir=data_dir,
+        out=root / "runs",
+        log=None,
+        progress=False,
+        figures=False,
+    ).path
     bad_run = root / "bad-run"
     shutil.copytree(run, bad_run)
     (bad_run / "model.safetensors").write_bytes(bytes(content))
@@ -87,21 +97,40 @@ def world(tmp_path_factory, data_dir):
     shutil.copytree(run, far_rng)
     (far_rng / "model.safetensors").unlink()
     tensors, header = read_safetensors(far_rng / "checkpoint.safetensors")
-    header["rng"]["shuffle"]["state"]["pos"] = 10 ** 12
+    header["rng"]["shuffle"]["state"]["pos"] = 10**12
     (far_rng / "checkpoint.safetensors").write_bytes(safetensors_bytes(tensors, header))
     odd_headers = {}
-    for name, change in (("preprocessing-number", ("preprocessing", {"name": 7})),
-                         ("nested-classes", ("classes", [[k] for k in range(10)]))):
+    for name, change in (
+        ("preprocessing-number", ("preprocessing", {"name": 7})),
+        ("nested-classes", ("classes", [[k] for k in range(10)])),
+    ):
         tensors, header = read_safetensors(model)
         header[change[0]] = change[1]
         odd_headers[name] = root / f"{name}.safetensors"
         odd_headers[name].write_bytes(safetensors_bytes(tensors, header))
     return SimpleNamespace(
-        root=root, model=model, corrupt=root / "corrupt.safetensors", truncated=root / "truncated.safetensors",
-        run=run, bad_run=bad_run, onnx=onnx_file, missing_one=missing_one.parent, corrupt_data=corrupt.parent,
-        network=network, arch=arch, predictor=load(model), data=Path(data_dir),
-        X=scale_pixels(X[:100]), y=y[:100].copy(), pixels=X[:5].copy(),
-        tabled=root / "tabled.toml", shaped=shaped, edited=edited, far_rng=far_rng, odd_headers=odd_headers)
+        root=root,
+        model=model,
+        corrupt=root / "corrupt.safetensors",
+        truncated=root / "truncated.safetensors",
+        run=run,
+        bad_run=bad_run,
+        onnx=onnx_file,
+        missing_one=missing_one.parent,
+        corrupt_data=corrupt.parent,
+        network=network,
+        arch=arch,
+        predictor=load(model),
+        data=Path(data_dir),
+        X=scale_pixels(X[:100]),
+        y=y[:100].copy(),
+        pixels=X[:5].copy(),
+        tabled=root / "tabled.toml",
+        shaped=shaped,
+        edited=edited,
+        far_rng=far_rng,
+        odd_headers=odd_headers,
+    )
 
 
 def state(root: Path) -> dict:
@@ -131,157 +160,423 @@ def with_value(array, index, value):
 
 # (id, call, exception type, message that names the bad value and what was expected)
 PYTHON_CASES = [
-    ("wrong-number-of-features", lambda w: fit(w, X=w.X[:, :783]), ValueError,
-     r"X_train has 783 features, but the network expects 784"),
-    ("nan-in-X", lambda w: fit(w, X=with_value(w.X, (3, 5), np.nan)), ValueError,
-     r"X_train contains nan at row 3, column 5: expected finite numbers"),
-    ("inf-in-X", lambda w: fit(w, X=with_value(w.X, (7, 0), -np.inf)), ValueError,
-     r"X_train contains -inf at row 7, column 0: expected finite numbers"),
-    ("label-out-of-range", lambda w: fit(w, y=with_value(w.y, 4, 10)), ValueError,
-     r"y_train: label 10 is out of range: expected integers in \[0, 9\]"),
-    ("negative-label", lambda w: fit(w, y=with_value(w.y, 0, -1)), ValueError,
-     r"label -1 is out of range: expected integers in \[0, 9\]"),
-    ("single-class", lambda w: fit(w, y=np.full(100, 3)), ValueError,
-     r"y_train holds a single class \(3\): a classifier needs examples of at least two of the 10 classes"),
-    ("empty-arrays", lambda w: fit(w, X=w.X[:0], y=w.y[:0]), ValueError,
-     r"X_train is empty \(shape \(0, 784\)\): expected at least one example"),
-    ("1-D-X", lambda w: fit(w, X=w.X[0], y=w.y[:1]), ValueError,
-     r"X_train must be 2-D \[n_examples, 784\], got shape \(784,\); for a single example use X.reshape\(1, -1\)"),
-    ("X-and-y-of-different-lengths", lambda w: fit(w, y=w.y[:99]), ValueError,
-     r"X_train has 100 examples but y_train has 99"),
-    ("X-of-strings", lambda w: fit(w, X=w.X.astype(str)), TypeError,
-     r"X_train must hold numbers \(floats, or integer pixels\), got an array of dtype <U\d+"),
-    ("fractional-labels", lambda w: fit(w, y=with_value(w.y, 2, 1.5)), ValueError,
-     r"label 1.5 is not an integer: expected integers in \[0, 9\]"),
-    ("labels-of-strings", lambda w: fit(w, y=w.y.astype(str)), TypeError,
-     r"y_train: labels must be integers 0..9, got an array of dtype <U\d+"),
-    ("nan-in-X_valid", lambda w: fit(w, X_valid=with_value(w.X[:20], (1, 1), np.nan), y_valid=w.y[:20]),
-     ValueError, r"X_valid contains nan at row 1, column 1"),
-    ("X_valid-without-y_valid", lambda w: fit(w, X_valid=w.X[:20]), ValueError,
-     r"give both X_valid and y_valid, or neither"),
+    (
+        "wrong-number-of-features",
+        lambda w: fit(w, X=w.X[:, :783]),
+        ValueError,
+        r"X_train has 783 features, but the network expects 784",
+    ),
+    (
+        "nan-in-X",
+        lambda w: fit(w, X=with_value(w.X, (3, 5), np.nan)),
+        ValueError,
+        r"X_train contains nan at row 3, column 5: expected finite numbers",
+    ),
+    (
+        "inf-in-X",
+        lambda w: fit(w, X=with_value(w.X, (7, 0), -np.inf)),
+        ValueError,
+        r"X_train contains -inf at row 7, column 0: expected finite numbers",
+    ),
+    (
+        "label-out-of-range",
+        lambda w: fit(w, y=with_value(w.y, 4, 10)),
+        ValueError,
+        r"y_train: label 10 is out of range: expected integers in \[0, 9\]",
+    ),
+    (
+        "negative-label",
+        lambda w: fit(w, y=with_value(w.y, 0, -1)),
+        ValueError,
+        r"label -1 is out of range: expected integers in \[0, 9\]",
+    ),
+    (
+        "single-class",
+        lambda w: fit(w, y=np.full(100, 3)),
+        ValueError,
+        r"y_train holds a single class \(3\): a classifier needs examples of at least two of the 10 classes",
+    ),
+    (
+        "empty-arrays",
+        lambda w: fit(w, X=w.X[:0], y=w.y[:0]),
+        ValueError,
+        r"X_train is empty \(shape \(0, 784\)\): expected at least one example",
+    ),
+    (
+        "1-D-X",
+        lambda w: fit(w, X=w.X[0], y=w.y[:1]),
+        ValueError,
+        r"X_train must be 2-D \[n_examples, 784\], got shape \(784,\); for a single example use X.reshape\(1, -1\)",
+    ),
+    (
+        "X-and-y-of-different-lengths",
+        lambda w: fit(w, y=w.y[:99]),
+        ValueError,
+        r"X_train has 100 examples but y_train has 99",
+    ),
+    (
+        "X-of-strings",
+        lambda w: fit(w, X=w.X.astype(str)),
+        TypeError,
+        r"X_train must hold numbers \(floats, or integer pixels\), got an array of dtype <U\d+",
+    ),
+    (
+        "fractional-labels",
+        lambda w: fit(w, y=with_value(w.y, 2, 1.5)),
+        ValueError,
+        r"label 1.5 is not an integer: expected integers in \[0, 9\]",
+    ),
+    (
+        "labels-of-strings",
+        lambda w: fit(w, y=w.y.astype(str)),
+        TypeError,
+        r"y_train: labels must be integers 0..9, got an array of dtype <U\d+",
+    ),
+    (
+        "nan-in-X_valid",
+        lambda w: fit(w, X_valid=with_value(w.X[:20], (1, 1), np.nan), y_valid=w.y[:20]),
+        ValueError,
+        r"X_valid contains nan at row 1, column 1",
+    ),
+    (
+        "X_valid-without-y_valid",
+        lambda w: fit(w, X_valid=w.X[:20]),
+        ValueError,
+        r"give both X_valid and y_valid, or neither",
+    ),
     ("zero-batch-size", lambda w: fit(w, batch_size=0), ValueError, r"batch_size must be a positive integer, got 0"),
-    ("negative-learning-rate", lambda w: SGD(w.network.flat_parameters(), lr=-0.1), ValueError,
-     r"learning rate must be a finite number > 0, got -0.1"),
-    ("zero-hidden-units", lambda w: build_mlp(MLP(784, [0], 10)), ValueError,
-     r"layer 0 of the stack \(examples of shape \(784,\) from the input\): Dense layer .*n_out must be a positive "
-     r"integer, got 0"),
-    ("dropout-of-one", lambda w: build_mlp(MLP(784, [8], 10, dropout=1.0)), ValueError,
-     r"layer 2 of the stack .*: Dropout layer \{'p': 1.0\}: dropout probability must be in \[0, 1\), got 1.0"),
-    ("config-negative-lr", lambda w: TrainingConfig(lr=-0.1), ConfigError,
-     r"lr = -0.1 is invalid: expected a number > 0"),
-    ("config-zero-hidden", lambda w: TrainingConfig(hidden=[50, 0]), ConfigError,
-     r"hidden = \[50, 0\] is invalid: expected a list of positive integers"),
-    ("config-dropout-1", lambda w: TrainingConfig(dropout=1.0), ConfigError,
-     r"dropout = 1.0 is invalid: expected a probability in \[0, 1\)"),
-    ("early-stopping-patience-0", lambda w: EarlyStopping(patience=0), ValueError,
-     r"patience must be a positive integer, got 0"),
-    ("predict-wrong-features", lambda w: w.network.predict(w.X[:, :10]), ValueError,
-     r"X has 10 features, but the network expects 784"),
-    ("pixels-wrong-features", lambda w: w.predictor.predict(w.pixels[:2, :783]), ValueError,
-     r"pixels must have shape \(n, 784\), got \(2, 783\)"),
-    ("pixels-out-of-range", lambda w: w.predictor.predict_proba(with_value(w.pixels, (0, 0), 300.0)), ValueError,
-     r"pixel values must be in \[0, 255\], got values from 0.0 to 300.0"),
-    ("pixels-nan", lambda w: w.predictor.predict(with_value(w.pixels, (1, 2), np.nan)), ValueError,
-     r"pixels contain NaN or infinite values; expected numbers in \[0, 255\]"),
-    ("pixels-boolean", lambda w: w.predictor.predict(w.pixels > 0), TypeError,
-     r"pixels must be numbers in \[0, 255\] \(uint8 or float\), got an array of dtype bool"),
-    ("scale-float-pixels", lambda w: scale_pixels(w.X), TypeError,
-     r"expected uint8 pixel values 0..255, got an array of dtype float32"),
-    ("scale-out-of-range", lambda w: scale_pixels(np.array([[-1, 256]])), ValueError,
-     r"expected pixel values in 0..255, got values from -1 to 256"),
-    ("corrupted-model-file", lambda w: load(w.corrupt), ModelFileError,
-     r"corrupt.safetensors is not a readable safetensors file \(truncated or corrupted\?\)"),
-    ("truncated-model-file", lambda w: load(w.truncated), ModelFileError,
-     r"truncated.safetensors is not a readable safetensors file \(truncated or corrupted\?\)"),
-    ("model-file-missing", lambda w: load(w.root / "nope.safetensors"), FileNotFoundError,
-     r"no model file at .*nope.safetensors \(expected a run folder or a .safetensors file\)"),
-    ("save-over-a-model", lambda w: save_model(w.model, w.network), FileExistsError,
-     r"model.safetensors already exists; refusing to overwrite it \(pass overwrite=True"),
-    ("export-over-an-onnx-file", lambda w: export_onnx(w.model, w.onnx), FileExistsError,
-     r"model.onnx already exists; refusing to overwrite it \(add --overwrite, or overwrite=True"),
-    ("data-folder-missing-one-file", lambda w: load_mnist(w.missing_one, download=False), DataNotFoundError,
-     r"data-missing-one/mnist: missing train-labels-idx1-ubyte.gz(.|\n)*Put the four files"),
-    ("data-folder-missing", lambda w: load_mnist(w.root / "no-data", download=False), DataNotFoundError,
-     r"no-data/mnist: folder does not exist"),
-    ("corrupted-data-file", lambda w: read_idx(w.corrupt_data / "mnist" / DATA_FILES[0]), IDXFormatError,
-     r"data-corrupt/mnist/train-images-idx3-ubyte.gz: corrupt gzip data .*expected a valid gzip-compressed IDX"),
-    ("data-folder-with-a-corrupted-file", lambda w: load_mnist(w.corrupt_data, download=False), IDXFormatError,
-     r"train-images-idx3-ubyte.gz: corrupt gzip data"),
+    (
+        "negative-learning-rate",
+        lambda w: SGD(w.network.flat_parameters(), lr=-0.1),
+        ValueError,
+        r"learning rate must be a finite number > 0, got -0.1",
+    ),
+    (
+        "zero-hidden-units",
+        lambda w: build_mlp(MLP(784, [0], 10)),
+        ValueError,
+        r"layer 0 of the stack \(examples of shape \(784,\) from the input\): Dense layer .*n_out must be a positive "
+        r"integer, got 0",
+    ),
+    (
+        "dropout-of-one",
+        lambda w: build_mlp(MLP(784, [8], 10, dropout=1.0)),
+        ValueError,
+        r"layer 2 of the stack .*: Dropout layer \{'p': 1.0\}: dropout probability must be in \[0, 1\), got 1.0",
+    ),
+    (
+        "config-negative-lr",
+        lambda w: TrainingConfig(lr=-0.1),
+        ConfigError,
+        r"lr = -0.1 is invalid: expected a number > 0",
+    ),
+    (
+        "config-zero-hidden",
+        lambda w: TrainingConfig(hidden=[50, 0]),
+        ConfigError,
+        r"hidden = \[50, 0\] is invalid: expected a list of positive integers",
+    ),
+    (
+        "config-dropout-1",
+        lambda w: TrainingConfig(dropout=1.0),
+        ConfigError,
+        r"dropout = 1.0 is invalid: expected a probability in \[0, 1\)",
+    ),
+    (
+        "early-stopping-patience-0",
+        lambda w: EarlyStopping(patience=0),
+        ValueError,
+        r"patience must be a positive integer, got 0",
+    ),
+    (
+        "predict-wrong-features",
+        lambda w: w.network.predict(w.X[:, :10]),
+        ValueError,
+        r"X has 10 features, but the network expects 784",
+    ),
+    (
+        "pixels-wrong-features",
+        lambda w: w.predictor.predict(w.pixels[:2, :783]),
+        ValueError,
+        r"pixels must have shape \(n, 784\), got \(2, 783\)",
+    ),
+    (
+        "pixels-out-of-range",
+        lambda w: w.predictor.predict_proba(with_value(w.pixels, (0, 0), 300.0)),
+        ValueError,
+        r"pixel values must be in \[0, 255\], got values from 0.0 to 300.0",
+    ),
+    (
+        "pixels-nan",
+        lambda w: w.predictor.predict(with_value(w.pixels, (1, 2), np.nan)),
+        ValueError,
+        r"pixels contain NaN or infinite values; expected numbers in \[0, 255\]",
+    ),
+    (
+        "pixels-boolean",
+        lambda w: w.predictor.predict(w.pixels > 0),
+        TypeError,
+        r"pixels must be numbers in \[0, 255\] \(uint8 or float\), got an array of dtype bool",
+    ),
+    (
+        "scale-float-pixels",
+        lambda w: scale_pixels(w.X),
+        TypeError,
+        r"expected uint8 pixel values 0..255, got an array of dtype float32",
+    ),
+    (
+        "scale-out-of-range",
+        lambda w: scale_pixels(np.array([[-1, 256]])),
+        ValueError,
+        r"expected pixel values in 0..255, got values from -1 to 256",
+    ),
+    (
+        "corrupted-model-file",
+        lambda w: load(w.corrupt),
+        ModelFileError,
+        r"corrupt.safetensors is not a readable safetensors file \(truncated or corrupted\?\)",
+    ),
+    (
+        "truncated-model-file",
+        lambda w: load(w.truncated),
+        ModelFileError,
+        r"truncated.safetensors is not a readable safetensors file \(truncated or corrupted\?\)",
+    ),
+    (
+        "model-file-missing",
+        lambda w: load(w.root / "nope.safetensors"),
+        FileNotFoundError,
+        r"no model file at .*nope.safetensors \(expected a run folder or a .safetensors file\)",
+    ),
+    (
+        "save-over-a-model",
+        lambda w: save_model(w.model, w.network),
+        FileExistsError,
+        r"model.safetensors already exists; refusing to overwrite it \(pass overwrite=True",
+    ),
+    (
+        "export-over-an-onnx-file",
+        lambda w: export_onnx(w.model, w.onnx),
+        FileExistsError,
+        r"model.onnx already exists; refusing to overwrite it \(add --overwrite, or overwrite=True",
+    ),
+    (
+        "data-folder-missing-one-file",
+        lambda w: load_mnist(w.missing_one, download=False),
+        DataNotFoundError,
+        r"data-missing-one/mnist: missing train-labels-idx1-ubyte.gz(.|\n)*Put the four files",
+    ),
+    (
+        "data-folder-missing",
+        lambda w: load_mnist(w.root / "no-data", download=False),
+        DataNotFoundError,
+        r"no-data/mnist: folder does not exist",
+    ),
+    (
+        "corrupted-data-file",
+        lambda w: read_idx(w.corrupt_data / "mnist" / DATA_FILES[0]),
+        IDXFormatError,
+        r"data-corrupt/mnist/train-images-idx3-ubyte.gz: corrupt gzip data .*expected a valid gzip-compressed IDX",
+    ),
+    (
+        "data-folder-with-a-corrupted-file",
+        lambda w: load_mnist(w.corrupt_data, download=False),
+        IDXFormatError,
+        r"train-images-idx3-ubyte.gz: corrupt gzip data",
+    ),
     # the fault audit (issue 20), its number first
-    ("audit-2-toml-table", lambda w: TrainingConfig.from_toml(w.tabled), ConfigError,
-     r"tabled.toml: \[train\] is a table, but neuralnet reads the settings as keys at the top of the file .*"
-     r"move \['epochs'\] out of \[train\]"),
-    ("audit-4-preprocessing-number", lambda w: load(w.odd_headers["preprocessing-number"]), ModelFileError,
-     r"preprocessing-number.safetensors: preprocessing 7 is not supported; expected one of "
-     r"\['chapter', 'standardize'\]"),
-    ("audit-4-nested-classes", lambda w: load(w.odd_headers["nested-classes"]), ModelFileError,
-     r"nested-classes.safetensors: 'classes' must list 10 labels \(strings or numbers\), got \[\[0\], \[1\]"),
-    ("audit-5-config-a-list", lambda w: evaluate_run(w.shaped["list"], data_dir=w.data), RunFolderError,
-     r"shape-list/config.json is not a run's configuration: expected a JSON object, got list \[1\]"),
-    ("audit-5-serve-a-damaged-run", lambda w: create_app(w.shaped["no-config"]), RunFolderError,
-     r"shape-no-config/config.json is not a run's configuration: expected \"config\": \{...the settings...\}, "
-     r"got keys \['x'\]"),
-    ("audit-6-checkpoint-generator-out-of-range", lambda w: load_checkpoint(w.far_rng), CheckpointError,
-     r"far-rng/checkpoint.safetensors: a random generator's state cannot be restored \(OverflowError"),
-    ("audit-8-evaluate-other-data", lambda w: evaluate_run(w.edited, data_dir=w.data), RunFolderError,
-     r"config.json says dataset = 'fashion-mnist', but the model was trained with dataset = 'mnist'.*"
-     r"--allow-other-data"),
-    ("audit-9-seed-too-large", lambda w: TrainingConfig(seed=2 ** 32), ConfigError,
-     r"seed = 4294967296 is invalid: expected an integer from 0 to 4294967295"),
-    ("audit-11-too-many-epochs", lambda w: TrainingConfig(epochs=10 ** 6), ConfigError,
-     r"epochs = 1000000 is invalid: expected a positive integer up to 100,000"),
+    (
+        "audit-2-toml-table",
+        lambda w: TrainingConfig.from_toml(w.tabled),
+        ConfigError,
+        r"tabled.toml: \[train\] is a table, but neuralnet reads the settings as keys at the top of the file .*"
+        r"move \['epochs'\] out of \[train\]",
+    ),
+    (
+        "audit-4-preprocessing-number",
+        lambda w: load(w.odd_headers["preprocessing-number"]),
+        ModelFileError,
+        r"preprocessing-number.safetensors: preprocessing 7 is not supported; expected one of "
+        r"\['chapter', 'standardize'\]",
+    ),
+    (
+        "audit-4-nested-classes",
+        lambda w: load(w.odd_headers["nested-classes"]),
+        ModelFileError,
+        r"nested-classes.safetensors: 'classes' must list 10 labels \(strings or numbers\), got \[\[0\], \[1\]",
+    ),
+    (
+        "audit-5-config-a-list",
+        lambda w: evaluate_run(w.shaped["list"], data_dir=w.data),
+        RunFolderError,
+        r"shape-list/config.json is not a run's configuration: expected a JSON object, got list \[1\]",
+    ),
+    (
+        "audit-5-serve-a-damaged-run",
+        lambda w: create_app(w.shaped["no-config"]),
+        RunFolderError,
+        r"shape-no-config/config.json is not a run's configuration: expected \"config\": \{...the settings...\}, "
+        r"got keys \['x'\]",
+    ),
+    (
+        "audit-6-checkpoint-generator-out-of-range",
+        lambda w: load_checkpoint(w.far_rng),
+        CheckpointError,
+        r"far-rng/checkpoint.safetensors: a random generator's state cannot be restored \(OverflowError",
+    ),
+    (
+        "audit-8-evaluate-other-data",
+        lambda w: evaluate_run(w.edited, data_dir=w.data),
+        RunFolderError,
+        r"config.json says dataset = 'fashion-mnist', but the model was trained with dataset = 'mnist'.*"
+        r"--allow-other-data",
+    ),
+    (
+        "audit-9-seed-too-large",
+        lambda w: TrainingConfig(seed=2**32),
+        ConfigError,
+        r"seed = 4294967296 is invalid: expected an integer from 0 to 4294967295",
+    ),
+    (
+        "audit-11-too-many-epochs",
+        lambda w: TrainingConfig(epochs=10**6),
+        ConfigError,
+        r"epochs = 1000000 is invalid: expected a positive integer up to 100,000",
+    ),
 ]
 
 # (id, argv from the world, exit status, message on stderr)
 CLI_CASES = [
     ("train-negative-lr", lambda w: ["train", "--lr", "-0.1"], 1, r"lr = -0.1 is invalid: expected a number > 0"),
-    ("train-zero-hidden-units", lambda w: ["train", "--hidden", "0"], 1,
-     r"hidden = \[0\] is invalid: expected a list of positive integers"),
-    ("train-dropout-1", lambda w: ["train", "--dropout", "1"], 1,
-     r"dropout = 1.0 is invalid: expected a probability in \[0, 1\)"),
-    ("train-zero-batch", lambda w: ["train", "--batch-size", "0"], 1,
-     r"batch_size = 0 is invalid: expected a positive integer"),
+    (
+        "train-zero-hidden-units",
+        lambda w: ["train", "--hidden", "0"],
+        1,
+        r"hidden = \[0\] is invalid: expected a list of positive integers",
+    ),
+    (
+        "train-dropout-1",
+        lambda w: ["train", "--dropout", "1"],
+        1,
+        r"dropout = 1.0 is invalid: expected a probability in \[0, 1\)",
+    ),
+    (
+        "train-zero-batch",
+        lambda w: ["train", "--batch-size", "0"],
+        1,
+        r"batch_size = 0 is invalid: expected a positive integer",
+    ),
     ("train-tiny-limit", lambda w: ["train", "--limit", "10"], 1, r"limit = 10 is invalid: expected .*at least 700"),
     ("train-unknown-activation", lambda w: ["train", "--activation", "swish"], 2, r"invalid choice: 'swish'"),
-    ("train-data-missing-one-file", lambda w: ["train", "--data-dir", str(w.missing_one)], 1,
-     r"missing train-labels-idx1-ubyte.gz"),
-    ("train-corrupted-data", lambda w: ["train", "--data-dir", str(w.corrupt_data)], 1,
-     r"train-images-idx3-ubyte.gz: corrupt gzip data"),
-    ("train-model-out-exists", lambda w: ["train", "--model-out", str(w.model)], 1,
-     r"model.safetensors already exists; refusing to overwrite it \(add --overwrite"),
-    ("resume-a-finished-run", lambda w: ["train", "--resume", str(w.run)], 1,
-     r"finished training already \(it holds model.safetensors\); nothing to resume"),
-    ("evaluate-corrupted-model", lambda w: ["evaluate", str(w.bad_run)], 1,
-     r"bad-run/model.safetensors is not a readable safetensors file"),
+    (
+        "train-data-missing-one-file",
+        lambda w: ["train", "--data-dir", str(w.missing_one)],
+        1,
+        r"missing train-labels-idx1-ubyte.gz",
+    ),
+    (
+        "train-corrupted-data",
+        lambda w: ["train", "--data-dir", str(w.corrupt_data)],
+        1,
+        r"train-images-idx3-ubyte.gz: corrupt gzip data",
+    ),
+    (
+        "train-model-out-exists",
+        lambda w: ["train", "--model-out", str(w.model)],
+        1,
+        r"model.safetensors already exists; refusing to overwrite it \(add --overwrite",
+    ),
+    (
+        "resume-a-finished-run",
+        lambda w: ["train", "--resume", str(w.run)],
+        1,
+        r"finished training already \(it holds model.safetensors\); nothing to resume",
+    ),
+    (
+        "evaluate-corrupted-model",
+        lambda w: ["evaluate", str(w.bad_run)],
+        1,
+        r"bad-run/model.safetensors is not a readable safetensors file",
+    ),
     ("evaluate-missing-run", lambda w: ["evaluate", str(w.root / "no-run")], 1, r"run folder .*no-run does not exist"),
-    ("export-over-an-onnx-file", lambda w: ["export", str(w.run), "--onnx", str(w.onnx)], 1,
-     r"model.onnx already exists; refusing to overwrite it"),
-    ("export-a-corrupted-model", lambda w: ["export", str(w.corrupt), "--onnx", str(w.root / "new.onnx")], 1,
-     r"corrupt.safetensors is not a readable safetensors file"),
+    (
+        "export-over-an-onnx-file",
+        lambda w: ["export", str(w.run), "--onnx", str(w.onnx)],
+        1,
+        r"model.onnx already exists; refusing to overwrite it",
+    ),
+    (
+        "export-a-corrupted-model",
+        lambda w: ["export", str(w.corrupt), "--onnx", str(w.root / "new.onnx")],
+        1,
+        r"corrupt.safetensors is not a readable safetensors file",
+    ),
     # the fault audit (issue 20), its number first
-    ("audit-1-model-out-in-a-file", lambda w: ["train", "--model-out", str(w.model / "m.safetensors")], 1,
-     r"--model-out .*model.safetensors/m.safetensors: .*model.safetensors is a file, so no folder can be made there"),
+    (
+        "audit-1-model-out-in-a-file",
+        lambda w: ["train", "--model-out", str(w.model / "m.safetensors")],
+        1,
+        r"--model-out .*model.safetensors/m.safetensors: .*model.safetensors is a file, so no folder can be made there",
+    ),
     ("audit-2-toml-table", lambda w: ["train", "--config", str(w.tabled)], 1, r"\[train\] is a table"),
-    *((f"audit-5-{command}-{name}", (lambda w, c=command, n=name: (
-        ["train", c, str(w.shaped[n])] + (["--epochs", "3"] if c == "--continue" else []) if c.startswith("--")
-        else [c, str(w.shaped[n]), "--data-dir", str(w.data)])), 1, r"config.json is not a run's configuration")
-      for command in ("evaluate", "figures", "--resume", "--continue") for name in ("list", "no-config")),
-    ("audit-5-data-dir-a-number", lambda w: ["evaluate", str(w.shaped["data-dir-number"])], 1,
-     r"config.json is not a run's configuration: \"data_dir\" is 12345; expected text or null"),
-    ("audit-6-resume-generator-out-of-range", lambda w: ["train", "--resume", str(w.far_rng), "--data-dir",
-                                                          str(w.data)], 1,
-     r"a random generator's state cannot be restored \(OverflowError"),
-    ("audit-8-evaluate-other-data", lambda w: ["evaluate", str(w.edited), "--data-dir", str(w.data)], 1,
-     r"config.json says dataset = 'fashion-mnist', but the model was trained with dataset = 'mnist'"),
-    ("audit-9-batch-larger-than-the-training-set", lambda w: ["train", "--batch-size", "5000", "--data-dir",
-                                                              str(w.data)], 1,
-     r"batch_size = 5000 is invalid: expected at most the 550 training examples of this split"),
-    ("audit-9-seed-too-large", lambda w: ["train", "--seed", str(2 ** 32)], 1,
-     r"seed = 4294967296 is invalid: expected an integer from 0 to 4294967295 \(2\^32 - 1\)"),
-    ("audit-11-out-is-a-file", lambda w: ["train", "--out", str(w.model), "--data-dir", str(w.data)], 1,
-     r"--out .*model.safetensors is a file; expected a folder in which run folders are made"),
-    ("audit-11-too-many-epochs", lambda w: ["train", "--epochs", "1000000"], 1,
-     r"epochs = 1000000 is invalid: expected a positive integer up to 100,000"),
+    *(
+        (
+            f"audit-5-{command}-{name}",
+            (
+                lambda w, c=command, n=name: (
+                    ["train", c, str(w.shaped[n])] + (["--epochs", "3"] if c == "--continue" else [])
+                    if c.startswith("--")
+                    else [c, str(w.shaped[n]), "--data-dir", str(w.data)]
+                )
+            ),
+            1,
+            r"config.json is not a run's configuration",
+        )
+        for command in ("evaluate", "figures", "--resume", "--continue")
+        for name in ("list", "no-config")
+    ),
+    (
+        "audit-5-data-dir-a-number",
+        lambda w: ["evaluate", str(w.shaped["data-dir-number"])],
+        1,
+        r"config.json is not a run's configuration: \"data_dir\" is 12345; expected text or null",
+    ),
+    (
+        "audit-6-resume-generator-out-of-range",
+        lambda w: ["train", "--resume", str(w.far_rng), "--data-dir", str(w.data)],
+        1,
+        r"a random generator's state cannot be restored \(OverflowError",
+    ),
+    (
+        "audit-8-evaluate-other-data",
+        lambda w: ["evaluate", str(w.edited), "--data-dir", str(w.data)],
+        1,
+        r"config.json says dataset = 'fashion-mnist', but the model was trained with dataset = 'mnist'",
+    ),
+    (
+        "audit-9-batch-larger-than-the-training-set",
+        lambda w: ["train", "--batch-size", "5000", "--data-dir", str(w.data)],
+        1,
+        r"batch_size = 5000 is invalid: expected at most the 550 training examples of this split",
+    ),
+    (
+        "audit-9-seed-too-large",
+        lambda w: ["train", "--seed", str(2**32)],
+        1,
+        r"seed = 4294967296 is invalid: expected an integer from 0 to 4294967295 \(2\^32 - 1\)",
+    ),
+    (
+        "audit-11-out-is-a-file",
+        lambda w: ["train", "--out", str(w.model), "--data-dir", str(w.data)],
+        1,
+        r"--out .*model.safetensors is a file; expected a folder in which run folders are made",
+    ),
+    (
+        "audit-11-too-many-epochs",
+        lambda w: ["train", "--epochs", "1000000"],
+        1,
+        r"epochs = 1000000 is invalid: expected a positive integer up to 100,000",
+    ),
 ]
 
 
@@ -299,8 +594,9 @@ def no_fallback_data(monkeypatch, tmp_path):
     monkeypatch.setenv("NEURALNET_CACHE_DIR", str(tmp_path / "empty-cache"))
 
 
-@pytest.mark.parametrize("call, error, message", [case[1:] for case in PYTHON_CASES],
-                         ids=[case[0] for case in PYTHON_CASES])
+@pytest.mark.parametrize(
+    "call, error, message", [case[1:] for case in PYTHON_CASES], ids=[case[0] for case in PYTHON_CASES]
+)
 def test_python_api_refuses_bad_input(world, no_fallback_data, call, error, message):
     before = state(world.root)
     with pytest.raises(error, match=message):
@@ -308,8 +604,7 @@ def test_python_api_refuses_bad_input(world, no_fallback_data, call, error, mess
     assert state(world.root) == before
 
 
-@pytest.mark.parametrize("argv, status, message", [case[1:] for case in CLI_CASES],
-                         ids=[case[0] for case in CLI_CASES])
+@pytest.mark.parametrize("argv, status, message", [case[1:] for case in CLI_CASES], ids=[case[0] for case in CLI_CASES])
 def test_command_line_refuses_bad_input(world, no_fallback_data, capsys, argv, status, message):
     argv = argv(world)
     if argv[0] == "train" and "--resume" not in argv and "--continue" not in argv:
@@ -343,6 +638,7 @@ def test_an_unreadable_data_file_is_named(world, tmp_path):
 
 # --- the fault audit (issue 20): the cases that need a process, a server or a full disk -------------
 
+
 def _interrupted_run(tmp_path, data_dir, epochs: int = 3, at_epoch: int = 2) -> Path:
     """A run folder stopped by Ctrl-C when epoch ``at_epoch``'s line is logged (checkpoints of the
     epochs before it on disk, no model file)."""
@@ -353,8 +649,14 @@ def _interrupted_run(tmp_path, data_dir, epochs: int = 3, at_epoch: int = 2) -> 
             raise KeyboardInterrupt
 
     with pytest.raises(TrainingInterrupted) as stopped:
-        train_run(TrainingConfig(limit=700, epochs=epochs, hidden=[8], batch_size=50), data_dir=data_dir,
-                  out=tmp_path / "runs", log=stop, progress=False, figures=False)
+        train_run(
+            TrainingConfig(limit=700, epochs=epochs, hidden=[8], batch_size=50),
+            data_dir=data_dir,
+            out=tmp_path / "runs",
+            log=stop,
+            progress=False,
+            figures=False,
+        )
     return stopped.value.path
 
 
@@ -371,10 +673,14 @@ def test_audit_1_a_model_out_that_fails_at_the_end_says_resume_finishes_it(tmp_p
 
     monkeypatch.setattr(experiment, "save_model", refusing)
     config = TrainingConfig(limit=700, epochs=2, hidden=[8])
-    with pytest.raises(PermissionError, match=r"training finished and its last checkpoint is in .*: once the problem "
-                                              r"is fixed, `neuralnet train --resume .*` writes the rest"):
-        train_run(config, data_dir=data_dir, out=tmp_path / "runs", log=None, progress=False, figures=False,
-                  model_out=target)
+    with pytest.raises(
+        PermissionError,
+        match=r"training finished and its last checkpoint is in .*: once the problem "
+        r"is fixed, `neuralnet train --resume .*` writes the rest",
+    ):
+        train_run(
+            config, data_dir=data_dir, out=tmp_path / "runs", log=None, progress=False, figures=False, model_out=target
+        )
     run = next((tmp_path / "runs").iterdir())
     assert not (run / "model.safetensors").exists() and (run / "checkpoint.safetensors").exists()
     monkeypatch.undo()
@@ -410,11 +716,20 @@ def test_audit_7_a_full_disk_names_the_file_at_once_and_leaves_nothing_cut(tmp_p
     _fail_writes(monkeypatch, "checkpoint.safetensors", after=1)  # epoch 1's checkpoint lands, epoch 2's does not
     rows = []
     with pytest.raises(DiskFullError) as full:
-        train_run(TrainingConfig(limit=700, epochs=6, hidden=[8], batch_size=50), data_dir=data_dir,
-                  out=tmp_path / "runs", log=rows.append, progress=False, figures=False)
+        train_run(
+            TrainingConfig(limit=700, epochs=6, hidden=[8], batch_size=50),
+            data_dir=data_dir,
+            out=tmp_path / "runs",
+            log=rows.append,
+            progress=False,
+            figures=False,
+        )
     message = str(full.value)
-    assert re.search(r"no space left on the device to write .*checkpoint.safetensors \([\d,]+ bytes needed, "
-                     r"[\d,]+ bytes free\)", message), message
+    assert re.search(
+        r"no space left on the device to write .*checkpoint.safetensors \([\d,]+ bytes needed, "
+        r"[\d,]+ bytes free\)",
+        message,
+    ), message
     assert re.search(r"keeps the checkpoint of epoch 1: .*`neuralnet train --resume .*` continues from it", message)
     epoch_rows = [row for row in rows if row.startswith("Epoch: ")]  # (the network's summary comes first)
     assert len(epoch_rows) <= 3  # reported during the epoch after the failed write, not a whole epoch later
@@ -424,8 +739,14 @@ def test_audit_7_a_full_disk_names_the_file_at_once_and_leaves_nothing_cut(tmp_p
     monkeypatch.undo()
     _fail_writes(monkeypatch, "config.json")
     with pytest.raises(DiskFullError, match=r"config.json \([\d,]+ bytes needed"):
-        train_run(TrainingConfig(limit=700, epochs=1, hidden=[8]), data_dir=data_dir, out=tmp_path / "full",
-                  log=None, progress=False, figures=False)
+        train_run(
+            TrainingConfig(limit=700, epochs=1, hidden=[8]),
+            data_dir=data_dir,
+            out=tmp_path / "full",
+            log=None,
+            progress=False,
+            figures=False,
+        )
     assert list((tmp_path / "full").iterdir()) == []  # no folder holding a 0-byte config.json
 
 
@@ -444,16 +765,30 @@ def test_audit_10_a_run_folder_that_trains_is_locked(tmp_path, data_dir, capsys)
 def test_audit_11_interrupted_runs_say_how_to_go_on(tmp_path, data_dir):
     from neuralnet.runs.experiment import TrainingInterrupted, resume_run
 
-    with pytest.raises(TrainingInterrupted, match=r"interrupted after epoch 1 \(its checkpoint is in .*\); "
-                                                  r"`neuralnet train --resume .*` continues the run"):
+    with pytest.raises(
+        TrainingInterrupted,
+        match=r"interrupted after epoch 1 \(its checkpoint is in .*\); "
+        r"`neuralnet train --resume .*` continues the run",
+    ):
+
         def stop(line):
             if line.startswith("Epoch: 002"):
                 raise KeyboardInterrupt
-        train_run(TrainingConfig(limit=700, epochs=3, hidden=[8], batch_size=50), data_dir=data_dir,
-                  out=tmp_path / "a", log=stop, progress=False, figures=False)
+
+        train_run(
+            TrainingConfig(limit=700, epochs=3, hidden=[8], batch_size=50),
+            data_dir=data_dir,
+            out=tmp_path / "a",
+            log=stop,
+            progress=False,
+            figures=False,
+        )
     early = _interrupted_run(tmp_path / "b", data_dir, at_epoch=1)  # before the first checkpoint was on disk
-    with pytest.raises(FileNotFoundError, match=r"the run stopped before its first checkpoint was written, so there "
-                                                r"is nothing to resume; start it again with `neuralnet train`"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"the run stopped before its first checkpoint was written, so there "
+        r"is nothing to resume; start it again with `neuralnet train`",
+    ):
         resume_run(early, data_dir=data_dir)
 
 
@@ -465,9 +800,27 @@ def test_audit_11_a_signal_stops_neuralnet_train_with_the_resume_command(tmp_pat
     import time
 
     out = tmp_path / "runs"
-    process = subprocess.Popen([sys.executable, "-m", "neuralnet", "train", "--data-dir", str(data_dir), "--limit",
-                                "7000", "--epochs", "200", "--out", str(out), "--no-figures", "--no-progress"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "neuralnet",
+            "train",
+            "--data-dir",
+            str(data_dir),
+            "--limit",
+            "7000",
+            "--epochs",
+            "200",
+            "--out",
+            str(out),
+            "--no-figures",
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not list(out.glob("*/checkpoint.safetensors")):
@@ -479,8 +832,11 @@ def test_audit_11_a_signal_stops_neuralnet_train_with_the_resume_command(tmp_pat
         process.kill()
     run = next(out.iterdir())
     assert process.returncode == 130, err
-    assert re.search(rf"neuralnet train: interrupted after epoch \d+ \(its checkpoint is in {re.escape(str(run))}\); "
-                     rf"`neuralnet train --resume {re.escape(str(run))}` continues the run", err), err
+    assert re.search(
+        rf"neuralnet train: interrupted after epoch \d+ \(its checkpoint is in {re.escape(str(run))}\); "
+        rf"`neuralnet train --resume {re.escape(str(run))}` continues the run",
+        err,
+    ), err
     assert "Traceback" not in err and not list(run.glob(".*.tmp"))
 
 
@@ -493,8 +849,12 @@ def test_audit_12_a_body_shorter_than_its_content_length_is_one_log_line(tmp_pat
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "neuralnet", "serve", str(world.run), "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "neuralnet", "serve", str(world.run), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -505,14 +865,17 @@ def test_audit_12_a_body_shorter_than_its_content_length_is_one_log_line(tmp_pat
                 assert server.poll() is None and time.monotonic() < deadline
                 time.sleep(0.2)
         with connection:
-            connection.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
-                               b"Content-Length: 1000\r\n\r\n" + b"\x89PNG\r\n\x1a\n12")
+            connection.sendall(
+                b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+                b"Content-Length: 1000\r\n\r\n" + b"\x89PNG\r\n\x1a\n12"
+            )
             time.sleep(0.5)
         time.sleep(1.0)
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)
     lines = [line for line in output.splitlines() if "disconnected" in line]
-    assert lines == ["a client disconnected after sending 10 bytes of the 1000 its Content-Length announced "
-                     "(image/png)"], output
+    assert lines == [
+        "a client disconnected after sending 10 bytes of the 1000 its Content-Length announced (image/png)"
+    ], output
     assert "Traceback" not in output and "ERROR" not in output, output

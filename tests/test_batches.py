@@ -13,7 +13,7 @@ def chapter_minibatch_generator(X, y, minibatch_size):
     indices = np.arange(X.shape[0])
     np.random.shuffle(indices)
     for start_idx in range(0, indices.shape[0] - minibatch_size + 1, minibatch_size):
-        batch_idx = indices[start_idx:start_idx + minibatch_size]
+        batch_idx = indices[start_idx : start_idx + minibatch_size]
         yield X[batch_idx], y[batch_idx]
 
 
@@ -56,8 +56,7 @@ def test_exact_multiple_has_no_partial_batch(data):
 def test_every_index_once_per_epoch_and_epochs_differ(data):
     X, y = data
     rng = np.random.RandomState(7)
-    epochs = [np.concatenate(batch_indices(minibatch_generator(X, y, 1, rng=rng)))
-              for _ in range(3)]
+    epochs = [np.concatenate(batch_indices(minibatch_generator(X, y, 1, rng=rng))) for _ in range(3)]
     for order in epochs:
         np.testing.assert_array_equal(np.sort(order), np.arange(105))
     assert not np.array_equal(epochs[0], epochs[1])
@@ -72,9 +71,10 @@ def test_no_shuffle_keeps_order(data):
 def test_random_state_matches_global_seed_and_shuffle():
     n = 1000
     rng = np.random.RandomState(123)
-    ours = [np.concatenate(batch_indices(
-        minibatch_generator(np.arange(n * 3).reshape(n, 3), np.zeros(n), 100, rng=rng)))
-        for _ in range(3)]
+    ours = [
+        np.concatenate(batch_indices(minibatch_generator(np.arange(n * 3).reshape(n, 3), np.zeros(n), 100, rng=rng)))
+        for _ in range(3)
+    ]
     np.random.seed(123)
     for epoch in range(3):
         expected = np.arange(n)
@@ -113,8 +113,9 @@ def test_batch_larger_than_data(data):
     assert len(only_batch[0]) == 105
 
 
-@pytest.mark.parametrize("size, error", [(0, ValueError), (-3, ValueError),
-                                         (2.0, TypeError), (True, TypeError), ("8", TypeError)])
+@pytest.mark.parametrize(
+    "size, error", [(0, ValueError), (-3, ValueError), (2.0, TypeError), (True, TypeError), ("8", TypeError)]
+)
 def test_bad_minibatch_size(data, size, error):
     X, y = data
     with pytest.raises(error, match="minibatch_size"):

@@ -21,6 +21,7 @@ from neuralnet.datasets import load_chapter_data
 
 def test_import_as_in_the_chapter():
     from neuralnet import NeuralNetMLP as Imported
+
     assert Imported is neuralnet.chapter.NeuralNetMLP
 
 
@@ -90,8 +91,7 @@ def test_manual_chapter_loop_equals_train():
             manual.bias_out -= 0.1 * d_b_out
     engine = NeuralNetMLP(20, 8, 4, random_seed=5, dtype=np.float64)
     np.random.seed(123)
-    train(engine, X, y, X[:50], y[:50], num_epochs=3, learning_rate=0.1, minibatch_size=50, log=None,
-          progress=False)
+    train(engine, X, y, X[:50], y[:50], num_epochs=3, learning_rate=0.1, minibatch_size=50, log=None, progress=False)
     for name in ("weight_h", "bias_h", "weight_out", "bias_out"):
         np.testing.assert_allclose(getattr(engine, name), getattr(manual, name), rtol=1e-12, err_msg=name)
 
@@ -113,8 +113,9 @@ def test_train_prints_the_chapters_log_and_learns(data_dir, capsys):
     data = load_chapter_data("mnist", data_dir=data_dir, limit=14000)
     model = NeuralNetMLP(784, 50, 10)
     np.random.seed(123)
-    epoch_loss, train_acc, valid_acc = train(model, data.X_train, data.y_train, data.X_valid, data.y_valid,
-                                             num_epochs=8, learning_rate=0.1, progress=False)
+    epoch_loss, train_acc, valid_acc = train(
+        model, data.X_train, data.y_train, data.X_valid, data.y_valid, num_epochs=8, learning_rate=0.1, progress=False
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 8
     assert lines[0].startswith("Epoch: 001/008 | Train MSE: ")

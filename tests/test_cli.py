@@ -16,18 +16,38 @@ from neuralnet.runs import FIGURE_FILES
 from neuralnet.serving.predictor import load
 
 #: the figures of a multilayer perceptron's run (the filters are a convolutional network's)
-MLP_FIGURES = {name: path for name, path in FIGURE_FILES.items()
-               if name not in ("filters", "decision_boundary", "decision_boundary_animation", "predictions")}
-RUN_FILES = ["config.json", "history.csv", "history.json", "metrics.json", "model.safetensors", "log.txt",
-             *MLP_FIGURES.values()]
+MLP_FIGURES = {
+    name: path
+    for name, path in FIGURE_FILES.items()
+    if name not in ("filters", "decision_boundary", "decision_boundary_animation", "predictions")
+}
+RUN_FILES = [
+    "config.json",
+    "history.csv",
+    "history.json",
+    "metrics.json",
+    "model.safetensors",
+    "log.txt",
+    *MLP_FIGURES.values(),
+]
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory, data_dir):
     """One small real training run through the CLI, shared by the tests below."""
     out = tmp_path_factory.mktemp("runs")
-    argv = ["train", "--limit", "7000", "--epochs", "3", "--data-dir", str(data_dir), "--out", str(out),
-            "--no-progress"]
+    argv = [
+        "train",
+        "--limit",
+        "7000",
+        "--epochs",
+        "3",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     folders = list(out.iterdir())
     assert len(folders) == 1
@@ -62,6 +82,7 @@ def test_train_prints_the_log_and_test_accuracy(quick_run):
 
 def test_saved_model_reproduces_the_test_accuracy(quick_run, data_dir):
     from neuralnet.datasets import load_chapter_data
+
     data = load_chapter_data("mnist", data_dir=data_dir, limit=7000, dtype=np.float32)
     predictor = load(quick_run)
     predictions = predictor.network.predict(data.X_test)
@@ -89,8 +110,20 @@ def test_figures_redraws_every_figure(quick_run, data_dir, capsys):
 
 
 def test_a_second_run_gets_a_new_folder(tmp_path, data_dir):
-    argv = ["train", "--limit", "700", "--epochs", "1", "--data-dir", str(data_dir), "--out", str(tmp_path),
-            "--no-progress", "--no-figures", "--quiet"]
+    argv = [
+        "train",
+        "--limit",
+        "700",
+        "--epochs",
+        "1",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--no-figures",
+        "--quiet",
+    ]
     assert main(argv) == 0
     assert main(argv) == 0
     assert len(list(tmp_path.iterdir())) == 2
@@ -98,10 +131,25 @@ def test_a_second_run_gets_a_new_folder(tmp_path, data_dir):
 
 def test_config_file_and_command_line_override(tmp_path, data_dir, capsys):
     config = tmp_path / "deep.toml"
-    config.write_text('hidden = [32, 16]\nactivation = "relu"\nloss = "cross-entropy"\noptimizer = "adam"\n'
-                      'lr = 0.001\ninit = "he"\nepochs = 5\n')
-    argv = ["train", "--config", str(config), "--epochs", "2", "--limit", "1400", "--data-dir", str(data_dir),
-            "--out", str(tmp_path / "runs"), "--no-progress", "--no-figures"]
+    config.write_text(
+        'hidden = [32, 16]\nactivation = "relu"\nloss = "cross-entropy"\noptimizer = "adam"\n'
+        'lr = 0.001\ninit = "he"\nepochs = 5\n'
+    )
+    argv = [
+        "train",
+        "--config",
+        str(config),
+        "--epochs",
+        "2",
+        "--limit",
+        "1400",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(tmp_path / "runs"),
+        "--no-progress",
+        "--no-figures",
+    ]
     assert main(argv) == 0
     run = next((tmp_path / "runs").iterdir())
     saved = json.loads((run / "config.json").read_text())["config"]
@@ -115,26 +163,50 @@ def test_a_config_file_may_need_the_command_line_to_be_complete(tmp_path, data_d
     from the command line, which also wins over the file's hyphenated spelling of a key."""
     config = tmp_path / "partial.toml"
     config.write_text('nesterov = true\nearly_stopping_monitor = "valid_acc"\nbatch-size = 50\n')
-    argv = ["train", "--config", str(config), "--momentum", "0.9", "--early-stopping", "2", "--batch-size", "20",
-            "--epochs", "1", "--limit", "700", "--data-dir", str(data_dir), "--out", str(tmp_path / "runs"),
-            "--no-progress", "--no-figures", "--quiet"]
+    argv = [
+        "train",
+        "--config",
+        str(config),
+        "--momentum",
+        "0.9",
+        "--early-stopping",
+        "2",
+        "--batch-size",
+        "20",
+        "--epochs",
+        "1",
+        "--limit",
+        "700",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(tmp_path / "runs"),
+        "--no-progress",
+        "--no-figures",
+        "--quiet",
+    ]
     assert main(argv) == 0
     saved = json.loads((next((tmp_path / "runs").iterdir()) / "config.json").read_text())["config"]
     assert (saved["nesterov"], saved["momentum"], saved["early_stopping"]) == (True, 0.9, 2)
     assert (saved["early_stopping_monitor"], saved["batch_size"]) == ("valid_acc", 20)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "--lr", "-0.1"], "lr = -0.1 is invalid: expected a number > 0"),
-    (["train", "--hidden", "0"], "hidden = [0] is invalid"),
-    (["train", "--dropout", "1.0"], "dropout = 1.0 is invalid: expected a probability in [0, 1)"),
-    (["train", "--epochs", "0"], "epochs = 0 is invalid"),
-    (["train", "--limit", "10"], "limit = 10 is invalid"),
-    (["train", "--early-stopping-monitor", "valid_acc"],
-     "early_stopping_monitor = 'valid_acc' is invalid: expected to be given with early_stopping"),
-    (["train", "--config", "does-not-exist.toml"], "configuration file does-not-exist.toml does not exist"),
-    (["evaluate", "no-such-run"], "run folder no-such-run does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--lr", "-0.1"], "lr = -0.1 is invalid: expected a number > 0"),
+        (["train", "--hidden", "0"], "hidden = [0] is invalid"),
+        (["train", "--dropout", "1.0"], "dropout = 1.0 is invalid: expected a probability in [0, 1)"),
+        (["train", "--epochs", "0"], "epochs = 0 is invalid"),
+        (["train", "--limit", "10"], "limit = 10 is invalid"),
+        (
+            ["train", "--early-stopping-monitor", "valid_acc"],
+            "early_stopping_monitor = 'valid_acc' is invalid: expected to be given with early_stopping",
+        ),
+        (["train", "--config", "does-not-exist.toml"], "configuration file does-not-exist.toml does not exist"),
+        (["evaluate", "no-such-run"], "run folder no-such-run does not exist"),
+    ],
+)
 def test_bad_options_give_a_clear_error(argv, message, capsys, tmp_path):
     assert main([*argv, "--data-dir", str(tmp_path), "--no-download"] if argv[0] == "train" else argv) == 1
     assert message in capsys.readouterr().err
@@ -150,9 +222,26 @@ def test_early_stopping_monitor_offers_the_validation_metrics(capsys):
 def _early_stopping_run(tmp_path, data_dir, monitor):
     """A small run whose validation accuracy levels off before its loss does (lr 0.5, 12 epochs)."""
     out = tmp_path / monitor
-    argv = ["train", "--limit", "7000", "--epochs", "12", "--lr", "0.5", "--early-stopping", "2",
-            "--early-stopping-monitor", monitor, "--data-dir", str(data_dir), "--out", str(out),
-            "--no-progress", "--no-figures", "--quiet"]
+    argv = [
+        "train",
+        "--limit",
+        "7000",
+        "--epochs",
+        "12",
+        "--lr",
+        "0.5",
+        "--early-stopping",
+        "2",
+        "--early-stopping-monitor",
+        monitor,
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--no-figures",
+        "--quiet",
+    ]
     assert main(argv) == 0
     (folder,) = out.iterdir()
     history = json.loads((folder / "history.json").read_text())
@@ -177,10 +266,13 @@ def test_early_stopping_watches_the_chosen_metric_and_keeps_the_best_epoch(tmp_p
     assert (metrics["early_stopped_at"], metrics["best_epoch"]) == (stop, best) and len(history) == stop
     assert json.loads((folder / "config.json").read_text())["config"]["early_stopping_monitor"] == "valid_acc"
     log = (folder / "log.txt").read_text().splitlines()
-    assert log[-2] == (f"Early stopping after epoch {stop}: valid_acc has not improved for 2 epochs; "
-                       f"the model keeps epoch {best}'s weights")
+    assert log[-2] == (
+        f"Early stopping after epoch {stop}: valid_acc has not improved for 2 epochs; "
+        f"the model keeps epoch {best}'s weights"
+    )
     # the saved model is the best epoch's: it scores that epoch's validation accuracy
     from neuralnet.datasets import load_chapter_data
+
     data = load_chapter_data("mnist", data_dir=data_dir, limit=7000, dtype=np.float32)
     predictor = load(folder / "model.safetensors")
     assert np.mean(predictor.network.predict(data.X_valid) == data.y_valid) == pytest.approx(accuracies[best - 1])
@@ -205,14 +297,30 @@ def test_missing_data_names_the_files(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "figures"])
 def test_help_explains_every_option(command):
-    result = subprocess.run([sys.executable, "-m", "neuralnet", command, "--help"], capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "neuralnet", command, "--help"], capture_output=True, text=True, check=True
+    )
     assert result.stdout.startswith("usage: neuralnet " + command)
     assert "--data-dir" in result.stdout
     if command == "train":
-        for option in ("--hidden", "--activation", "--loss", "--optimizer", "--lr", "--momentum", "--dropout",
-                       "--schedule", "--epochs", "--batch-size", "--early-stopping", "--config", "--dataset",
-                       "--limit", "--out", "--seed"):
+        for option in (
+            "--hidden",
+            "--activation",
+            "--loss",
+            "--optimizer",
+            "--lr",
+            "--momentum",
+            "--dropout",
+            "--schedule",
+            "--epochs",
+            "--batch-size",
+            "--early-stopping",
+            "--config",
+            "--dataset",
+            "--limit",
+            "--out",
+            "--seed",
+        ):
             assert option in result.stdout, option
         assert "(default: 0.1)" in result.stdout and "(default: 50)" in result.stdout
 

@@ -16,19 +16,34 @@ from neuralnet.cli import main
 from neuralnet.runs.config import ConfigError, TrainingConfig
 from neuralnet.runs.experiment import TrainingInterrupted, resume_run, train_run
 
-STACK = ("conv2d(6, 3, padding=1), batchnorm, relu, maxpool2d(2), conv2d(8, 3), relu, avgpool2d(2), flatten, "
-         "dropout(0.2)")
-QUICK = dict(layers=STACK, shift=1, loss="cross-entropy", optimizer="adam", lr=3e-3, batch_size=50, limit=1400,
-             seed=4, init="auto")
+STACK = (
+    "conv2d(6, 3, padding=1), batchnorm, relu, maxpool2d(2), conv2d(8, 3), relu, avgpool2d(2), flatten, dropout(0.2)"
+)
+QUICK = dict(
+    layers=STACK,
+    shift=1,
+    loss="cross-entropy",
+    optimizer="adam",
+    lr=3e-3,
+    batch_size=50,
+    limit=1400,
+    seed=4,
+    init="auto",
+)
 
 
 def test_the_configuration_takes_a_stack_in_every_form(tmp_path):
     short = TrainingConfig(layers="conv2d(8, 3), relu, flatten")
-    assert short.layers == [{"type": "Conv2D", "out_channels": 8, "kernel_size": 3},
-                            {"type": "Activation", "name": "relu"}, {"type": "Flatten"}]
+    assert short.layers == [
+        {"type": "Conv2D", "out_channels": 8, "kernel_size": 3},
+        {"type": "Activation", "name": "relu"},
+        {"type": "Flatten"},
+    ]
     toml = tmp_path / "cnn.toml"
-    toml.write_text('epochs = 2\n[[layers]]\ntype = "conv2d"\nfilters = 8\nkernel_size = 3\n'
-                    '[[layers]]\ntype = "relu"\n[[layers]]\ntype = "flatten"\n')
+    toml.write_text(
+        'epochs = 2\n[[layers]]\ntype = "conv2d"\nfilters = 8\nkernel_size = 3\n'
+        '[[layers]]\ntype = "relu"\n[[layers]]\ntype = "flatten"\n'
+    )
     assert TrainingConfig.from_toml(toml).layers == short.layers
     named = TrainingConfig(layers="lenet5").layers
     assert [spec["type"] for spec in named][:3] == ["Conv2D", "Activation", "AvgPool2D"]
@@ -39,15 +54,31 @@ def test_the_configuration_takes_a_stack_in_every_form(tmp_path):
 
 
 def test_a_stack_on_the_command_line_and_its_errors(tmp_path, data_dir, capsys):
-    argv = ["train", "--data-dir", str(data_dir), "--limit", "700", "--epochs", "1", "--out", str(tmp_path),
-            "--no-progress", "--no-figures", "--loss", "cross-entropy"]
+    argv = [
+        "train",
+        "--data-dir",
+        str(data_dir),
+        "--limit",
+        "700",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--no-figures",
+        "--loss",
+        "cross-entropy",
+    ]
     assert main(argv + ["--layers", "conv2d(4, 5), relu, maxpool2d(2), flatten"]) == 0
     run = next(tmp_path.iterdir())
     config = json.loads((run / "config.json").read_text())["config"]
     assert config["layers"][0] == {"type": "Conv2D", "out_channels": 4, "kernel_size": 5}
     assert main(argv + ["--layers", "conv2d(4, 5), relu, dense(10)"]) == 1
-    assert re.search(r"layer 2 of the stack \(examples of shape \(4, 24, 24\) from layer 1\): Dense takes flat inputs "
-                     r".*put a Flatten layer before it", capsys.readouterr().err)
+    assert re.search(
+        r"layer 2 of the stack \(examples of shape \(4, 24, 24\) from layer 1\): Dense takes flat inputs "
+        r".*put a Flatten layer before it",
+        capsys.readouterr().err,
+    )
     assert len(list(tmp_path.iterdir())) == 1  # the refused stack made no run folder
 
 
@@ -77,6 +108,7 @@ def test_load_takes_raw_pixels_in_any_image_shape(cnn_run, mnist):
     np.testing.assert_array_equal(model.predict_proba(X[0].reshape(28, 28)), model.predict_proba(X[:1]))
     # exactly what the trained network gives on the chapter's scaled pixels
     from neuralnet.datasets.preprocessing import scale_pixels
+
     np.testing.assert_array_equal(cnn_run.network.predict_proba(scale_pixels(X)), rows)
 
 
@@ -86,8 +118,9 @@ def test_an_interrupted_convolutional_run_resumes_bit_identically(cnn_run, tmp_p
             raise KeyboardInterrupt
 
     with pytest.raises(TrainingInterrupted):
-        train_run(TrainingConfig(epochs=3, **QUICK), data_dir=data_dir, out=tmp_path, log=stop, progress=False,
-                  figures=False)
+        train_run(
+            TrainingConfig(epochs=3, **QUICK), data_dir=data_dir, out=tmp_path, log=stop, progress=False, figures=False
+        )
     resumed = resume_run(next(tmp_path.iterdir()), data_dir=data_dir, log=None, progress=False, figures=False)
     # every weight, and batch normalisation's running statistics too
     np.testing.assert_array_equal(resumed.network.flat_values, cnn_run.network.flat_values)
@@ -134,8 +167,13 @@ def test_the_estimator_trains_a_stack_on_images(mnist):
     from neuralnet import MLPClassifier
 
     X, y = mnist[0][:1200] / 255.0, mnist[1][:1200]
-    model = MLPClassifier(layers="conv2d(4, 3), relu, maxpool2d(2), flatten", input_shape=(1, 28, 28), max_iter=3,
-                          learning_rate=3e-3, random_state=0).fit(X[:1000], y[:1000])
+    model = MLPClassifier(
+        layers="conv2d(4, 3), relu, maxpool2d(2), flatten",
+        input_shape=(1, 28, 28),
+        max_iter=3,
+        learning_rate=3e-3,
+        random_state=0,
+    ).fit(X[:1000], y[:1000])
     assert model.network_.input_shape == (1, 28, 28) and model.score(X[1000:], y[1000:]) > 0.6
     with pytest.raises(ValueError, match=r"input_shape=\(1, 27, 27\) holds 729 values, but X has 784 features"):
         MLPClassifier(layers="flatten", input_shape=(1, 27, 27), max_iter=1).fit(X[:100], y[:100])
@@ -147,12 +185,12 @@ def test_the_convolution_walk_through_computes_what_the_equations_say():
     walk = walk_through_convolution(seed=7)
     x, W, b = walk["x"].value, walk["weight"].value, walk["bias"].value[0]
     # the equations, written out here: z[i, j] = sum W[u, v] x[i + u, j + v] + b
-    z = np.array([[np.sum(W * x[i:i + 3, j:j + 3]) + b for j in range(3)] for i in range(3)])
+    z = np.array([[np.sum(W * x[i : i + 3, j : j + 3]) + b for j in range(3)] for i in range(3)])
     np.testing.assert_allclose(walk["z"].value, z, rtol=1e-12)
     a = 1 / (1 + np.exp(-z))
     delta = 2 * (a - walk["y"].value) * a * (1 - a)
     np.testing.assert_allclose(walk["delta"].value, delta, rtol=1e-10)
-    d_w = np.array([[np.sum(delta * x[u:u + 3, v:v + 3]) for v in range(3)] for u in range(3)])
+    d_w = np.array([[np.sum(delta * x[u : u + 3, v : v + 3]) for v in range(3)] for u in range(3)])
     np.testing.assert_allclose(walk["d_loss__dw"].analytic, d_w, rtol=1e-10)
     assert walk.max_relative_error < 1e-6 and walk.loss_after < float(walk.loss.value)
     text = format_convolution_walkthrough(walk)

@@ -36,7 +36,7 @@ def test_a_small_convolution_by_hand():
 def test_convolution_shapes_stride_and_padding():
     conv = Conv2D(3, 4, (3, 5), stride=2, padding=(1, 2))
     assert conv.weight.shape == (4, 3, 3, 5) and conv.bias.shape == (4,)
-    assert conv.output_shape((3, 9, 11)) == (4, 5, 6)   # (9 + 2 - 3) // 2 + 1, (11 + 4 - 5) // 2 + 1
+    assert conv.output_shape((3, 9, 11)) == (4, 5, 6)  # (9 + 2 - 3) // 2 + 1, (11 + 4 - 5) // 2 + 1
     assert conv.forward(np.zeros((2, 3, 9, 11), np.float32)).shape == (2, 4, 5, 6)
     with pytest.raises(SpecError, match=r"kernel 7x7 \(padding 0x0\) is larger than its 5x5 input"):
         Conv2D(1, 1, 7).output_shape((1, 5, 5))
@@ -53,20 +53,32 @@ def _layer_gradients(layer, x, rng):
     upstream = rng.normal(size=layer.forward(x, training=True).shape)
     layer.forward(x, training=True)
     dx = layer.backward(upstream)
-    errors = {"x": relative_error(dx, numerical_gradient(lambda: float(np.sum(layer.forward(x, training=True)
-                                                                                  * upstream)), x))}
+    errors = {
+        "x": relative_error(
+            dx, numerical_gradient(lambda: float(np.sum(layer.forward(x, training=True) * upstream)), x)
+        )
+    }
     analytic = {p.name: p.grad.copy() for p in layer.parameters() if p.trainable}
     for p in layer.parameters():
         if p.trainable:
-            errors[p.name] = relative_error(analytic[p.name], numerical_gradient(
-                lambda: float(np.sum(layer.forward(x, training=True) * upstream)), p.value))
+            errors[p.name] = relative_error(
+                analytic[p.name],
+                numerical_gradient(lambda: float(np.sum(layer.forward(x, training=True) * upstream)), p.value),
+            )
     return errors
 
 
-@pytest.mark.parametrize("kernel, stride, padding, shape", [
-    (3, 1, 0, (2, 2, 6, 6)), (3, 1, 1, (2, 2, 5, 5)), (3, 2, 1, (2, 3, 7, 7)), ((2, 3), (2, 1), (0, 1), (1, 2, 6, 5)),
-    (5, 1, 2, (2, 1, 6, 6)), (1, 1, 0, (2, 3, 4, 4)),
-])
+@pytest.mark.parametrize(
+    "kernel, stride, padding, shape",
+    [
+        (3, 1, 0, (2, 2, 6, 6)),
+        (3, 1, 1, (2, 2, 5, 5)),
+        (3, 2, 1, (2, 3, 7, 7)),
+        ((2, 3), (2, 1), (0, 1), (1, 2, 6, 5)),
+        (5, 1, 2, (2, 1, 6, 6)),
+        (1, 1, 0, (2, 3, 4, 4)),
+    ],
+)
 def test_convolution_gradients(kernel, stride, padding, shape):
     rng = np.random.RandomState(0)
     x = rng.normal(size=shape)
@@ -93,11 +105,17 @@ def test_convolution_in_chunks_gives_the_same_numbers(monkeypatch):
     np.testing.assert_allclose(layer.grad_weight, dw_whole, rtol=1e-12)
 
 
-@pytest.mark.parametrize("pool, kernel, stride, padding, shape", [
-    (MaxPool2D, 2, None, 0, (2, 3, 6, 6)), (MaxPool2D, 3, 2, 1, (2, 2, 7, 7)), (MaxPool2D, 2, 1, 0, (1, 2, 5, 5)),
-    (AvgPool2D, 2, None, 0, (2, 3, 6, 6)), (AvgPool2D, 3, 2, 1, (2, 2, 7, 7)),
-    (AvgPool2D, (2, 3), (1, 2), 0, (1, 1, 5, 7)),
-])
+@pytest.mark.parametrize(
+    "pool, kernel, stride, padding, shape",
+    [
+        (MaxPool2D, 2, None, 0, (2, 3, 6, 6)),
+        (MaxPool2D, 3, 2, 1, (2, 2, 7, 7)),
+        (MaxPool2D, 2, 1, 0, (1, 2, 5, 5)),
+        (AvgPool2D, 2, None, 0, (2, 3, 6, 6)),
+        (AvgPool2D, 3, 2, 1, (2, 2, 7, 7)),
+        (AvgPool2D, (2, 3), (1, 2), 0, (1, 1, 5, 7)),
+    ],
+)
 def test_pooling_gradients(pool, kernel, stride, padding, shape):
     rng = np.random.RandomState(3)
     x = rng.normal(size=shape)  # no ties: each window has one max
@@ -106,8 +124,10 @@ def test_pooling_gradients(pool, kernel, stride, padding, shape):
 
 
 def test_pooling_values_by_hand():
-    x = np.array([[1., 2., 5., 0.], [3., 4., 1., 1.], [0., 0., 2., 8.], [6., 1., 3., 4.]]).reshape(1, 1, 4, 4)
-    np.testing.assert_array_equal(MaxPool2D(2).forward(x)[0, 0], [[4., 5.], [6., 8.]])
+    x = np.array([[1.0, 2.0, 5.0, 0.0], [3.0, 4.0, 1.0, 1.0], [0.0, 0.0, 2.0, 8.0], [6.0, 1.0, 3.0, 4.0]]).reshape(
+        1, 1, 4, 4
+    )
+    np.testing.assert_array_equal(MaxPool2D(2).forward(x)[0, 0], [[4.0, 5.0], [6.0, 8.0]])
     np.testing.assert_array_equal(AvgPool2D(2).forward(x)[0, 0], [[2.5, 1.75], [1.75, 4.25]])
     pool = MaxPool2D(2)
     pool.forward(x, training=True)
@@ -145,8 +165,8 @@ def test_batch_norm_training_and_inference():
     np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-12)
     np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1, rtol=1e-4)
     mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3), ddof=1)
-    np.testing.assert_allclose(layer.running_mean, 0.25 * mean)           # from 0
-    np.testing.assert_allclose(layer.running_var, 0.75 + 0.25 * var)      # from 1, the unbiased variance
+    np.testing.assert_allclose(layer.running_mean, 0.25 * mean)  # from 0
+    np.testing.assert_allclose(layer.running_var, 0.75 + 0.25 * var)  # from 1, the unbiased variance
     # at inference: the running statistics, and nothing changes
     before = layer.running_mean.copy()
     z = layer.forward(x)
@@ -160,16 +180,23 @@ def test_batch_norm_training_and_inference():
 def test_running_statistics_travel_in_the_flat_buffer_and_no_optimizer_moves_them():
     from neuralnet.engine.optim import SGD, Adam
 
-    network = build_network(parse_layers("conv2d(4, 3, padding=1), batchnorm, relu, flatten, dense(3)"), (1, 4, 4),
-                            "cross-entropy", "float64", seed=0)
+    network = build_network(
+        parse_layers("conv2d(4, 3, padding=1), batchnorm, relu, flatten, dense(3)"),
+        (1, 4, 4),
+        "cross-entropy",
+        "float64",
+        seed=0,
+    )
     bn = network.layers[1]
     assert np.shares_memory(bn.running_mean, network.flat_values)
     names = [name for name, _ in network.named_parameters()]
     assert "layers.1.running_mean" in names and "layers.1.running_var" in names
     rng = np.random.RandomState(0)
     x, y = rng.normal(size=(6, 1, 4, 4)), one_hot(np.arange(6) % 3, 3, np.float64)
-    for optimizer in (SGD(network.flat_parameters(), lr=0.1, momentum=0.9, weight_decay=0.1),
-                      Adam(network.flat_parameters(), lr=0.1, weight_decay=0.1)):
+    for optimizer in (
+        SGD(network.flat_parameters(), lr=0.1, momentum=0.9, weight_decay=0.1),
+        Adam(network.flat_parameters(), lr=0.1, weight_decay=0.1),
+    ):
         network.loss_and_gradients(x, y)
         stats = bn.running_mean.copy(), bn.running_var.copy()
         optimizer.step()
@@ -180,8 +207,10 @@ def test_running_statistics_travel_in_the_flat_buffer_and_no_optimizer_moves_the
 def test_every_new_layer_in_a_network_passes_the_gradient_check():
     # (no bias straight before a batch normalisation: the loss does not depend on it, its gradient is
     # zero and a relative error of two near-zero numbers means nothing)
-    specs = parse_layers("shift(1), conv2d(3, 3, padding=1), tanh, batchnorm, maxpool2d(2), conv(4, 2, stride=2), "
-                         "sigmoid, avgpool2d(1), flatten, dense(5), relu, batchnorm, dense(3)")
+    specs = parse_layers(
+        "shift(1), conv2d(3, 3, padding=1), tanh, batchnorm, maxpool2d(2), conv(4, 2, stride=2), "
+        "sigmoid, avgpool2d(1), flatten, dense(5), relu, batchnorm, dense(3)"
+    )
     network = build_network(specs, (2, 6, 6), "cross-entropy", "float64", seed=2)
     network.layers[0].fixed_offsets = np.array([[1, 0], [0, -1], [-1, 1], [0, 0]])
     rng = np.random.RandomState(2)
@@ -196,42 +225,52 @@ def test_random_shift_moves_image_stacks_and_its_backward_is_the_adjoint():
     layer = RandomShift(2, rng=0, fill=0.0)
     layer.fixed_offsets = np.array([[1, 2], [-2, 0], [0, -1]])
     y = layer.forward(x, training=True)
-    np.testing.assert_array_equal(y[0, :, 1:, 2:], x[0, :, :-1, :-2])   # down 1, right 2
+    np.testing.assert_array_equal(y[0, :, 1:, 2:], x[0, :, :-1, :-2])  # down 1, right 2
     np.testing.assert_array_equal(y[0, :, 0, :], 0.0)
-    np.testing.assert_array_equal(y[1, :, :-2, :], x[1, :, 2:, :])      # up 2
+    np.testing.assert_array_equal(y[1, :, :-2, :], x[1, :, 2:, :])  # up 2
     upstream = rng.normal(size=y.shape)
     # <shift(x), u> == <x, shift^T(u)>
     assert np.isclose(np.sum(y * upstream), np.sum(x * layer.backward(upstream)))
 
 
 def test_specs_are_read_in_every_spelling():
-    assert normalize_spec({"type": "conv", "filters": 8, "kernel": 3}) == {"type": "Conv2D", "out_channels": 8,
-                                                                           "kernel_size": 3}
+    assert normalize_spec({"type": "conv", "filters": 8, "kernel": 3}) == {
+        "type": "Conv2D",
+        "out_channels": 8,
+        "kernel_size": 3,
+    }
     assert normalize_spec({"type": "dense", "units": 10}) == {"type": "Dense", "n_out": 10}
     assert normalize_spec("relu") == {"type": "Activation", "name": "relu"}
     assert normalize_spec({"type": "Leaky-ReLU"}) == {"type": "Activation", "name": "leaky_relu"}
     assert parse_layers("dropout(0.25), maxpool2d(3, stride=2)") == [
-        {"type": "Dropout", "p": 0.25}, {"type": "MaxPool2D", "kernel_size": 3, "stride": 2}]
+        {"type": "Dropout", "p": 0.25},
+        {"type": "MaxPool2D", "kernel_size": 3, "stride": 2},
+    ]
     with pytest.raises(SpecError, match="unknown layer type 'conv3d'"):
         parse_layers("conv3d(8)")
     with pytest.raises(SpecError, match=r"gives 5 arguments by position, but Conv2D takes 4"):
         parse_layers("conv2d(8, 3, 1, 1, 1)")
     with pytest.raises(SpecError, match="cannot read the arguments"):
         parse_layers("dense(10,,)")
-    built = build_network(parse_layers("conv2d(8, 5, padding=2), relu, maxpool2d(2), flatten, dense(10)"),
-                          (1, 28, 28))
+    built = build_network(parse_layers("conv2d(8, 5, padding=2), relu, maxpool2d(2), flatten, dense(10)"), (1, 28, 28))
     assert [describe_spec(spec) for spec in built.specs()] == [
-        "Conv2D(1 -> 8, 5x5, padding 2)", "relu", "MaxPool2D(2)", "Flatten", "Dense(1568 -> 10)"]
+        "Conv2D(1 -> 8, 5x5, padding 2)",
+        "relu",
+        "MaxPool2D(2)",
+        "Flatten",
+        "Dense(1568 -> 10)",
+    ]
 
 
 def test_shapes_that_do_not_fit_are_named_at_build_time():
-    with pytest.raises(SpecError, match=r"layer 3 of the stack \(examples of shape \(8, 14, 14\) from layer 2\): "
-                                        r"Dense takes flat inputs .*put a Flatten layer before it"):
+    with pytest.raises(
+        SpecError,
+        match=r"layer 3 of the stack \(examples of shape \(8, 14, 14\) from layer 2\): "
+        r"Dense takes flat inputs .*put a Flatten layer before it",
+    ):
         build_network(parse_layers("conv2d(8, 3, padding=1), relu, maxpool2d(2), dense(10)"), (1, 28, 28))
     with pytest.raises(SpecError, match=r"layer 2 .*kernel 9x9 .*larger than its 7x7 input"):
         build_network(parse_layers("conv2d(8, 3), maxpool2d(2), conv2d(4, 9)"), (1, 16, 16))
-
-
 
 
 @pytest.fixture(scope="module")
@@ -268,8 +307,9 @@ def test_batch_norm_gives_pytorchs_numbers(torch_module):
     x = rng.normal(size=(6, 3, 4, 4)) * 2 + 1
     ours, theirs = BatchNorm(3, momentum=0.2, dtype=np.float64), torch.nn.BatchNorm2d(3, momentum=0.2).double()
     for _ in range(3):
-        np.testing.assert_allclose(ours.forward(x, training=True), theirs.train()(torch.from_numpy(x)).detach().numpy(),
-                                   rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            ours.forward(x, training=True), theirs.train()(torch.from_numpy(x)).detach().numpy(), rtol=1e-10, atol=1e-12
+        )
     np.testing.assert_allclose(ours.running_mean, theirs.running_mean.numpy(), rtol=1e-12)
     np.testing.assert_allclose(ours.running_var, theirs.running_var.numpy(), rtol=1e-12)
     np.testing.assert_allclose(ours.forward(x), theirs.eval()(torch.from_numpy(x)).detach().numpy(), rtol=1e-10)

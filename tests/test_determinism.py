@@ -18,9 +18,32 @@ from safetensors.numpy import load_file
 from neuralnet.runs.config import TrainingConfig
 from neuralnet.runs.experiment import train_run
 
-RUN = ["--limit", "1400", "--epochs", "2", "--hidden", "64", "32", "--activation", "relu", "--init", "he",
-       "--loss", "cross-entropy", "--optimizer", "adam", "--lr", "0.002", "--dropout", "0.1", "--seed", "11",
-       "--no-figures", "--no-progress", "--quiet"]
+RUN = [
+    "--limit",
+    "1400",
+    "--epochs",
+    "2",
+    "--hidden",
+    "64",
+    "32",
+    "--activation",
+    "relu",
+    "--init",
+    "he",
+    "--loss",
+    "cross-entropy",
+    "--optimizer",
+    "adam",
+    "--lr",
+    "0.002",
+    "--dropout",
+    "0.1",
+    "--seed",
+    "11",
+    "--no-figures",
+    "--no-progress",
+    "--quiet",
+]
 
 
 def weights_hash(model_file: Path) -> str:
@@ -33,9 +56,25 @@ def weights_hash(model_file: Path) -> str:
 
 def train_in_a_new_process(out: Path, data_dir, threads: int) -> str:
     env = {**os.environ, "PYTHONHASHSEED": str(hash(out) % 1000)}  # nothing may depend on it
-    result = subprocess.run([sys.executable, "-m", "neuralnet", "train", *RUN, "--threads", str(threads),
-                             "--data-dir", str(data_dir), "--out", str(out)], env=env, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "neuralnet",
+            "train",
+            *RUN,
+            "--threads",
+            str(threads),
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     (folder,) = out.iterdir()
     return weights_hash(folder / "model.safetensors")
@@ -46,11 +85,33 @@ def test_two_processes_train_identical_weights(tmp_path, data_dir, threads=1):
     second = train_in_a_new_process(tmp_path / "second", data_dir, threads)
     assert first == second
     # this process, with the same configuration, agrees; another seed does not
-    config = dict(limit=1400, epochs=2, hidden=[64, 32], activation="relu", init="he", loss="cross-entropy",
-                  optimizer="adam", lr=0.002, dropout=0.1, threads=threads)
-    here = train_run(TrainingConfig(seed=11, **config), data_dir=data_dir, out=tmp_path / "here", log=None,
-                     progress=False, figures=False)
+    config = dict(
+        limit=1400,
+        epochs=2,
+        hidden=[64, 32],
+        activation="relu",
+        init="he",
+        loss="cross-entropy",
+        optimizer="adam",
+        lr=0.002,
+        dropout=0.1,
+        threads=threads,
+    )
+    here = train_run(
+        TrainingConfig(seed=11, **config),
+        data_dir=data_dir,
+        out=tmp_path / "here",
+        log=None,
+        progress=False,
+        figures=False,
+    )
     assert weights_hash(here.path / "model.safetensors") == first
-    other = train_run(TrainingConfig(seed=12, **config), data_dir=data_dir, out=tmp_path / "other", log=None,
-                      progress=False, figures=False)
+    other = train_run(
+        TrainingConfig(seed=12, **config),
+        data_dir=data_dir,
+        out=tmp_path / "other",
+        log=None,
+        progress=False,
+        figures=False,
+    )
     assert weights_hash(other.path / "model.safetensors") != first

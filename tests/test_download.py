@@ -66,8 +66,7 @@ def isolated_environment(monkeypatch, tmp_path):
     """Keep the user's data/cache folders and any proxy settings out of these tests."""
     monkeypatch.delenv("NEURALNET_DATA_DIR", raising=False)
     monkeypatch.setenv("NEURALNET_CACHE_DIR", str(tmp_path / "cache"))
-    for variable in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-                     "ALL_PROXY"):
+    for variable in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         monkeypatch.delenv(variable, raising=False)
 
 
@@ -113,8 +112,8 @@ def small_files(tmp_path):
     (folder / "good.idx.gz").write_bytes(compressed)
     (folder / "truncated.idx.gz").write_bytes(compressed[: len(compressed) // 2])
     middle = len(compressed) // 2
-    corrupted = compressed[:middle] + bytes(b ^ 0xFF for b in compressed[middle:middle + 8])
-    (folder / "corrupted.idx.gz").write_bytes(corrupted + compressed[middle + 8:])
+    corrupted = compressed[:middle] + bytes(b ^ 0xFF for b in compressed[middle : middle + 8])
+    (folder / "corrupted.idx.gz").write_bytes(corrupted + compressed[middle + 8 :])
     write_idx(folder / "other.idx.gz", array[::-1])
     return {
         "folder": folder,
@@ -127,8 +126,7 @@ def small_files(tmp_path):
 def test_good_file_downloads_and_lands(serve, small_files, tmp_path):
     base_url, requested = serve(small_files["folder"])
     destination = tmp_path / "dest" / "good.idx.gz"
-    result = download_file(base_url + "good.idx.gz", destination, small_files["sha256"],
-                           progress=False)
+    result = download_file(base_url + "good.idx.gz", destination, small_files["sha256"], progress=False)
     assert result == destination
     assert destination.read_bytes() == small_files["compressed"]
     np.testing.assert_array_equal(read_idx(destination), small_files["array"])
@@ -155,14 +153,12 @@ def test_uncompressed_download_matches_decompressed_checksum(serve, small_files,
         ("short/file.gz", "ncomplete"),
     ],
 )
-def test_bad_download_is_rejected_and_leaves_nothing(serve, small_files, tmp_path,
-                                                     served_name, reason):
+def test_bad_download_is_rejected_and_leaves_nothing(serve, small_files, tmp_path, served_name, reason):
     base_url, _ = serve(small_files["folder"])
     destination_dir = tmp_path / "dest"
     destination = destination_dir / "file.idx.gz"
     with pytest.raises(DownloadError) as caught:
-        download_file(base_url + served_name, destination, small_files["sha256"],
-                      progress=False)
+        download_file(base_url + served_name, destination, small_files["sha256"], progress=False)
     error = caught.value
     assert isinstance(error, OSError)
     assert len(error.failures) == 1
@@ -178,8 +174,7 @@ def test_checksum_mismatch_names_expected_and_actual(serve, small_files, tmp_pat
     wrong_content = (small_files["folder"] / "other.idx.gz").read_bytes()
     actual = hashlib.sha256(gzip.decompress(wrong_content)).hexdigest()
     with pytest.raises(DownloadError) as caught:
-        download_file(base_url + "other.idx.gz", tmp_path / "x.gz", small_files["sha256"],
-                      progress=False)
+        download_file(base_url + "other.idx.gz", tmp_path / "x.gz", small_files["sha256"], progress=False)
     message = str(caught.value)
     assert f"expected SHA-256 {small_files['sha256']}" in message
     assert f"got {actual}" in message
@@ -191,8 +186,12 @@ def test_existing_destination_left_untouched_on_failure(serve, small_files, tmp_
     destination.parent.mkdir()
     destination.write_bytes(b"previous content")
     with pytest.raises(DownloadError):
-        download_file([base_url + "corrupted.idx.gz", base_url + "other.idx.gz"], destination,
-                      small_files["sha256"], progress=False)
+        download_file(
+            [base_url + "corrupted.idx.gz", base_url + "other.idx.gz"],
+            destination,
+            small_files["sha256"],
+            progress=False,
+        )
     assert destination.read_bytes() == b"previous content"
     assert os.listdir(destination.parent) == ["good.idx.gz"]
 
@@ -200,8 +199,9 @@ def test_existing_destination_left_untouched_on_failure(serve, small_files, tmp_
 def test_404_falls_through_to_next_mirror(serve, small_files, tmp_path):
     base_url, requested = serve(small_files["folder"])
     destination = tmp_path / "good.idx.gz"
-    download_file([base_url + "missing.idx.gz", base_url + "good.idx.gz"], destination,
-                  small_files["sha256"], progress=False)
+    download_file(
+        [base_url + "missing.idx.gz", base_url + "good.idx.gz"], destination, small_files["sha256"], progress=False
+    )
     assert requested == ["/missing.idx.gz", "/good.idx.gz"]
     np.testing.assert_array_equal(read_idx(destination), small_files["array"])
 
@@ -209,8 +209,13 @@ def test_404_falls_through_to_next_mirror(serve, small_files, tmp_path):
 def test_dead_port_falls_through_to_next_mirror(serve, small_files, tmp_path, dead_url):
     base_url, _ = serve(small_files["folder"])
     destination = tmp_path / "good.idx.gz"
-    download_file([dead_url + "good.idx.gz", base_url + "good.idx.gz"], destination,
-                  small_files["sha256"], timeout=5, progress=False)
+    download_file(
+        [dead_url + "good.idx.gz", base_url + "good.idx.gz"],
+        destination,
+        small_files["sha256"],
+        timeout=5,
+        progress=False,
+    )
     assert destination.read_bytes() == small_files["compressed"]
 
 
@@ -218,17 +223,14 @@ def test_all_mirrors_failing_lists_each_reason(serve, small_files, tmp_path, dea
     base_url, _ = serve(small_files["folder"])
     urls = [base_url + "missing.idx.gz", dead_url + "good.idx.gz", base_url + "truncated.idx.gz"]
     with pytest.raises(DownloadError) as caught:
-        download_file(urls, tmp_path / "good.idx.gz", small_files["sha256"], timeout=5,
-                      progress=False)
+        download_file(urls, tmp_path / "good.idx.gz", small_files["sha256"], timeout=5, progress=False)
     reasons = dict(caught.value.failures)
     assert list(reasons) == urls
     assert reasons[urls[0]] == "HTTP error 404 File not found"
     assert reasons[urls[1]].startswith("cannot connect")
     assert "refused" in reasons[urls[1]].lower()
     assert reasons[urls[2]].startswith("truncated gzip")
-    assert str(caught.value).splitlines()[0] == (
-        f"could not download good.idx.gz to {tmp_path / 'good.idx.gz'}:"
-    )
+    assert str(caught.value).splitlines()[0] == (f"could not download good.idx.gz to {tmp_path / 'good.idx.gz'}:")
     assert os.listdir(tmp_path) == ["served"]
 
 
@@ -270,8 +272,7 @@ def test_candidate_data_dirs_order(monkeypatch, tmp_path):
     assert candidate_data_dirs() == [cache]
     monkeypatch.setenv("NEURALNET_DATA_DIR", str(tmp_path / "env"))
     assert candidate_data_dirs() == [tmp_path / "env", cache]
-    assert candidate_data_dirs(tmp_path / "explicit") == [tmp_path / "explicit",
-                                                           tmp_path / "env", cache]
+    assert candidate_data_dirs(tmp_path / "explicit") == [tmp_path / "explicit", tmp_path / "env", cache]
     assert candidate_data_dirs(tmp_path / "env") == [tmp_path / "env", cache]
 
 
@@ -288,9 +289,7 @@ def test_locate_prefers_first_complete_folder(monkeypatch, tmp_path):
         "test_labels": tmp_path / "env" / "mnist" / "t10k-labels-idx1-ubyte",
     }
     monkeypatch.delenv("NEURALNET_DATA_DIR")
-    assert locate_dataset_files("mnist")["test_labels"] == (
-        tmp_path / "cache" / "mnist" / "t10k-labels-idx1-ubyte.gz"
-    )
+    assert locate_dataset_files("mnist")["test_labels"] == (tmp_path / "cache" / "mnist" / "t10k-labels-idx1-ubyte.gz")
 
 
 def test_explicit_folder_may_hold_files_directly(tmp_path):
@@ -332,8 +331,7 @@ def test_load_dataset_downloads_into_empty_data_dir(serve, data_dir, mnist, tmp_
     source = locate_dataset_files("mnist", data_dir=data_dir)["train_images"].parent
     base_url, requested = serve(source)
     target_root = tmp_path / "data"
-    X, y = load_dataset("mnist", data_dir=target_root, download=True, mirrors=[base_url],
-                        progress=False)
+    X, y = load_dataset("mnist", data_dir=target_root, download=True, mirrors=[base_url], progress=False)
     assert sorted(requested) == sorted("/" + name for name in MNIST_FILES)
     assert sorted(os.listdir(target_root / "mnist")) == sorted(MNIST_FILES)
     X_expected, y_expected = mnist
@@ -343,8 +341,7 @@ def test_load_dataset_downloads_into_empty_data_dir(serve, data_dir, mnist, tmp_
     np.testing.assert_array_equal(y, y_expected)
 
 
-def test_load_dataset_downloads_only_missing_files(serve, data_dir, mnist, tmp_path,
-                                                   monkeypatch):
+def test_load_dataset_downloads_only_missing_files(serve, data_dir, mnist, tmp_path, monkeypatch):
     source = locate_dataset_files("mnist", data_dir=data_dir)["train_images"].parent
     base_url, requested = serve(source)
     target = tmp_path / "env-data" / "mnist"
@@ -359,8 +356,7 @@ def test_load_dataset_downloads_only_missing_files(serve, data_dir, mnist, tmp_p
 
 def test_failed_download_gives_data_not_found_with_reasons(tmp_path, dead_url):
     with pytest.raises(DataNotFoundError) as caught:
-        load_dataset("fashion-mnist", data_dir=tmp_path / "data", mirrors=[dead_url],
-                     progress=False)
+        load_dataset("fashion-mnist", data_dir=tmp_path / "data", mirrors=[dead_url], progress=False)
     message = str(caught.value)
     assert "Fashion-MNIST data files not found" in message
     assert "Downloading failed:" in message
@@ -385,16 +381,22 @@ def test_load_rejects_label_out_of_range(folder_with_real_images):
     folder, train_labels = folder_with_real_images
     train_labels[123] = 10
     write_idx(folder / "train-labels-idx1-ubyte.gz", train_labels)
-    with pytest.raises(IDXFormatError, match=r"train-labels-idx1-ubyte\.gz: labels must be in "
-                                             r"0\.\.9, found 10"):
+    with pytest.raises(
+        IDXFormatError,
+        match=r"train-labels-idx1-ubyte\.gz: labels must be in "
+        r"0\.\.9, found 10",
+    ):
         load_dataset("mnist", data_dir=folder, download=False)
 
 
 def test_load_rejects_label_count_mismatch(folder_with_real_images):
     folder, train_labels = folder_with_real_images
     write_idx(folder / "train-labels-idx1-ubyte", train_labels[:-1])
-    with pytest.raises(IDXFormatError, match=r"train-labels-idx1-ubyte: expected 60000 labels "
-                                             r"\(one per image\), got 59999"):
+    with pytest.raises(
+        IDXFormatError,
+        match=r"train-labels-idx1-ubyte: expected 60000 labels "
+        r"\(one per image\), got 59999",
+    ):
         load_dataset("mnist", data_dir=folder, download=False)
 
 
@@ -402,8 +404,11 @@ def test_load_rejects_wrong_image_files(tmp_path):
     folder = tmp_path / "mnist"
     touch_files(folder, MNIST_FILES)
     write_idx(folder / "train-images-idx3-ubyte.gz", np.zeros((4, 28, 27), np.uint8))
-    with pytest.raises(IDXFormatError, match=r"train-images-idx3-ubyte\.gz: expected uint8 "
-                                             r"images of shape \(n, 28, 28\)"):
+    with pytest.raises(
+        IDXFormatError,
+        match=r"train-images-idx3-ubyte\.gz: expected uint8 "
+        r"images of shape \(n, 28, 28\)",
+    ):
         load_dataset("mnist", data_dir=tmp_path, download=False)
     write_idx(folder / "train-images-idx3-ubyte.gz", np.zeros((4, 28, 28), np.uint8))
     with pytest.raises(IDXFormatError, match="expected 60000 images, got 4"):
@@ -427,8 +432,7 @@ def test_known_checksums_match_the_shared_sums_file(data_dir):
         checksum, relative_path = line.split()
         folder, file_name = relative_path.split("/")
         listed[folder, file_name] = checksum
-    table = {(info.folder, name): checksum
-             for info in DATASETS.values() for name, checksum in info.sha256.items()}
+    table = {(info.folder, name): checksum for info in DATASETS.values() for name, checksum in info.sha256.items()}
     assert table == listed
 
 
@@ -441,15 +445,14 @@ def test_unwritable_destination_folder(serve, small_files, tmp_path, monkeypatch
     monkeypatch.setattr("neuralnet.datasets.download.tempfile.mkstemp", refuse)
     destination = tmp_path / "locked" / "good.idx.gz"
     with pytest.raises(DownloadError) as caught:
-        download_file(base_url + "good.idx.gz", destination, small_files["sha256"],
-                      progress=False)
+        download_file(base_url + "good.idx.gz", destination, small_files["sha256"], progress=False)
     assert caught.value.failures == [
-        (base_url + "good.idx.gz",
-         f"cannot write {destination}: [Errno 13] Permission denied: '{destination.parent}'")
+        (base_url + "good.idx.gz", f"cannot write {destination}: [Errno 13] Permission denied: '{destination.parent}'")
     ]
 
 
 # --- bounded downloads (the fault audit, issue 20, item 3) -------------------------------------------
+
 
 @pytest.fixture
 def trickle_url():
@@ -506,8 +509,11 @@ def test_audit_3_a_trickling_mirror_is_given_up_by_the_minimum_rate(trickle_url,
     with pytest.raises(DownloadError) as failed:
         download_file(trickle_url, tmp_path / "x.gz", "0" * 64, progress=False, min_rate=100, rate_window=1.5)
     assert time.monotonic() - started < 10
-    assert re.search(r"slow.gz: too slow: \d+ bytes/s over the last \d s \(the minimum is 100 bytes/s; \d+ bytes "
-                     r"received\)", str(failed.value)), str(failed.value)
+    assert re.search(
+        r"slow.gz: too slow: \d+ bytes/s over the last \d s \(the minimum is 100 bytes/s; \d+ bytes "
+        r"received\)",
+        str(failed.value),
+    ), str(failed.value)
     assert list(tmp_path.iterdir()) == []  # no partial file
 
 
@@ -516,8 +522,15 @@ def test_audit_3_all_mirrors_together_have_a_deadline(trickle_url, silent_url, t
 
     started = time.monotonic()
     with pytest.raises(DownloadError) as failed:
-        download_file([trickle_url, silent_url, trickle_url], tmp_path / "x.gz", "0" * 64, progress=False,
-                      deadline=2.0, min_rate=0, timeout=1.0)
+        download_file(
+            [trickle_url, silent_url, trickle_url],
+            tmp_path / "x.gz",
+            "0" * 64,
+            progress=False,
+            deadline=2.0,
+            min_rate=0,
+            timeout=1.0,
+        )
     elapsed = time.monotonic() - started
     assert elapsed < 6, elapsed
     message = str(failed.value)
@@ -532,8 +545,13 @@ def test_audit_3_a_silent_mirror_costs_one_timeout(silent_url, serve, small_file
 
     base_url, _ = serve(small_files["folder"])
     started = time.monotonic()
-    download_file([silent_url, base_url + "good.idx.gz"], tmp_path / "good.idx.gz", small_files["sha256"],
-                  progress=False, timeout=1.0)
+    download_file(
+        [silent_url, base_url + "good.idx.gz"],
+        tmp_path / "good.idx.gz",
+        small_files["sha256"],
+        progress=False,
+        timeout=1.0,
+    )
     assert time.monotonic() - started < 5
 
 

@@ -18,6 +18,7 @@ from neuralnet.training import EarlyStopping, Trainer, TrainingDiverged, evaluat
 
 # --- activations -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sigmoid_is_stable_at_extremes(dtype):
     z = np.array([-1000.0, -100.0, -20.0, 0.0, 20.0, 100.0, 1000.0], dtype=dtype)
@@ -69,6 +70,7 @@ def test_activation_kernels_work_in_place():
 
 # --- losses ------------------------------------------------------------------------------
 
+
 def test_mse_value_and_its_relation_to_the_chapters_reported_mse():
     output = np.array([[0.2, 0.8], [0.6, 0.4]])
     Y = np.array([[0.0, 1.0], [1.0, 0.0]])
@@ -103,6 +105,7 @@ def test_get_loss_names():
 
 
 # --- optimizers and schedules ----------------------------------------------------------
+
 
 def _param(value, grad):
     layer = Dense(1, len(value), dtype=np.float64)
@@ -156,12 +159,13 @@ def test_adam_matches_the_textbook_formula():
         opt.step()
         m = 0.9 * m + 0.1 * g
         v = 0.999 * v + 0.001 * g * g
-        w = w - 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        w = w - 0.01 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
         np.testing.assert_allclose(layer.weight[:, 0], w, rtol=1e-6)
 
 
-@pytest.mark.parametrize("bad", [dict(lr=-0.1), dict(lr=0.0), dict(lr=float("nan")),
-                                 dict(momentum=1.0), dict(weight_decay=-1.0)])
+@pytest.mark.parametrize(
+    "bad", [dict(lr=-0.1), dict(lr=0.0), dict(lr=float("nan")), dict(momentum=1.0), dict(weight_decay=-1.0)]
+)
 def test_optimizer_rejects_bad_hyper_parameters(bad):
     p, _ = _param([1.0], [1.0])
     key = next(iter(bad))
@@ -183,6 +187,7 @@ def test_schedules():
 
 
 # --- layers and network -----------------------------------------------------------------
+
 
 def test_initializers_have_the_right_scale():
     n_in, n_out = 400, 300
@@ -209,8 +214,7 @@ def test_dropout_is_inverted_and_off_at_inference():
 
 
 def test_network_keeps_float32_without_upcasting():
-    network = build_mlp(MLP(784, [32, 16], 10, activation="relu", loss="cross-entropy",
-                                     dropout=0.1, init="he"))
+    network = build_mlp(MLP(784, [32, 16], 10, activation="relu", loss="cross-entropy", dropout=0.1, init="he"))
     X = np.random.RandomState(0).normal(size=(64, 784))  # float64 input is converted once
     out = network.forward(network.as_input(X), training=True)
     assert out.dtype == np.float32
@@ -226,8 +230,9 @@ def test_network_rejects_wrong_inputs():
         network.predict(np.zeros(784))
     with pytest.raises(ValueError, match="output_activation must be 'identity'"):
         build_mlp(MLP(4, [3], 2, loss="cross-entropy", output_activation="softmax"))
-    with pytest.raises(ValueError,
-                       match=r"layer 0 of the stack .*: Dense layer .*n_out must be a positive integer, got 0"):
+    with pytest.raises(
+        ValueError, match=r"layer 0 of the stack .*: Dense layer .*n_out must be a positive integer, got 0"
+    ):
         build_mlp(MLP(4, [0], 2))
 
 
@@ -247,8 +252,7 @@ def test_state_dict_round_trip_and_errors():
 
 
 def test_one_hot_is_vectorised_and_checks_labels():
-    np.testing.assert_array_equal(one_hot(np.array([2, 0, 1]), 3),
-                                  [[0, 0, 1], [1, 0, 0], [0, 1, 0]])
+    np.testing.assert_array_equal(one_hot(np.array([2, 0, 1]), 3), [[0, 0, 1], [1, 0, 0], [0, 1, 0]])
     with pytest.raises(ValueError, match=r"label 10 is out of range: expected integers in \[0, 9\]"):
         one_hot(np.array([1, 10]), 10)
     with pytest.raises(ValueError, match="label -1 is out of range"):
@@ -256,6 +260,7 @@ def test_one_hot_is_vectorised_and_checks_labels():
 
 
 # --- training ------------------------------------------------------------------------------
+
 
 def _blobs(n=600, n_features=8, n_classes=3, seed=0):
     rng = np.random.RandomState(seed)
@@ -273,8 +278,7 @@ def _trainer(arch, seed=0, lr=0.1, optimizer=SGD, **opt):
 def test_training_learns_and_records_history():
     X, y = _blobs()
     trainer = _trainer(MLP(8, [16], 3, activation="relu", loss="cross-entropy", init="he"))
-    history = trainer.fit(X[:500], y[:500], epochs=5, batch_size=20, X_valid=X[500:], y_valid=y[500:],
-                          progress=False)
+    history = trainer.fit(X[:500], y[:500], epochs=5, batch_size=20, X_valid=X[500:], y_valid=y[500:], progress=False)
     assert len(history) == 5 and history["epoch"] == [1, 2, 3, 4, 5]
     assert history["valid_acc"][-1] > 0.95
     assert history["train_loss"][-1] < history["train_loss"][0]
@@ -294,20 +298,32 @@ def test_training_is_bit_reproducible():
 
 def test_early_stopping_restores_the_best_weights():
     X, y = _blobs(n=300)
-    trainer = _trainer(MLP(8, [32], 3, activation="relu", loss="cross-entropy", init="he"),
-                       lr=0.5, momentum=0.9)
+    trainer = _trainer(MLP(8, [32], 3, activation="relu", loss="cross-entropy", init="he"), lr=0.5, momentum=0.9)
     stopper = EarlyStopping(patience=2, monitor="valid_loss")
     best_states = {}
 
     class Remember:
-        def on_train_begin(self, t): pass
-        def on_epoch_end(self, t, row): best_states[row["epoch"]] = t.snapshot.weights.copy()
-        def on_train_end(self, t): pass
+        def on_train_begin(self, t):
+            pass
+
+        def on_epoch_end(self, t, row):
+            best_states[row["epoch"]] = t.snapshot.weights.copy()
+
+        def on_train_end(self, t):
+            pass
 
     # validation on shuffled labels: the validation loss soon gets worse
     y_noise = np.random.RandomState(1).permutation(y[200:])
-    history = trainer.fit(X[:200], y[:200], epochs=40, batch_size=10, X_valid=X[200:], y_valid=y_noise,
-                          callbacks=[Remember(), stopper], progress=False)
+    history = trainer.fit(
+        X[:200],
+        y[:200],
+        epochs=40,
+        batch_size=10,
+        X_valid=X[200:],
+        y_valid=y_noise,
+        callbacks=[Remember(), stopper],
+        progress=False,
+    )
     assert stopper.stopped_epoch is not None and len(history) == stopper.stopped_epoch < 40
     assert stopper.stopped_epoch - stopper.best_epoch == 2
     assert min(history["valid_loss"]) == stopper.best_value
@@ -318,8 +334,7 @@ def test_early_stopping_restores_the_best_weights():
 def test_divergence_is_reported_with_epoch_and_batch():
     X, y = _blobs()
     X = X * 1e3
-    trainer = _trainer(MLP(8, [16], 3, activation="relu", loss="mse", output_activation="identity",
-                                    init="he"), lr=10.0)
+    trainer = _trainer(MLP(8, [16], 3, activation="relu", loss="mse", output_activation="identity", init="he"), lr=10.0)
     with pytest.raises(TrainingDiverged, match=r"at epoch 1, batch \d+ .*try a lower learning rate"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -356,8 +371,16 @@ def test_asynchronous_and_synchronous_evaluation_agree():
     rows = []
     for asynchronous in (True, False):
         trainer = _trainer(MLP(8, [16], 3, activation="tanh", loss="cross-entropy"), seed=3)
-        trainer.fit(X[:300], y[:300], X_valid=X[300:], y_valid=y[300:], epochs=4, batch_size=25,
-                    progress=False, asynchronous_evaluation=asynchronous)
+        trainer.fit(
+            X[:300],
+            y[:300],
+            X_valid=X[300:],
+            y_valid=y[300:],
+            epochs=4,
+            batch_size=25,
+            progress=False,
+            asynchronous_evaluation=asynchronous,
+        )
         rows.append([{k: v for k, v in row.items() if k != "seconds"} for row in trainer.history.rows])
     assert rows[0] == rows[1]
 
@@ -386,13 +409,22 @@ def test_every_evaluation_runs_on_the_same_number_of_blas_threads(monkeypatch, a
         trainer = _trainer(MLP(8, [16], 3), seed=3)
         matrices = [p.value.size for p in trainer.network.parameters() if p.value.ndim == 2]
         assert kernels.training_threads(matrices, 25, None) == 1  # small products: one thread
-        trainer.fit(X[:300], y[:300], X_valid=X[300:], y_valid=y[300:], epochs=4, batch_size=25, progress=False,
-                    asynchronous_evaluation=asynchronous)
+        trainer.fit(
+            X[:300],
+            y[:300],
+            X_valid=X[300:],
+            y_valid=y[300:],
+            epochs=4,
+            batch_size=25,
+            progress=False,
+            asynchronous_evaluation=asynchronous,
+        )
     assert seen == [[1]] * 8  # training and validation sets, four epochs, all on the loop's one thread
 
 
 def test_raw_pixels_with_a_scaler_train_exactly_like_scaled_data():
     from neuralnet.datasets.preprocessing import PixelScaler, scale_pixels
+
     rng = np.random.RandomState(0)
     pixels = rng.randint(0, 256, size=(300, 16)).astype(np.uint8)
     y = (pixels[:, :8].sum(axis=1) > pixels[:, 8:].sum(axis=1)).astype(int)
@@ -400,8 +432,16 @@ def test_raw_pixels_with_a_scaler_train_exactly_like_scaled_data():
     for raw in (True, False):
         trainer = _trainer(MLP(16, [8], 2), seed=1)
         X = pixels if raw else scale_pixels(pixels)
-        trainer.fit(X[:200], y[:200], X_valid=X[200:], y_valid=y[200:], epochs=3, batch_size=20,
-                    progress=False, preprocess=PixelScaler() if raw else None)
+        trainer.fit(
+            X[:200],
+            y[:200],
+            X_valid=X[200:],
+            y_valid=y[200:],
+            epochs=3,
+            batch_size=20,
+            progress=False,
+            preprocess=PixelScaler() if raw else None,
+        )
         states.append((trainer.network.flat_values.copy(), trainer.history["valid_acc"]))
     assert states[0][0].tobytes() == states[1][0].tobytes()
     assert states[0][1] == states[1][1]

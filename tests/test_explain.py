@@ -76,14 +76,24 @@ def test_recorded_values_follow_the_chapters_equations_for_mse():
     d_loss__a_h = delta_out @ W_out
     delta_h = d_loss__a_h * a_h * (1.0 - a_h)
     expected = {
-        "z_h": z_h, "a_h": a_h, "z_out": z_out, "a_out": a_out, "loss": np.sum((a_out - y) ** 2) / n,
-        "d_loss__d_a_out": d_loss__d_a_out, "delta_out": delta_out, "d_loss__a_h": d_loss__a_h,
+        "z_h": z_h,
+        "a_h": a_h,
+        "z_out": z_out,
+        "a_out": a_out,
+        "loss": np.sum((a_out - y) ** 2) / n,
+        "d_loss__d_a_out": d_loss__d_a_out,
+        "delta_out": delta_out,
+        "d_loss__a_h": d_loss__a_h,
         "delta_h": delta_h,
     }
     for key, value in expected.items():
         np.testing.assert_allclose(walk[key].value, value, rtol=1e-12, atol=1e-15, err_msg=key)
-    gradients = {"d_loss__dw_out": delta_out.T @ a_h, "d_loss__db_out": delta_out.sum(axis=0),
-                 "d_loss__dw_h": delta_h.T @ x, "d_loss__db_h": delta_h.sum(axis=0)}
+    gradients = {
+        "d_loss__dw_out": delta_out.T @ a_h,
+        "d_loss__db_out": delta_out.sum(axis=0),
+        "d_loss__dw_h": delta_h.T @ x,
+        "d_loss__db_h": delta_h.sum(axis=0),
+    }
     for key, value in gradients.items():
         np.testing.assert_allclose(walk[key].analytic, value, rtol=1e-12, atol=1e-15, err_msg=key)
     assert y.sum() == n and set(np.argmax(y, axis=1)) <= {0, 1}
@@ -99,8 +109,7 @@ def test_cross_entropy_output_delta_is_a_out_minus_y_over_n():
     np.testing.assert_allclose(walk.loss.value, -np.sum(y * np.log(a_out)) / n, rtol=1e-12)
     np.testing.assert_allclose(walk["delta_out"].value, (a_out - y) / n, rtol=1e-12, atol=1e-15)
     a_h = walk["a_h"].value
-    np.testing.assert_allclose(walk["delta_h"].value, walk["d_loss__a_h"].value * (1 - a_h ** 2),
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(walk["delta_h"].value, walk["d_loss__a_h"].value * (1 - a_h**2), rtol=1e-12, atol=1e-15)
     # the fused loss has no output activation layer and no separate dL/da^(out)
     assert walk.layers == ["Dense(2 -> 4)", "Activation(tanh)", "Dense(4 -> 2)"]
     with pytest.raises(KeyError):
@@ -112,12 +121,15 @@ def test_the_walkthrough_is_the_engines_training_step(loss):
     """The same network trained one step by Network.loss_and_gradients and SGD gives bit-identical
     loss, gradients and updated weights."""
     walk = walk_through(5, activation="relu", loss=loss, examples=3, seed=11, lr=0.3)
-    network = build_mlp(MLP(2, [5], 2, activation="relu", loss=loss, dtype="float64"),
-                        random_seed=11)
+    network = build_mlp(MLP(2, [5], 2, activation="relu", loss=loss, dtype="float64"), random_seed=11)
     value = network.loss_and_gradients(walk["x"].value, walk["y"].value)
     assert value == walk.loss.value
-    engine = {"d_loss__dw_out": network.layers[2].grad_weight, "d_loss__db_out": network.layers[2].grad_bias,
-              "d_loss__dw_h": network.layers[0].grad_weight, "d_loss__db_h": network.layers[0].grad_bias}
+    engine = {
+        "d_loss__dw_out": network.layers[2].grad_weight,
+        "d_loss__db_out": network.layers[2].grad_bias,
+        "d_loss__dw_h": network.layers[0].grad_weight,
+        "d_loss__db_h": network.layers[0].grad_bias,
+    }
     for key, grad in engine.items():
         np.testing.assert_array_equal(walk[key].analytic, grad, err_msg=key)
     SGD(network.flat_parameters(), lr=0.3).step()
@@ -155,8 +167,27 @@ def test_sgd_step_is_weights_minus_lr_times_gradient(lr):
 @pytest.mark.parametrize("loss", LOSSES)
 def test_json_has_every_quantity_with_the_right_shapes(loss, capsys):
     n, d, t, m = 4, 5, 2, 2  # examples, hidden units, classes, features
-    assert main(["explain", "--json", "--hidden", str(d), "--examples", str(n), "--loss", loss,
-                 "--activation", "tanh", "--seed", "3", "--lr", "0.2"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "--json",
+                "--hidden",
+                str(d),
+                "--examples",
+                str(n),
+                "--loss",
+                loss,
+                "--activation",
+                "tanh",
+                "--seed",
+                "3",
+                "--lr",
+                "0.2",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["network"]["n_hidden"] == d and data["network"]["n_examples"] == n
     assert data["network"]["loss"] == loss and data["network"]["activation"] == "tanh"
@@ -186,8 +217,9 @@ def test_json_has_every_quantity_with_the_right_shapes(loss, capsys):
     assert step["lr"] == 0.2 and step["loss_after"] < step["loss_before"]
     for name, grad_key in [("weight_h", "d_loss__dw_h"), ("bias_out", "d_loss__db_out")]:
         before, after = np.array(step["parameters"][name]["before"]), np.array(step["parameters"][name]["after"])
-        np.testing.assert_allclose(after, before - 0.2 * np.array(data["gradients"][grad_key]["analytic"]),
-                                   rtol=1e-13, atol=1e-16)
+        np.testing.assert_allclose(
+            after, before - 0.2 * np.array(data["gradients"][grad_key]["analytic"]), rtol=1e-13, atol=1e-16
+        )
     # the JSON carries the library's numbers
     walk = walk_through(d, activation="tanh", loss=loss, examples=n, seed=3, lr=0.2)
     assert data["forward"]["loss"]["value"] == walk.loss.value
@@ -209,10 +241,27 @@ def test_options_change_the_network():
 def test_text_output_uses_the_chapters_notation(capsys):
     assert main(["explain"]) == 0
     text = capsys.readouterr().out
-    for name in ["x^(in)", "z^(h)", "a^(h)", "z^(out)", "a^(out)", "L = (1/n) sum_i sum_k (a^(out) - y)^2",
-                 "dL/da^(out)", "delta^(out)", "delta^(h)", "dL/dW^(out)", "dL/db^(out)", "dL/dW^(h)",
-                 "dL/db^(h)", "w_{1,1}^(out)", "w_{3,2}^(h)", "b_{2}^(out)", "finite differences",
-                 "W^(out) := W^(out) - 0.1 dL/dW^(out)", "src/neuralnet/engine/layers.py: Dense.forward"]:
+    for name in [
+        "x^(in)",
+        "z^(h)",
+        "a^(h)",
+        "z^(out)",
+        "a^(out)",
+        "L = (1/n) sum_i sum_k (a^(out) - y)^2",
+        "dL/da^(out)",
+        "delta^(out)",
+        "delta^(h)",
+        "dL/dW^(out)",
+        "dL/db^(out)",
+        "dL/dW^(h)",
+        "dL/db^(h)",
+        "w_{1,1}^(out)",
+        "w_{3,2}^(h)",
+        "b_{2}^(out)",
+        "finite differences",
+        "W^(out) := W^(out) - 0.1 dL/dW^(out)",
+        "src/neuralnet/engine/layers.py: Dense.forward",
+    ]:
         assert name in text, name
     walk = walk_through()
     assert f"{walk.loss.value:.12f}" in text
@@ -230,12 +279,15 @@ def test_cross_entropy_text_names_the_softmax(capsys):
     assert "dL/da^(out) =" not in text
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--hidden", "0"], "hidden must be a positive integer, got 0"),
-    (["--examples", "-2"], "examples must be a positive integer, got -2"),
-    (["--lr", "0"], "lr = 0.0 is invalid: expected a number > 0"),
-    (["--eps", "0"], "eps must be a positive number, got 0.0"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--hidden", "0"], "hidden must be a positive integer, got 0"),
+        (["--examples", "-2"], "examples must be a positive integer, got -2"),
+        (["--lr", "0"], "lr = 0.0 is invalid: expected a number > 0"),
+        (["--eps", "0"], "eps must be a positive number, got 0.0"),
+    ],
+)
 def test_bad_options_are_reported(argv, message, capsys):
     assert main(["explain", *argv]) == 1
     assert message in capsys.readouterr().err
@@ -272,10 +324,17 @@ def test_backprop_doc_quotes_lines_that_are_in_the_named_functions():
     rows = _quoted_code_rows()
     assert len(rows) >= 20
     assert {function for _, _, function in rows} >= {
-        "Dense.forward", "Dense.backward", "sigmoid", "_sigmoid_backward", "SGD.update", "softmax",
-        "MeanSquaredError.value_and_gradient", "SoftmaxCrossEntropy.value_and_gradient"}
+        "Dense.forward",
+        "Dense.backward",
+        "sigmoid",
+        "_sigmoid_backward",
+        "SGD.update",
+        "softmax",
+        "MeanSquaredError.value_and_gradient",
+        "SoftmaxCrossEntropy.value_and_gradient",
+    }
     for snippet, path, function in rows:
-        module = importlib.import_module(path[len("src/"):-len(".py")].replace("/", "."))
+        module = importlib.import_module(path[len("src/") : -len(".py")].replace("/", "."))
         obj = module
         for name in function.split("."):
             obj = getattr(obj, name)

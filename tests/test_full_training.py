@@ -35,8 +35,8 @@ def test_default_training_reaches_the_chapters_accuracy(tmp_path, data_dir, caps
     logged = (ROOT / "docs" / "chapter-run.log").read_text().splitlines()
     # on the screen, the network's summary comes first (not in log.txt)
     summary = build_network(TrainingConfig(), (784,), 10).summary().splitlines()
-    assert lines[:len(summary)] == summary
-    assert [line for line in lines[len(summary):] if not line.startswith("Run folder")] == logged
+    assert lines[: len(summary)] == summary
+    assert [line for line in lines[len(summary) :] if not line.startswith("Run folder")] == logged
     assert (run / "log.txt").read_text().splitlines() == logged
     # and the weights are those the code trained before the layer-stack architecture, bit for bit
     if same_blas_as_the_legacy_fixtures():

@@ -66,6 +66,7 @@ def idx_header(type_code: int, shape) -> bytes:
 
 # --- the IDX reader -----------------------------------------------------------------------
 
+
 @FUZZ
 @given(st.binary(max_size=400))
 def test_decode_idx_on_arbitrary_bytes(content):
@@ -78,9 +79,12 @@ def test_decode_idx_on_arbitrary_bytes(content):
 
 
 @FUZZ
-@given(type_code=st.sampled_from([*IDX_TYPE_CODES, 0x00, 0x0A, 0xFF]),
-       shape=st.lists(st.integers(0, 6), min_size=0, max_size=5),
-       extra=st.integers(-20, 20), data=st.data())
+@given(
+    type_code=st.sampled_from([*IDX_TYPE_CODES, 0x00, 0x0A, 0xFF]),
+    shape=st.lists(st.integers(0, 6), min_size=0, max_size=5),
+    extra=st.integers(-20, 20),
+    data=st.data(),
+)
 def test_decode_idx_on_nearly_valid_headers(type_code, shape, extra, data):
     itemsize = IDX_TYPE_CODES[type_code].itemsize if type_code in IDX_TYPE_CODES else 1
     expected = int(np.prod(shape)) * itemsize
@@ -102,11 +106,14 @@ def scratch(tmp_path_factory) -> Path:
 
 
 @FUZZ
-@given(dtype=st.sampled_from([np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]),
-       shape=st.lists(st.integers(0, 5), min_size=1, max_size=3),
-       compressed=st.booleans(),
-       edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=4),
-       cut=st.one_of(st.none(), st.integers(0, 10_000)), tail=st.binary(max_size=8))
+@given(
+    dtype=st.sampled_from([np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]),
+    shape=st.lists(st.integers(0, 5), min_size=1, max_size=3),
+    compressed=st.booleans(),
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=4),
+    cut=st.one_of(st.none(), st.integers(0, 10_000)),
+    tail=st.binary(max_size=8),
+)
 def test_read_idx_on_mutated_valid_files(scratch, dtype, shape, compressed, edits, cut, tail):
     path = scratch / ("file.idx.gz" if compressed else "file.idx")
     write_idx(path, np.arange(int(np.prod(shape)), dtype=dtype).reshape(shape))
@@ -176,14 +183,20 @@ def test_empty_array_with_huge_dimensions_is_an_idx_error():
 
 # --- the image preprocessing ------------------------------------------------------------------
 
-ANY_DTYPE = st.one_of(hnp.integer_dtypes(endianness="="), hnp.unsigned_integer_dtypes(endianness="="),
-                      hnp.floating_dtypes(endianness="="), hnp.boolean_dtypes(),
-                      hnp.complex_number_dtypes(endianness="="))
+ANY_DTYPE = st.one_of(
+    hnp.integer_dtypes(endianness="="),
+    hnp.unsigned_integer_dtypes(endianness="="),
+    hnp.floating_dtypes(endianness="="),
+    hnp.boolean_dtypes(),
+    hnp.complex_number_dtypes(endianness="="),
+)
 
 
 @FUZZ
-@given(hnp.arrays(ANY_DTYPE, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=6)),
-       st.sampled_from([np.float32, np.float64]))
+@given(
+    hnp.arrays(ANY_DTYPE, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=6)),
+    st.sampled_from([np.float32, np.float64]),
+)
 def test_scale_pixels_raises_only_documented_errors(pixels, dtype):
     try:
         scaled = scale_pixels(pixels, dtype)
@@ -197,8 +210,11 @@ def test_scale_pixels_raises_only_documented_errors(pixels, dtype):
 
 
 @FUZZ
-@given(st.one_of(st.none(), st.text(max_size=5), st.lists(st.one_of(st.integers(-300, 300), st.text(max_size=2)),
-                                                           max_size=4)))
+@given(
+    st.one_of(
+        st.none(), st.text(max_size=5), st.lists(st.one_of(st.integers(-300, 300), st.text(max_size=2)), max_size=4)
+    )
+)
 def test_scale_pixels_on_things_that_are_not_arrays(value):
     try:
         scale_pixels(value)
@@ -228,8 +244,14 @@ def test_predictor_preprocess_raises_only_documented_errors(predictor, pixels):
 
 
 @FUZZ
-@given(st.lists(st.lists(st.one_of(st.integers(0, 255), st.floats(0, 255), st.text(max_size=1), st.none()),
-                         min_size=0, max_size=3), max_size=3))
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(st.integers(0, 255), st.floats(0, 255), st.text(max_size=1), st.none()), min_size=0, max_size=3
+        ),
+        max_size=3,
+    )
+)
 def test_predictor_preprocess_on_ragged_and_mixed_lists(predictor, rows):
     try:
         predictor.preprocess(rows)
@@ -238,6 +260,7 @@ def test_predictor_preprocess_on_ragged_and_mixed_lists(predictor, rows):
 
 
 # --- model files and checkpoints ----------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
@@ -259,8 +282,11 @@ def _mutate(content: bytes, edits, cut, tail) -> bytes:
     return bytes(content[:cut]) + tail
 
 
-MUTATIONS = dict(edits=st.lists(st.tuples(st.integers(0, 5000), st.integers(0, 255)), max_size=4),
-                 cut=st.one_of(st.none(), st.integers(0, 5000)), tail=st.binary(max_size=8))
+MUTATIONS = dict(
+    edits=st.lists(st.tuples(st.integers(0, 5000), st.integers(0, 255)), max_size=4),
+    cut=st.one_of(st.none(), st.integers(0, 5000)),
+    tail=st.binary(max_size=8),
+)
 
 
 @FUZZ
@@ -290,9 +316,10 @@ def test_load_checkpoint_on_mutated_files_raises_only_checkpoint_errors(saved, e
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-(10**12), 10**12) | st.floats(allow_nan=False) | st.text(max_size=8),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=12)
+    max_leaves=12,
+)
 
 
 @FUZZ

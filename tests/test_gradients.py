@@ -57,8 +57,9 @@ def test_chapter_backward_equals_the_chapters_formulas():
 @pytest.mark.parametrize("hidden", [[4], [6, 5], [5, 4, 3]])
 def test_network_gradients(activation, loss, hidden):
     X, _, Y = _data()
-    arch = MLP(n_features=5, hidden=hidden, n_outputs=3, activation=activation,
-                        loss=loss, init="glorot", dtype="float64")
+    arch = MLP(
+        n_features=5, hidden=hidden, n_outputs=3, activation=activation, loss=loss, init="glorot", dtype="float64"
+    )
     network = build_mlp(arch, random_seed=3)
     if activation in ("relu", "leaky_relu"):
         # keep pre-activations away from the kink at 0, where the derivative does not exist
@@ -73,8 +74,7 @@ def test_network_gradients(activation, loss, hidden):
 @pytest.mark.parametrize("output_activation", ["sigmoid", "softmax", "tanh", "identity"])
 def test_mse_with_every_output_activation(output_activation):
     X, _, Y = _data(n_classes=3)
-    arch = MLP(5, [4], 3, activation="tanh", output_activation=output_activation,
-                        loss="mse", dtype="float64")
+    arch = MLP(5, [4], 3, activation="tanh", output_activation=output_activation, loss="mse", dtype="float64")
     errors = check_network_gradients(build_mlp(arch, random_seed=4), X, Y)
     assert max(errors.values()) < TOLERANCE, errors
 
@@ -83,9 +83,16 @@ def test_dropout_with_a_fixed_mask():
     X, _, Y = _data(n=6)
     rng = np.random.RandomState(5)
     dropout = Dropout(0.5, rng=0)
-    network = Network([Dense(5, 8, init="glorot", rng=rng, dtype=np.float64), Activation("tanh"), dropout,
-                       Dense(8, 3, init="glorot", rng=rng, dtype=np.float64)],
-                      SoftmaxCrossEntropy(), dtype=np.float64)
+    network = Network(
+        [
+            Dense(5, 8, init="glorot", rng=rng, dtype=np.float64),
+            Activation("tanh"),
+            dropout,
+            Dense(8, 3, init="glorot", rng=rng, dtype=np.float64),
+        ],
+        SoftmaxCrossEntropy(),
+        dtype=np.float64,
+    )
     dropout.fixed_mask = dropout._draw_mask(np.empty((6, 8)))
     assert set(np.unique(dropout.fixed_mask)) == {0.0, 2.0}
     errors = check_network_gradients(network, X, Y)
@@ -155,8 +162,9 @@ def test_network_with_shifted_inputs():
     rng = np.random.RandomState(9)
     X = rng.normal(size=(6, 16))
     Y = one_hot(rng.randint(0, 3, size=6), 3, dtype=np.float64)
-    network = build_mlp(MLP(16, [5], 3, activation="tanh", loss="cross-entropy", shift=1,
-                                     init="glorot", dtype="float64"), random_seed=2)
+    network = build_mlp(
+        MLP(16, [5], 3, activation="tanh", loss="cross-entropy", shift=1, init="glorot", dtype="float64"), random_seed=2
+    )
     assert isinstance(network.layers[0], RandomShift)
     network.layers[0].fixed_offsets = rng.randint(-1, 2, size=(6, 2))
     errors = check_network_gradients(network, X, Y)

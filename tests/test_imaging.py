@@ -60,6 +60,7 @@ def test_digits(mnist):
 
 # --- the MNIST normalization --------------------------------------------------------------
 
+
 def test_mnist_test_images_survive_the_round_trip_through_a_painted_png(test_digits):
     """MNIST digits are already normalized: drawn 10x larger and sent as a PNG, they come back."""
     X, _ = test_digits
@@ -68,7 +69,7 @@ def test_mnist_test_images_survive_the_round_trip_through_a_painted_png(test_dig
         seen = image_to_mnist(encode_png(row, scale=10))
         assert seen.shape == (28, 28) and seen.dtype == np.uint8
         errors.append(np.abs(seen.astype(int) - row.reshape(28, 28)).mean())
-    assert np.mean(errors) < 0.1      # grey levels out of 255, averaged over the 100 digits
+    assert np.mean(errors) < 0.1  # grey levels out of 255, averaged over the 100 digits
     assert max(errors) < 1.0
 
 
@@ -79,7 +80,7 @@ def test_position_size_and_polarity_of_a_drawing_do_not_matter(test_digits):
     for factor, (top, left), dark_on_light in [(4, (5, 200), False), (13, (40, 3), True), (7, (0, 0), True)]:
         canvas = np.zeros((420, 500), dtype=np.uint8)
         big = upscale(digit, factor)
-        canvas[top:top + big.shape[0], left:left + big.shape[1]] = big
+        canvas[top : top + big.shape[0], left : left + big.shape[1]] = big
         if dark_on_light:
             canvas = 255 - canvas
         seen = image_to_mnist(png_bytes(Image.fromarray(canvas)))
@@ -88,13 +89,13 @@ def test_position_size_and_polarity_of_a_drawing_do_not_matter(test_digits):
 
 def test_longer_side_becomes_20_pixels_keeping_the_aspect_ratio():
     ink = np.zeros((300, 400))
-    ink[50:250, 100:160] = 255      # a bar 200 high and 60 wide
+    ink[50:250, 100:160] = 255  # a bar 200 high and 60 wide
     seen = to_mnist(ink)
     top, bottom, left, right = ink_bbox(seen)
     assert bottom - top + 1 == BOX_SIDE
-    assert right - left + 1 == 6    # 60 * 20 / 200
+    assert right - left + 1 == 6  # 60 * 20 / 200
     ink = np.zeros((100, 100))
-    ink[40:44, 10:90] = 255         # a wide, flat bar: 4 x 80
+    ink[40:44, 10:90] = 255  # a wide, flat bar: 4 x 80
     top, bottom, left, right = ink_bbox(to_mnist(ink))
     assert (right - left + 1, bottom - top + 1) == (BOX_SIDE, 1)
 
@@ -109,15 +110,18 @@ def test_a_tiny_drawing_is_scaled_up_to_20_pixels_like_the_mnist_digits():
 
 def test_centre_of_mass_lands_on_the_centre_of_the_field():
     ink = np.zeros((200, 200))
-    ink[20:180, 30:60] = 255        # an L: heavy on the left and the bottom
+    ink[20:180, 30:60] = 255  # an L: heavy on the left and the bottom
     ink[150:180, 30:170] = 255
     seen = to_mnist(ink)
     row, col = centre_of_mass(seen)
     assert abs(row - 14) <= 0.5 and abs(col - 14) <= 0.5
 
 
-strokes = st.lists(st.tuples(st.integers(0, 199), st.integers(0, 149), st.integers(0, 199),
-                             st.integers(0, 149), st.integers(1, 25)), min_size=1, max_size=5)
+strokes = st.lists(
+    st.tuples(st.integers(0, 199), st.integers(0, 149), st.integers(0, 199), st.integers(0, 149), st.integers(1, 25)),
+    min_size=1,
+    max_size=5,
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -141,9 +145,13 @@ def test_any_drawing_becomes_an_mnist_style_image(strokes, light_ink):
 
 
 @settings(max_examples=80, deadline=None)
-@given(mode=st.sampled_from(["1", "L", "LA", "P", "RGB", "RGBA", "I;16", "CMYK"]),
-       width=st.integers(1, 40), height=st.integers(1, 40), seed=st.integers(0, 2 ** 16),
-       fmt=st.sampled_from(["PNG", "JPEG"]))
+@given(
+    mode=st.sampled_from(["1", "L", "LA", "P", "RGB", "RGBA", "I;16", "CMYK"]),
+    width=st.integers(1, 40),
+    height=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+    fmt=st.sampled_from(["PNG", "JPEG"]),
+)
 def test_any_small_picture_gives_an_image_or_says_it_is_blank(mode, width, height, seed, fmt):
     """Odd sizes (1 x 1, 1 x 40), every colour mode and random content: never a crash."""
     if fmt == "JPEG" and mode not in ("L", "RGB", "CMYK"):
@@ -165,20 +173,24 @@ def test_any_small_picture_gives_an_image_or_says_it_is_blank(mode, width, heigh
 
 # --- decoding: formats, polarity, transparency, noise -----------------------------------------
 
+
 def test_dark_ink_on_paper_gives_the_same_image_as_light_ink_on_black(test_digits):
     X, _ = test_digits
     light = encode_png(X[0], scale=8)
     dark = encode_png(X[0], scale=8, invert=True)
     np.testing.assert_array_equal(image_to_mnist(dark), image_to_mnist(light))
-    assert decode_image(dark).max() == 255 and decode_image(dark)[0, 0] == 0   # background is 0
+    assert decode_image(dark).max() == 255 and decode_image(dark)[0, 0] == 0  # background is 0
 
 
 def similarity(seen: np.ndarray, original: np.ndarray) -> float:
     """Correlation of two 28 x 28 images, allowing a shift of one pixel (the centring rounds the
     centre of mass to whole pixels, so a slightly different box may move the digit by one)."""
     seen, original = seen.reshape(28, 28).astype(float), original.reshape(28, 28).astype(float)
-    return max(np.corrcoef(np.roll(seen, (dy, dx), axis=(0, 1)).ravel(), original.ravel())[0, 1]
-               for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+    return max(
+        np.corrcoef(np.roll(seen, (dy, dx), axis=(0, 1)).ravel(), original.ravel())[0, 1]
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+    )
 
 
 def test_a_jpeg_of_dark_ink_is_inverted_and_matches_the_digit(test_digits):
@@ -194,9 +206,9 @@ def test_paper_texture_and_uneven_light_are_background(test_digits):
     X, _ = test_digits
     rng = np.random.default_rng(0)
     for row in X[:5]:
-        digit = upscale(row, 6).astype(float)                         # 168 x 168
+        digit = upscale(row, 6).astype(float)  # 168 x 168
         paper = 170 + 40 * np.linspace(0, 1, 300)[None, :] + rng.normal(0, 6, (300, 300))
-        paper[60:228, 80:248] -= digit * (120 / 255)                  # ink darker than the paper by up to 120
+        paper[60:228, 80:248] -= digit * (120 / 255)  # ink darker than the paper by up to 120
         photo = Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8))
         seen = image_to_mnist(jpeg_bytes(photo))
         top, bottom, left, right = ink_bbox(seen)
@@ -218,8 +230,8 @@ def test_strokes_on_a_transparent_background(ink_colour):
 
 def test_a_16_bit_grey_png_is_read_with_its_full_range(test_digits):
     X, _ = test_digits
-    wide = (upscale(X[2], 5).astype(np.uint16) * 257)
-    image = Image.fromarray(wide)                      # mode "I;16"
+    wide = upscale(X[2], 5).astype(np.uint16) * 257
+    image = Image.fromarray(wide)  # mode "I;16"
     assert image.mode.startswith("I;16")
     np.testing.assert_array_equal(image_to_mnist(png_bytes(image)), image_to_mnist(encode_png(X[2], scale=5)))
 
@@ -227,14 +239,15 @@ def test_a_16_bit_grey_png_is_read_with_its_full_range(test_digits):
 def test_the_exif_rotation_of_a_photo_is_applied(test_digits):
     X, _ = test_digits
     upright = Image.open(io.BytesIO(encode_png(X[4], scale=6)))
-    stored = upright.transpose(Image.Transpose.ROTATE_90)     # as a phone held sideways stores it
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # as a phone held sideways stores it
     exif = Image.Exif()
-    exif[0x0112] = 6                                           # "rotate 90 degrees clockwise to view"
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
     seen = image_to_mnist(png_bytes(stored, exif=exif))
     np.testing.assert_array_equal(seen, image_to_mnist(encode_png(X[4], scale=6)))
 
 
 # --- errors that say what was expected ------------------------------------------------------
+
 
 def gif_bytes() -> bytes:
     buffer = io.BytesIO()
@@ -242,14 +255,17 @@ def gif_bytes() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("data, error, message", [
-    (b"", UnreadableImageError, "empty"),
-    (b"hello, this is text", UnreadableImageError, "not an image"),
-    (b"%PDF-1.4\n" + bytes(200), UnreadableImageError, "expected a PNG or JPEG"),
-    (gif_bytes(), UnreadableImageError, "GIF images are not accepted: expected a PNG or JPEG"),
-    (png_bytes(Image.new("L", (64, 64), 255)), BlankImageError, "blank"),
-    (png_bytes(Image.new("RGBA", (64, 64), (0, 0, 0, 0))), BlankImageError, "blank"),
-])
+@pytest.mark.parametrize(
+    "data, error, message",
+    [
+        (b"", UnreadableImageError, "empty"),
+        (b"hello, this is text", UnreadableImageError, "not an image"),
+        (b"%PDF-1.4\n" + bytes(200), UnreadableImageError, "expected a PNG or JPEG"),
+        (gif_bytes(), UnreadableImageError, "GIF images are not accepted: expected a PNG or JPEG"),
+        (png_bytes(Image.new("L", (64, 64), 255)), BlankImageError, "blank"),
+        (png_bytes(Image.new("RGBA", (64, 64), (0, 0, 0, 0))), BlankImageError, "blank"),
+    ],
+)
 def test_bad_pictures_are_refused_with_a_message(data, error, message):
     with pytest.raises(error, match=message):
         image_to_mnist(data)
@@ -263,18 +279,21 @@ def test_a_truncated_png_is_refused():
 
 def test_an_image_with_too_many_pixels_is_refused_before_decoding():
     side = int(np.sqrt(MAX_IMAGE_PIXELS)) + 1
-    data = png_bytes(Image.new("1", (side, side), 0))   # a few kilobytes that would decode to 16 MB
+    data = png_bytes(Image.new("1", (side, side), 0))  # a few kilobytes that would decode to 16 MB
     assert len(data) < 100_000
     with pytest.raises(ImageError, match=f"{side} x {side} pixels: expected at most"):
         image_to_mnist(data)
 
 
-@pytest.mark.parametrize("ink, message", [
-    (np.zeros((3, 4, 5)), "expected a 2-D grey-level image"),
-    (np.full((5, 5), np.nan), "NaN or infinite"),
-    (np.full((5, 5), 300.0), r"must be in \[0, 255\]"),
-    (np.full((5, 5), -1.0), r"must be in \[0, 255\]"),
-])
+@pytest.mark.parametrize(
+    "ink, message",
+    [
+        (np.zeros((3, 4, 5)), "expected a 2-D grey-level image"),
+        (np.full((5, 5), np.nan), "NaN or infinite"),
+        (np.full((5, 5), 300.0), r"must be in \[0, 255\]"),
+        (np.full((5, 5), -1.0), r"must be in \[0, 255\]"),
+    ],
+)
 def test_to_mnist_names_what_is_wrong_with_an_array(ink, message):
     with pytest.raises(ValueError, match=message):
         to_mnist(ink)
@@ -292,6 +311,7 @@ def test_decode_image_wants_bytes():
 
 # --- drawing arrays ---------------------------------------------------------------------------
 
+
 def test_encode_png_draws_each_pixel_as_a_block(test_digits):
     X, _ = test_digits
     image = Image.open(io.BytesIO(encode_png(X[0], scale=3)))
@@ -307,10 +327,10 @@ def test_render_weights_draws_positive_red_negative_blue_zero_white():
     image = np.asarray(Image.open(io.BytesIO(render_weights(weights, scale=4)))).astype(int)
     assert image.shape == (112, 112, 3)
     largest, most_negative, half, zero = image[0, 0], image[0, 4], image[0, 8], image[100, 100]
-    assert largest[0] > 100 and max(largest[1:]) < 10                  # dark red
-    assert most_negative[2] > 50 and max(most_negative[:2]) < 10       # dark blue
-    assert half[0] > 200 and max(half[1:]) < 60                        # bright red
-    assert min(zero) >= 250                                            # white
+    assert largest[0] > 100 and max(largest[1:]) < 10  # dark red
+    assert most_negative[2] > 50 and max(most_negative[:2]) < 10  # dark blue
+    assert half[0] > 200 and max(half[1:]) < 60  # bright red
+    assert min(zero) >= 250  # white
     with pytest.raises(ValueError, match="square number of weights"):
         render_weights(np.zeros(100 + 1))
     with pytest.raises(ValueError, match="NaN or infinite"):

@@ -30,8 +30,14 @@ def trained(arch: MLP, mnist, n: int = 3000, epochs: int = 1, seed: int = 1, opt
     X, y = mnist
     network = build_mlp(arch, random_seed=seed)
     trainer = Trainer(network, optimizer(network.flat_parameters(), **options), rng=seed)
-    trainer.fit(X[:n], y[:n], epochs=epochs, batch_size=100, progress=False,
-                preprocess=lambda batch: scale_pixels(batch, network.dtype))
+    trainer.fit(
+        X[:n],
+        y[:n],
+        epochs=epochs,
+        batch_size=100,
+        progress=False,
+        preprocess=lambda batch: scale_pixels(batch, network.dtype),
+    )
     return network
 
 
@@ -40,12 +46,12 @@ def chapter_model(mnist, tmp_path_factory):
     arch = MLP(784, [50], 10)
     network = trained(arch, mnist, lr=0.1)
     path = tmp_path_factory.mktemp("model") / "model.safetensors"
-    save_model(path, network, classes=[str(k) for k in range(10)], training={"lr": 0.1},
-               metrics={"test_acc": 0.5})
+    save_model(path, network, classes=[str(k) for k in range(10)], training={"lr": 0.1}, metrics={"test_acc": 0.5})
     return network, arch, path
 
 
 # --- the format -----------------------------------------------------------------------------
+
 
 def test_the_file_is_safetensors_with_the_documented_json_header(chapter_model):
     network, arch, path = chapter_model
@@ -54,12 +60,15 @@ def test_the_file_is_safetensors_with_the_documented_json_header(chapter_model):
     assert tensors["layers.0.weight"].shape == (50, 784) and tensors["layers.0.weight"].dtype == np.float32
     np.testing.assert_array_equal(tensors["layers.2.weight"], network.layers[2].weight)
     (size,) = struct.unpack("<Q", path.read_bytes()[:8])
-    header = json.loads(json.loads(path.read_bytes()[8:8 + size])["__metadata__"]["neuralnet"])
+    header = json.loads(json.loads(path.read_bytes()[8 : 8 + size])["__metadata__"]["neuralnet"])
     assert header["format"] == FORMAT == "neuralnet-model" and header["format_version"] == FORMAT_VERSION == 2
     assert header["architecture"] == {"input_shape": [784], "layers": arch.specs(), "loss": "mse", "dtype": "float32"}
     assert header["architecture"]["layers"] == [
-        {"type": "Dense", "n_in": 784, "n_out": 50, "init": "normal"}, {"type": "Activation", "name": "sigmoid"},
-        {"type": "Dense", "n_in": 50, "n_out": 10, "init": "normal"}, {"type": "Activation", "name": "sigmoid"}]
+        {"type": "Dense", "n_in": 784, "n_out": 50, "init": "normal"},
+        {"type": "Activation", "name": "sigmoid"},
+        {"type": "Dense", "n_in": 50, "n_out": 10, "init": "normal"},
+        {"type": "Activation", "name": "sigmoid"},
+    ]
     assert header["preprocessing"]["name"] == "chapter" and "255" in header["preprocessing"]["formula"]
     assert header["classes"] == [str(k) for k in range(10)]
     assert header["training"] == {"lr": 0.1} and header["metrics"] == {"test_acc": 0.5}
@@ -68,13 +77,17 @@ def test_the_file_is_safetensors_with_the_documented_json_header(chapter_model):
         assert f'"{key}"' in doc, key
 
 
-@pytest.mark.parametrize("arch", [
-    MLP(784, [50], 10),
-    MLP(784, [64, 32], 10, activation="relu", loss="cross-entropy", init="he", dropout=0.2),
-    MLP(784, [40], 10, activation="tanh", dtype="float64"),
-    MLP(784, [30, 20, 10], 10, activation="leaky_relu", loss="cross-entropy", init="glorot"),
-    MLP(784, [64], 10, activation="tanh", loss="cross-entropy", init="glorot", dropout=0.1, shift=1),
-], ids=["chapter", "relu-dropout-ce", "tanh-float64", "deep-leaky", "shifted-inputs"])
+@pytest.mark.parametrize(
+    "arch",
+    [
+        MLP(784, [50], 10),
+        MLP(784, [64, 32], 10, activation="relu", loss="cross-entropy", init="he", dropout=0.2),
+        MLP(784, [40], 10, activation="tanh", dtype="float64"),
+        MLP(784, [30, 20, 10], 10, activation="leaky_relu", loss="cross-entropy", init="glorot"),
+        MLP(784, [64], 10, activation="tanh", loss="cross-entropy", init="glorot", dropout=0.1, shift=1),
+    ],
+    ids=["chapter", "relu-dropout-ce", "tanh-float64", "deep-leaky", "shifted-inputs"],
+)
 def test_loaded_predictor_is_bit_identical_to_the_trained_model(arch, mnist, tmp_path):
     X, y = mnist
     network = trained(arch, mnist, n=10000, epochs=2, lr=0.1, momentum=0.9)
@@ -110,10 +123,11 @@ def test_load_accepts_a_run_folder(chapter_model, tmp_path):
 
 # --- bad files are refused ------------------------------------------------------------------
 
+
 def _rewrite(path: Path, target: Path, edit_header=None, edit_tensors=None) -> Path:
     """Copy the model file at ``path`` to ``target`` with its header and tensors edited."""
     (size,) = struct.unpack("<Q", path.read_bytes()[:8])
-    header = json.loads(json.loads(path.read_bytes()[8:8 + size])["__metadata__"]["neuralnet"])
+    header = json.loads(json.loads(path.read_bytes()[8 : 8 + size])["__metadata__"]["neuralnet"])
     tensors = load_file(str(path))
     if edit_header:
         edit_header(header)
@@ -131,41 +145,95 @@ def _nan_weight(tensors):
     tensors["layers.2.bias"][3] = np.nan
 
 
-@pytest.mark.parametrize("header_edit, tensor_edit, message", [
-    (_set("format_version", 3), None,
-     r"format version 3 is not supported \(this neuralnet reads neuralnet-model versions 1 and 2\)"),
-    (_set("format_version", None), None, r"format version None is not supported"),
-    (_set("format", "something-else"), None, r"format 'something-else' is not 'neuralnet-model'"),
-    (lambda h: h["architecture"]["layers"][0].__setitem__("n_out", 40), None,
-     r"layer 2 of the stack .*Dense has n_in = 50, but its input has 40 features"),
-    (lambda h: [h["architecture"]["layers"][i].__setitem__("n_out" if i == 0 else "n_in", 40) for i in (0, 2)],
-     None, r"layers.0.weight has shape \(50, 784\), but the architecture \(Dense\(40\) -> Activation -> "
-           r"Dense\(10\) -> Activation\) needs \(40, 784\)"),
-    (lambda h: h["architecture"]["layers"].extend([{"type": "Dense", "n_in": 10, "n_out": 10, "init": "normal"},
-                                                   {"type": "Activation", "name": "sigmoid"}]),
-     None, r"missing \['layers.4.bias', 'layers.4.weight'\]"),
-    (None, lambda t: t.pop("layers.2.bias"), r"missing \['layers.2.bias'\]"),
-    (None, lambda t: t.__setitem__("layers.9.weight", np.zeros(3, np.float32)), r"unexpected \['layers.9.weight'\]"),
-    (None, lambda t: t.__setitem__("layers.0.bias", t["layers.0.bias"].astype(np.float64)),
-     r"layers.0.bias is float64, but the architecture says float32"),
-    (None, _nan_weight, r"layers.2.bias contains NaN or infinite values"),
-    (lambda h: h["architecture"]["layers"][1].__setitem__("name", "swish"), None, r"unknown activation 'swish'"),
-    (lambda h: h["architecture"]["layers"][0].__setitem__("colour", "red"), None,
-     r"Dense layer .*unexpected keyword argument 'colour'"),
-    (lambda h: h["architecture"]["layers"].insert(0, {"type": "Conv9D"}), None, r"unknown layer type 'Conv9D'"),
-    (lambda h: h["architecture"].__setitem__("colour", "red"), None,
-     r"invalid architecture .*expected an object with exactly input_shape, layers, loss and dtype"),
-    (lambda h: h.pop("architecture"), None, r"the header has no architecture"),
-    (_set("preprocessing", {"name": "imagenet"}), None,
-     r"preprocessing 'imagenet' is not supported; expected one of \['chapter', 'standardize'\]"),
-    (_set("preprocessing", {"name": ["chapter"]}), None, r"preprocessing \['chapter'\] is not supported"),
-    (_set("classes", ["a", "b"]), None, r"'classes' must list 10 labels \(strings or numbers\), got \['a', 'b'\]"),
-    (_set("classes", [[k] for k in range(10)]), None, r"'classes' must list 10 labels \(strings or numbers\)"),
-    (_set("metrics", [1]), None, r"'metrics' must be an object, got \[1\]"),
-], ids=["version-3", "no-version", "other-format", "shapes-do-not-fit", "shape-mismatch", "missing-layer",
-        "missing-tensor", "extra-tensor", "dtype-mismatch", "nan-weight", "unknown-activation", "unknown-setting",
-        "unknown-layer", "unknown-field", "no-architecture", "unknown-preprocessing", "preprocessing-not-a-name",
-        "classes", "nested-classes", "metrics-not-an-object"])
+@pytest.mark.parametrize(
+    "header_edit, tensor_edit, message",
+    [
+        (
+            _set("format_version", 3),
+            None,
+            r"format version 3 is not supported \(this neuralnet reads neuralnet-model versions 1 and 2\)",
+        ),
+        (_set("format_version", None), None, r"format version None is not supported"),
+        (_set("format", "something-else"), None, r"format 'something-else' is not 'neuralnet-model'"),
+        (
+            lambda h: h["architecture"]["layers"][0].__setitem__("n_out", 40),
+            None,
+            r"layer 2 of the stack .*Dense has n_in = 50, but its input has 40 features",
+        ),
+        (
+            lambda h: [h["architecture"]["layers"][i].__setitem__("n_out" if i == 0 else "n_in", 40) for i in (0, 2)],
+            None,
+            r"layers.0.weight has shape \(50, 784\), but the architecture \(Dense\(40\) -> Activation -> "
+            r"Dense\(10\) -> Activation\) needs \(40, 784\)",
+        ),
+        (
+            lambda h: h["architecture"]["layers"].extend(
+                [
+                    {"type": "Dense", "n_in": 10, "n_out": 10, "init": "normal"},
+                    {"type": "Activation", "name": "sigmoid"},
+                ]
+            ),
+            None,
+            r"missing \['layers.4.bias', 'layers.4.weight'\]",
+        ),
+        (None, lambda t: t.pop("layers.2.bias"), r"missing \['layers.2.bias'\]"),
+        (
+            None,
+            lambda t: t.__setitem__("layers.9.weight", np.zeros(3, np.float32)),
+            r"unexpected \['layers.9.weight'\]",
+        ),
+        (
+            None,
+            lambda t: t.__setitem__("layers.0.bias", t["layers.0.bias"].astype(np.float64)),
+            r"layers.0.bias is float64, but the architecture says float32",
+        ),
+        (None, _nan_weight, r"layers.2.bias contains NaN or infinite values"),
+        (lambda h: h["architecture"]["layers"][1].__setitem__("name", "swish"), None, r"unknown activation 'swish'"),
+        (
+            lambda h: h["architecture"]["layers"][0].__setitem__("colour", "red"),
+            None,
+            r"Dense layer .*unexpected keyword argument 'colour'",
+        ),
+        (lambda h: h["architecture"]["layers"].insert(0, {"type": "Conv9D"}), None, r"unknown layer type 'Conv9D'"),
+        (
+            lambda h: h["architecture"].__setitem__("colour", "red"),
+            None,
+            r"invalid architecture .*expected an object with exactly input_shape, layers, loss and dtype",
+        ),
+        (lambda h: h.pop("architecture"), None, r"the header has no architecture"),
+        (
+            _set("preprocessing", {"name": "imagenet"}),
+            None,
+            r"preprocessing 'imagenet' is not supported; expected one of \['chapter', 'standardize'\]",
+        ),
+        (_set("preprocessing", {"name": ["chapter"]}), None, r"preprocessing \['chapter'\] is not supported"),
+        (_set("classes", ["a", "b"]), None, r"'classes' must list 10 labels \(strings or numbers\), got \['a', 'b'\]"),
+        (_set("classes", [[k] for k in range(10)]), None, r"'classes' must list 10 labels \(strings or numbers\)"),
+        (_set("metrics", [1]), None, r"'metrics' must be an object, got \[1\]"),
+    ],
+    ids=[
+        "version-3",
+        "no-version",
+        "other-format",
+        "shapes-do-not-fit",
+        "shape-mismatch",
+        "missing-layer",
+        "missing-tensor",
+        "extra-tensor",
+        "dtype-mismatch",
+        "nan-weight",
+        "unknown-activation",
+        "unknown-setting",
+        "unknown-layer",
+        "unknown-field",
+        "no-architecture",
+        "unknown-preprocessing",
+        "preprocessing-not-a-name",
+        "classes",
+        "nested-classes",
+        "metrics-not-an-object",
+    ],
+)
 def test_invalid_model_files_are_refused_with_a_clear_error(chapter_model, tmp_path, header_edit, tensor_edit, message):
     bad = _rewrite(chapter_model[2], tmp_path / "bad.safetensors", header_edit, tensor_edit)
     with pytest.raises(ModelFileError, match=message) as error:
@@ -185,7 +253,7 @@ def test_truncated_files_are_refused_at_any_length(chapter_model, tmp_path):
 def test_corrupted_header_and_foreign_files_are_refused(chapter_model, tmp_path):
     tensors = load_file(str(chapter_model[2]))
     (size,) = struct.unpack("<Q", chapter_model[2].read_bytes()[:8])
-    text = json.loads(chapter_model[2].read_bytes()[8:8 + size])["__metadata__"]["neuralnet"]
+    text = json.loads(chapter_model[2].read_bytes()[8 : 8 + size])["__metadata__"]["neuralnet"]
     save_file(tensors, str(tmp_path / "a.safetensors"), metadata={"neuralnet": text[:-20]})  # cut JSON
     with pytest.raises(ModelFileError, match="the 'neuralnet' JSON header is corrupted"):
         load(tmp_path / "a.safetensors")
@@ -230,6 +298,7 @@ def test_no_pickle_in_the_library():
 
 
 # --- writing never replaces a file unasked --------------------------------------------------
+
 
 def test_save_model_refuses_to_replace_an_existing_file(chapter_model, tmp_path):
     network, arch, path = chapter_model

@@ -67,8 +67,11 @@ def executed(tmp_path_factory, data_dir):
     mp.setenv("NEURALNET_NOTEBOOK_EPOCHS", str(EPOCHS))
     try:
         client = nbclient.NotebookClient(
-            notebook, km=_this_interpreters_kernel(work / "kernels"), timeout=180,
-            resources={"metadata": {"path": str(work)}})
+            notebook,
+            km=_this_interpreters_kernel(work / "kernels"),
+            timeout=180,
+            resources={"metadata": {"path": str(work)}},
+        )
         client.execute()  # raises CellExecutionError, with the failing cell, if any cell fails
     finally:
         mp.undo()
@@ -97,8 +100,11 @@ def test_notebook_prints_the_shapes_of_one_forward_and_backward_pass(executed):
 def test_notebook_trains_and_reports_the_test_accuracy(executed):
     text = "\n".join(_text(cell) for cell in executed.cells if cell.cell_type == "code")
     assert re.search(r"Initial valid accuracy: \d+\.\d%", text)
-    epochs = re.findall(r"^Epoch: (\d{3})/(\d{3}) \| Train MSE: [\d.]+ \| Train Acc: [\d.]+% \| Valid Acc: [\d.]+%$",
-                        text, flags=re.MULTILINE)
+    epochs = re.findall(
+        r"^Epoch: (\d{3})/(\d{3}) \| Train MSE: [\d.]+ \| Train Acc: [\d.]+% \| Valid Acc: [\d.]+%$",
+        text,
+        flags=re.MULTILINE,
+    )
     assert epochs == [("001", "002"), ("002", "002")]
     match = re.search(r"^Test accuracy: (\d+\.\d\d)%$", text, flags=re.MULTILINE)
     assert match and 0.0 <= float(match.group(1)) <= 100.0
@@ -111,8 +117,9 @@ def test_notebook_shows_the_chapters_figures_inline(executed):
     # 11.4, 11.5, 11.7, 11.8, 11.9, in the chapter's order
     assert len(figures) == 5
     sources = [cell.source for cell in figures]
-    for name, source in zip(["plot_digits_per_class", "plot_digit_variants", "plot_loss", "plot_accuracy",
-                             "plot_misclassified"], sources):
+    for name, source in zip(
+        ["plot_digits_per_class", "plot_digit_variants", "plot_loss", "plot_accuracy", "plot_misclassified"], sources
+    ):
         assert name in source
 
 

@@ -32,16 +32,31 @@ def train(arch: MLP, mnist, optimizer, n=10000, epochs=2, **options):
     X, y = mnist
     network = build_mlp(arch, random_seed=1)
     trainer = Trainer(network, optimizer(network.flat_parameters(), **options), rng=1)
-    trainer.fit(X[:n], y[:n], epochs=epochs, batch_size=100, progress=False, evaluate_train=False, threads=1,
-                preprocess=lambda batch: scale_pixels(batch, network.dtype))
+    trainer.fit(
+        X[:n],
+        y[:n],
+        epochs=epochs,
+        batch_size=100,
+        progress=False,
+        evaluate_train=False,
+        threads=1,
+        preprocess=lambda batch: scale_pixels(batch, network.dtype),
+    )
     return network
 
 
-@pytest.mark.parametrize("arch, optimizer, options", [
-    (MLP(784, [50], 10), SGD, {"lr": 0.1, "momentum": 0.9}),  # the chapter's network
-    (MLP(784, [256, 128, 64, 32], 10, activation="relu", loss="cross-entropy", init="he",
-                  dropout=0.2), Adam, {"lr": 1e-3}),
-], ids=["chapter", "deep"])
+@pytest.mark.parametrize(
+    "arch, optimizer, options",
+    [
+        (MLP(784, [50], 10), SGD, {"lr": 0.1, "momentum": 0.9}),  # the chapter's network
+        (
+            MLP(784, [256, 128, 64, 32], 10, activation="relu", loss="cross-entropy", init="he", dropout=0.2),
+            Adam,
+            {"lr": 1e-3},
+        ),
+    ],
+    ids=["chapter", "deep"],
+)
 def test_onnx_runtime_matches_neuralnet_on_the_mnist_test_set(arch, optimizer, options, mnist, tmp_path):
     X, y = mnist
     network = train(arch, mnist, optimizer, **options)
@@ -75,8 +90,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("arch", CASES,
-                         ids=lambda a: f"{a.activation}-{a.loss}-{a.hidden}-{a.output_activation}-{a.dtype}")
+@pytest.mark.parametrize(
+    "arch", CASES, ids=lambda a: f"{a.activation}-{a.loss}-{a.hidden}-{a.output_activation}-{a.dtype}"
+)
 def test_every_network_the_engine_builds_exports(arch):
     rng = np.random.RandomState(0)
     network = build_mlp(arch, random_seed=2)
@@ -103,7 +119,15 @@ def test_the_graph_is_made_of_standard_nodes_with_one_input_and_one_output(tmp_p
     model = to_onnx(network, header=header)
     onnx.checker.check_model(model, full_check=True)
     assert [node.op_type for node in model.graph.node] == [
-        "Mul", "Sub", "Div", "Gemm", "Sigmoid", "Gemm", "Sigmoid", "Identity"]
+        "Mul",
+        "Sub",
+        "Div",
+        "Gemm",
+        "Sigmoid",
+        "Gemm",
+        "Sigmoid",
+        "Identity",
+    ]
     (graph_input,), (graph_output,) = model.graph.input, model.graph.output
     assert graph_input.name == "pixels" and graph_output.name == "probabilities"
     assert graph_input.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
@@ -113,8 +137,15 @@ def test_the_graph_is_made_of_standard_nodes_with_one_input_and_one_output(tmp_p
     np.testing.assert_array_equal(weights[model.graph.node[3].input[1]], network.layers[0].weight.T)
     assert json.loads({p.key: p.value for p in model.metadata_props}["neuralnet"]) == header
     deep = to_onnx(build_mlp(MLP(784, [8, 8], 10, activation="relu", dropout=0.5, loss="cross-entropy")))
-    assert [node.op_type for node in deep.graph.node][3:] == ["Gemm", "Relu", "Gemm", "Relu", "Gemm", "Softmax",
-                                                              "Identity"]  # no dropout at inference
+    assert [node.op_type for node in deep.graph.node][3:] == [
+        "Gemm",
+        "Relu",
+        "Gemm",
+        "Relu",
+        "Gemm",
+        "Softmax",
+        "Identity",
+    ]  # no dropout at inference
 
 
 def test_export_command_writes_the_file_and_never_replaces_one_unasked(tmp_path, capsys):
@@ -124,8 +155,10 @@ def test_export_command_writes_the_file_and_never_replaces_one_unasked(tmp_path,
     save_model(run / "model.safetensors", network)
     target = tmp_path / "model.onnx"
     assert main(["export", str(run), "--onnx", str(target)]) == 0
-    assert f"ONNX model written to {target}: input 'pixels' float32 (N, 784), output 'probabilities' " \
-           f"float32 (N, 10)" in capsys.readouterr().out
+    assert (
+        f"ONNX model written to {target}: input 'pixels' float32 (N, 784), output 'probabilities' "
+        f"float32 (N, 10)" in capsys.readouterr().out
+    )
     pixels = np.random.RandomState(1).randint(0, 256, size=(50, 784))
     expected = load(run).predict_proba(pixels)
     assert np.abs(run_onnx(target.read_bytes(), pixels) - expected).max() < TOLERANCE

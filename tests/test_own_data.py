@@ -53,11 +53,13 @@ def cancer_csv(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def cancer_run(cancer_csv, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cancer-runs")
-    return train(["--data", str(cancer_csv), "--target", "diagnosis", "--hidden", "16", "--epochs", "40",
-                  "--seed", "3"], out)
+    return train(
+        ["--data", str(cancer_csv), "--target", "diagnosis", "--hidden", "16", "--epochs", "40", "--seed", "3"], out
+    )
 
 
 # --- reading CSV files -------------------------------------------------------------------
+
 
 def test_read_csv_gives_numeric_features_and_text_labels(tmp_path):
     path = write_csv(tmp_path / "t.csv", ["a", "b", "kind"], [[1, 2.5, "cat"], [3, -4e-3, "dog"], [5, 6, "cat"]])
@@ -78,16 +80,19 @@ def test_read_csv_target_by_name_and_semicolons(tmp_path):
     assert table.features == ["x", "y"]
 
 
-@pytest.mark.parametrize("text, target, message", [
-    ("a,b,c\n1,2,x\n1,2\n", None, "row 3: 2 cells, but the header has 3 columns"),
-    ("a,b,c\n1,2,x\n1,oops,y\n", None, "row 3, column 'b': 'oops' is not a number"),
-    ("a,b,c\n1,2,x\n1,,y\n", None, "row 3, column 'b': the value is missing"),
-    ("a,b,c\n1,2,x\n1,NA,y\n", None, "row 3, column 'b': the value is missing"),
-    ("a,b,c\n1,2,x\n", "label", "there is no target column 'label'; the columns are ['a', 'b', 'c']"),
-    ("a,b,c\n", None, "has a header but no rows of data"),
-    ("", None, "is empty"),
-    ("a,a,c\n1,2,x\n", None, "names the columns ['a'] more than once"),
-])
+@pytest.mark.parametrize(
+    "text, target, message",
+    [
+        ("a,b,c\n1,2,x\n1,2\n", None, "row 3: 2 cells, but the header has 3 columns"),
+        ("a,b,c\n1,2,x\n1,oops,y\n", None, "row 3, column 'b': 'oops' is not a number"),
+        ("a,b,c\n1,2,x\n1,,y\n", None, "row 3, column 'b': the value is missing"),
+        ("a,b,c\n1,2,x\n1,NA,y\n", None, "row 3, column 'b': the value is missing"),
+        ("a,b,c\n1,2,x\n", "label", "there is no target column 'label'; the columns are ['a', 'b', 'c']"),
+        ("a,b,c\n", None, "has a header but no rows of data"),
+        ("", None, "is empty"),
+        ("a,a,c\n1,2,x\n", None, "names the columns ['a'] more than once"),
+    ],
+)
 def test_read_csv_refuses_bad_files_naming_row_and_column(tmp_path, text, target, message):
     path = tmp_path / "bad.csv"
     path.write_text(text)
@@ -104,6 +109,7 @@ def test_read_feature_columns_takes_the_models_columns_by_name(tmp_path):
 
 
 # --- .npz files ----------------------------------------------------------------------------
+
 
 def test_read_npz_arrays_and_own_test_split(tmp_path):
     X, y = np.arange(12.0).reshape(6, 2), np.array([0, 1, 0, 1, 0, 1])
@@ -135,6 +141,7 @@ def test_an_npz_with_its_own_test_split_is_used_as_it_is(tmp_path):
 
 
 # --- image folders and IDX folders ---------------------------------------------------------
+
 
 def save_images(folder: Path, images: dict[str, list[np.ndarray]], suffix=".png") -> Path:
     for name, arrays in images.items():
@@ -209,8 +216,9 @@ def idx_folder(folder: Path, train_images, train_labels, test_images, test_label
 def test_idx_folder_with_any_image_size_and_number_of_classes(tmp_path):
     rng = np.random.default_rng(1)
     labels = np.array([3, 7, 12, 3, 7, 12])
-    folder = idx_folder(tmp_path / "set", rng.integers(0, 256, (6, 5, 7)), labels, rng.integers(0, 256, (3, 5, 7)),
-                        np.array([12, 3, 7]))
+    folder = idx_folder(
+        tmp_path / "set", rng.integers(0, 256, (6, 5, 7)), labels, rng.integers(0, 256, (3, 5, 7)), np.array([12, 3, 7])
+    )
     images = read_idx_folder(folder)
     assert images.class_names == ["3", "7", "12"] and images.image_shape == (1, 5, 7)
     assert list(images.y) == [0, 1, 2, 0, 1, 2] and list(images.y_test) == [2, 0, 1]
@@ -224,6 +232,7 @@ def test_idx_folder_whose_counts_disagree_is_refused(tmp_path):
 
 
 # --- toy problems and splits ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", sorted(TOY_DATASETS))
 def test_toy_problems_are_seeded_2d_with_their_classes(name):
@@ -240,8 +249,9 @@ def test_spirals_follow_the_nnfs_definition():
     radius = np.hypot(X[:, 0], X[:, 1])
     np.testing.assert_allclose(radius[:10], np.linspace(0, 1, 10), atol=1e-12)
     angle = np.linspace(4, 8, 10) * 2.5  # arm 1: t = linspace(4, 8), points (r sin 2.5t, r cos 2.5t)
-    np.testing.assert_allclose(X[10:20], np.c_[np.linspace(0, 1, 10) * np.sin(angle),
-                                               np.linspace(0, 1, 10) * np.cos(angle)], atol=1e-12)
+    np.testing.assert_allclose(
+        X[10:20], np.c_[np.linspace(0, 1, 10) * np.sin(angle), np.linspace(0, 1, 10) * np.cos(angle)], atol=1e-12
+    )
     assert list(y) == [0] * 10 + [1] * 10 + [2] * 10
 
 
@@ -253,8 +263,11 @@ def test_fraction_split_is_stratified_seeded_and_names_a_tiny_class():
     assert np.mean(y[test]) == pytest.approx(0.2) and np.mean(y[valid]) == pytest.approx(0.2)
     again = fraction_split(np.zeros((100, 1)), y, 0.1, 0.2, seed=7, stratify=True)
     np.testing.assert_array_equal(again[2], test)
-    with pytest.raises(ValueError, match="class 'rare' has 2 examples, but a stratified split into training, "
-                                         "validation and test parts needs at least 3"):
+    with pytest.raises(
+        ValueError,
+        match="class 'rare' has 2 examples, but a stratified split into training, "
+        "validation and test parts needs at least 3",
+    ):
         fraction_split(np.zeros((12, 1)), np.array([0] * 10 + [1] * 2), 0.1, 0.2, 0, True, ["common", "rare"])
 
 
@@ -268,12 +281,14 @@ def test_standardization_is_fitted_on_the_training_part_only(cancer_csv):
 
 # --- from the command line -----------------------------------------------------------------
 
+
 def test_breast_cancer_csv_trained_from_the_command_line(cancer_run, cancer_csv):
     metrics = json.loads((cancer_run / "metrics.json").read_text())
     assert metrics["test_acc"] > 0.9 and metrics["n_test"] == 114
     log = (cancer_run / "log.txt").read_text().splitlines()
-    assert log[0] == (f"Data: {cancer_csv}: 398 training, 57 validation, 114 test examples, 2 classes: benign, "
-                      "malignant")
+    assert log[0] == (
+        f"Data: {cancer_csv}: 398 training, 57 validation, 114 test examples, 2 classes: benign, malignant"
+    )
     assert log[-1] == f"Test accuracy: {metrics['test_acc'] * 100:.2f}%"
     predictor = load(cancer_run)
     assert predictor.classes == ["benign", "malignant"]
@@ -319,8 +334,9 @@ def test_predict_and_evaluate_on_a_csv_file(cancer_run, cancer_csv, tmp_path, ca
 
 def test_evaluate_on_data_with_unknown_classes_is_refused(cancer_run, cancer_csv, tmp_path):
     table = read_csv(cancer_csv, "diagnosis")
-    other = write_csv(tmp_path / "other.csv", [*[f"c{k}" for k in range(30)], "diagnosis"],
-                      [[*row, "unsure"] for row in table.X[:5]])
+    other = write_csv(
+        tmp_path / "other.csv", [*[f"c{k}" for k in range(30)], "diagnosis"], [[*row, "unsure"] for row in table.X[:5]]
+    )
     with pytest.raises(DataError, match="has no column 'mean radius'"):
         predict_file(cancer_run, other)
     header = load(cancer_run).preprocessing["features"]
@@ -347,8 +363,27 @@ def test_regression_from_a_csv_reports_r2_and_predicts_in_target_units(tmp_path)
     X = rng.uniform(-2, 2, size=(400, 3))
     y = 100 + 30 * X[:, 0] - 20 * X[:, 1] ** 2 + rng.normal(0, 1, 400)
     path = write_csv(tmp_path / "r.csv", ["x0", "x1", "x2", "price"], np.c_[X, y].tolist())
-    run = train(["--data", str(path), "--task", "regression", "--hidden", "32", "--activation", "tanh", "--optimizer",
-                 "adam", "--lr", "0.01", "--epochs", "60", "--batch-size", "32"], tmp_path / "runs")
+    run = train(
+        [
+            "--data",
+            str(path),
+            "--task",
+            "regression",
+            "--hidden",
+            "32",
+            "--activation",
+            "tanh",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.01",
+            "--epochs",
+            "60",
+            "--batch-size",
+            "32",
+        ],
+        tmp_path / "runs",
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test_r2"] > 0.95
     predictions = load(run).predict(X)
@@ -378,9 +413,29 @@ def test_nothing_is_written_before_the_data_are_checked(tmp_path, text, capsys):
 
 
 def test_moons_decision_boundary_figures(tmp_path):
-    run = train(["--dataset", "moons", "--samples", "600", "--noise", "0.15", "--hidden", "16", "--activation",
-                 "tanh", "--optimizer", "adam", "--lr", "0.01", "--epochs", "40", "--batch-size", "16"],
-                tmp_path / "runs")
+    run = train(
+        [
+            "--dataset",
+            "moons",
+            "--samples",
+            "600",
+            "--noise",
+            "0.15",
+            "--hidden",
+            "16",
+            "--activation",
+            "tanh",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.01",
+            "--epochs",
+            "40",
+            "--batch-size",
+            "16",
+        ],
+        tmp_path / "runs",
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test_acc"] > 0.95
     with Image.open(run / "figures" / "decision_boundary.png") as image:
@@ -389,8 +444,13 @@ def test_moons_decision_boundary_figures(tmp_path):
     assert len(np.unique(colours // 32, axis=0)) > 4  # two filled regions, points, axes: not a blank figure
     with Image.open(run / "figures" / "decision_boundary.gif") as animation:
         assert animation.n_frames >= 10
-    assert (run / "log.txt").read_text().startswith("Data: moons (600 points, noise 0.15): 420 training, 60 "
-                                                    "validation, 120 test examples, 2 classes: 0, 1")
+    assert (
+        (run / "log.txt")
+        .read_text()
+        .startswith(
+            "Data: moons (600 points, noise 0.15): 420 training, 60 validation, 120 test examples, 2 classes: 0, 1"
+        )
+    )
 
 
 def test_predict_an_image_folder_one_line_per_image(tmp_path):
@@ -420,12 +480,12 @@ def test_mnist_digits_as_png_class_folders_train_like_the_same_images_as_arrays(
     order = np.argsort(y, kind="stable")  # the folder is read class by class, files by name
     np.testing.assert_array_equal(images.X, X[order])
     np.savez(tmp_path / "digits.npz", X=X[order].reshape(-1, 28, 28), y=y[order])
-    idx = idx_folder(tmp_path / "idx", X[:4000].reshape(-1, 28, 28), y[:4000], X[4000:].reshape(-1, 28, 28),
-                     y[4000:])
+    idx = idx_folder(tmp_path / "idx", X[:4000].reshape(-1, 28, 28), y[:4000], X[4000:].reshape(-1, 28, 28), y[4000:])
     common = ["--epochs", "5", "--batch-size", "10", "--test-fraction", "0.2"]
     from_folder = json.loads((train(["--data", str(folder), *common], tmp_path / "a") / "metrics.json").read_text())
-    from_npz = json.loads((train(["--data", str(tmp_path / "digits.npz"), *common], tmp_path / "b")
-                           / "metrics.json").read_text())
+    from_npz = json.loads(
+        (train(["--data", str(tmp_path / "digits.npz"), *common], tmp_path / "b") / "metrics.json").read_text()
+    )
     from_idx = json.loads((train(["--data", str(idx), *common], tmp_path / "c") / "metrics.json").read_text())
     assert from_folder["test_acc"] == from_npz["test_acc"] and from_folder["n_test"] == 1000
     assert from_idx["n_test"] == 1000

@@ -23,10 +23,10 @@ MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 def chapter_reference_split(X, y, test_size=10000, valid_size=5000):
     """The chapter's code, verbatim (apart from the sizes)."""
-    X_temp, X_test, y_temp, y_test = train_test_split(
-        X, y, test_size=test_size, random_state=123, stratify=y)
+    X_temp, X_test, y_temp, y_test = train_test_split(X, y, test_size=test_size, random_state=123, stratify=y)
     X_train, X_valid, y_train, y_valid = train_test_split(
-        X_temp, y_temp, test_size=valid_size, random_state=123, stratify=y_temp)
+        X_temp, y_temp, test_size=valid_size, random_state=123, stratify=y_temp
+    )
     return X_train, y_train, X_valid, y_valid, X_test, y_test
 
 
@@ -90,7 +90,7 @@ def test_scale_pixels_values():
     assert np.all(np.diff(scaled) > 0)
     exact = scale_pixels(pixels, dtype=np.float64)
     assert exact.dtype == np.float64
-    np.testing.assert_array_equal(exact, ((pixels / 255.) - .5) * 2)
+    np.testing.assert_array_equal(exact, ((pixels / 255.0) - 0.5) * 2)
     np.testing.assert_array_equal(scaled, exact.astype(np.float32))
 
 
@@ -98,7 +98,7 @@ def test_scale_pixels_keeps_any_shape():
     images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)[:, ::2]
     scaled = scale_pixels(images)
     assert scaled.shape == (2, 2, 4) and scaled.flags.c_contiguous
-    np.testing.assert_array_equal(scaled, (((images / 255.) - .5) * 2).astype(np.float32))
+    np.testing.assert_array_equal(scaled, (((images / 255.0) - 0.5) * 2).astype(np.float32))
     assert scale_pixels(np.uint8(255)) == 1.0
 
 
@@ -106,8 +106,7 @@ def test_scale_pixels_accepts_integers_in_range():
     np.testing.assert_array_equal(scale_pixels(np.array([0, 255], dtype=np.int64)), [-1, 1])
 
 
-@pytest.mark.parametrize("bad", [np.array([0.0, 1.0]), np.array([0.5], dtype=np.float32),
-                                 np.array([True, False])])
+@pytest.mark.parametrize("bad", [np.array([0.0, 1.0]), np.array([0.5], dtype=np.float32), np.array([True, False])])
 def test_scale_pixels_rejects_non_integer_input(bad):
     with pytest.raises(TypeError, match=f"expected uint8 pixel values 0..255.*{bad.dtype}"):
         scale_pixels(bad)
@@ -164,7 +163,7 @@ def test_chapter_split_matches_the_chapter_on_raw_pixels(mnist):
 
 def test_chapter_split_matches_the_chapter_with_scaling(mnist):
     X, y = mnist[0][:7000], mnist[1][:7000]
-    reference = chapter_reference_split(((X / 255.) - .5) * 2, y, test_size=1000, valid_size=500)
+    reference = chapter_reference_split(((X / 255.0) - 0.5) * 2, y, test_size=1000, valid_size=500)
     exact = chapter_split(X, y, dtype=np.float64, test_size=1000, valid_size=500)
     single = chapter_split(X, y, test_size=1000, valid_size=500)
     assert [len(part) for part in exact] == [5500, 5500, 500, 500, 1000, 1000]
@@ -176,11 +175,9 @@ def test_chapter_split_matches_the_chapter_with_scaling(mnist):
 def test_chapter_split_rejects_bad_sizes():
     X = np.zeros((100, 4), np.uint8)
     y = np.arange(100) % 10
-    with pytest.raises(ValueError, match="cannot split 100 examples into test_size=60 and "
-                                         "valid_size=40"):
+    with pytest.raises(ValueError, match="cannot split 100 examples into test_size=60 and valid_size=40"):
         chapter_split(X, y, test_size=60, valid_size=40)
-    with pytest.raises(ValueError, match="valid part would have 5 examples, fewer than the "
-                                         "10 classes"):
+    with pytest.raises(ValueError, match="valid part would have 5 examples, fewer than the 10 classes"):
         chapter_split(X, y, test_size=20, valid_size=5)
     with pytest.raises(ValueError, match="test_size must be a positive number.*0.1"):
         chapter_split(X, y, test_size=0.1)
@@ -194,8 +191,7 @@ def test_chapter_split_small_custom_sizes():
     parts = chapter_split(X, y, test_size=40, valid_size=20)
     assert [len(part) for part in parts] == [140, 140, 20, 20, 40, 40]
     all_rows = np.concatenate([parts.X_train, parts.X_valid, parts.X_test])
-    assert sorted(map(tuple, np.round((all_rows + 1) / 2 * 255).astype(int))) == \
-        sorted(map(tuple, X.astype(int)))
+    assert sorted(map(tuple, np.round((all_rows + 1) / 2 * 255).astype(int))) == sorted(map(tuple, X.astype(int)))
 
 
 # Load and split in one call -------------------------------------------------------------
@@ -207,8 +203,7 @@ def test_load_chapter_data_full(data_dir, mnist_split):
         np.testing.assert_array_equal(mine, expected)
 
 
-@pytest.mark.parametrize("limit, sizes", [(700, (550, 50, 100)), (7000, (5500, 500, 1000)),
-                                          (1000, (786, 71, 143))])
+@pytest.mark.parametrize("limit, sizes", [(700, (550, 50, 100)), (7000, (5500, 500, 1000)), (1000, (786, 71, 143))])
 def test_load_chapter_data_with_limit(data_dir, mnist, limit, sizes):
     parts = load_chapter_data(data_dir=data_dir, limit=limit, download=False)
     assert (len(parts.y_train), len(parts.y_valid), len(parts.y_test)) == sizes

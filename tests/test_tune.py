@@ -21,9 +21,11 @@ pytestmark = pytest.mark.timeout(600)
 
 # --- the search space ------------------------------------------------------------------------
 
+
 def test_parameters_from_the_command_line():
-    space = SearchSpace.from_strings(["hidden=50,100x50", "lr=0.1,0.03", "epochs=5", "nesterov=true",
-                                      "activation=relu"], cv=4)
+    space = SearchSpace.from_strings(
+        ["hidden=50,100x50", "lr=0.1,0.03", "epochs=5", "nesterov=true", "activation=relu"], cv=4
+    )
     assert space.grid["hidden"] == [[50], [100, 50]]
     assert space.grid["lr"] == [0.1, 0.03]
     assert space.estimator_grid() == {"hidden_layer_sizes": [(50,), (100, 50)], "learning_rate": [0.1, 0.03]}
@@ -38,8 +40,10 @@ def test_random_search_counts_its_candidates():
 
 def test_parameters_from_a_toml_file(tmp_path):
     path = tmp_path / "search.toml"
-    path.write_text('cv = 2\nsearch = "grid"\nlimit = 1400\n[grid]\nhidden = [16, [32, 16]]\n'
-                    'learning_rate = [0.01, 0.003]\nepochs = 2\n')
+    path.write_text(
+        'cv = 2\nsearch = "grid"\nlimit = 1400\n[grid]\nhidden = [16, [32, 16]]\n'
+        "learning_rate = [0.01, 0.003]\nepochs = 2\n"
+    )
     space = SearchSpace.from_toml(path)
     assert space.grid["hidden"] == [[16], [32, 16]] and space.grid["lr"] == [0.01, 0.003]
     assert space.fixed() == {"max_iter": 2} and space.cv == 2 and space.limit == 1400
@@ -56,9 +60,17 @@ def test_command_line_parameters_over_a_toml_file(tmp_path):
     from neuralnet.cli.tune import space_from_args
 
     path = tmp_path / "search.toml"
-    path.write_text('cv = 2\n[grid]\nhidden = [16, 32]\nlr = [0.01, 0.003]\nepochs = 2\n')
-    args = Namespace(config=str(path), param=["lr=0.1", "lr=0.03", "learning_rate=0.01"], search=None,
-                     n_iter=None, cv=None, seed=None, dataset=None, limit=None)
+    path.write_text("cv = 2\n[grid]\nhidden = [16, 32]\nlr = [0.01, 0.003]\nepochs = 2\n")
+    args = Namespace(
+        config=str(path),
+        param=["lr=0.1", "lr=0.03", "learning_rate=0.01"],
+        search=None,
+        n_iter=None,
+        cv=None,
+        seed=None,
+        dataset=None,
+        limit=None,
+    )
     space = space_from_args(args)
     # the command line's lr replaces the file's, its three values together; the rest is the file's
     assert space.grid == {"hidden": [[16], [32]], "lr": [0.1, 0.03, 0.01], "epochs": [2]}
@@ -69,15 +81,26 @@ def test_command_line_parameters_over_a_toml_file(tmp_path):
         space_from_args(args)
 
 
-@pytest.mark.parametrize("toml, message", [
-    ("[grid]\nepochs = 2.5\nlr = [0.1, 0.2]\n", r"epochs = 2.5 is invalid: expected a positive integer"),
-    ("[grid]\nbatch_size = [64.9]\nlr = [0.1, 0.2]\n", r"batch_size = 64.9 is invalid: expected a positive integer"),
-    ("[grid]\nhidden = [[32, 0.5]]\nlr = [0.1, 0.2]\n",
-     r"hidden = \[32, 0.5\] is invalid: expected a list of positive integers \(units per hidden layer\)"),
-    ("[grid]\nhidden = [-4]\nlr = [0.1, 0.2]\n", r"hidden = -4 is invalid: expected a list of positive integers"),
-    ("[grid]\nactivation = ['relu', 'swish']\nlr = [0.1, 0.2]\n", r"activation = 'swish' is invalid: expected one of"),
-    ("grid = 5\n", r"grid = 5; expected a \[grid\] table"),
-])
+@pytest.mark.parametrize(
+    "toml, message",
+    [
+        ("[grid]\nepochs = 2.5\nlr = [0.1, 0.2]\n", r"epochs = 2.5 is invalid: expected a positive integer"),
+        (
+            "[grid]\nbatch_size = [64.9]\nlr = [0.1, 0.2]\n",
+            r"batch_size = 64.9 is invalid: expected a positive integer",
+        ),
+        (
+            "[grid]\nhidden = [[32, 0.5]]\nlr = [0.1, 0.2]\n",
+            r"hidden = \[32, 0.5\] is invalid: expected a list of positive integers \(units per hidden layer\)",
+        ),
+        ("[grid]\nhidden = [-4]\nlr = [0.1, 0.2]\n", r"hidden = -4 is invalid: expected a list of positive integers"),
+        (
+            "[grid]\nactivation = ['relu', 'swish']\nlr = [0.1, 0.2]\n",
+            r"activation = 'swish' is invalid: expected one of",
+        ),
+        ("grid = 5\n", r"grid = 5; expected a \[grid\] table"),
+    ],
+)
 def test_bad_values_in_a_toml_file_name_the_value(tmp_path, toml, message):
     path = tmp_path / "search.toml"
     path.write_text(toml)
@@ -91,16 +114,19 @@ def test_whole_floats_in_a_toml_file_are_accepted(tmp_path):
     assert SearchSpace.from_toml(path).grid == {"epochs": [3], "hidden": [[64], [32, 16]]}
 
 
-@pytest.mark.parametrize("params, message", [
-    (["width=10,20"], "unknown parameter 'width'"),
-    (["lr"], "expected NAME=VALUE"),
-    (["lr=fast"], "lr='fast': 'fast' is not a number; expected a number > 0"),
-    (["hidden=0,10"], r"hidden = \[0\] is invalid: expected a list of positive integers"),
-    (["hidden=ten"], "expected units per layer"),
-    (["dropout=1.5"], r"dropout = 1.5 is invalid: expected a probability in \[0, 1\)"),
-    (["threads=2,4"], "unknown parameter 'threads'"),
-    (["nesterov=maybe"], "not a boolean"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (["width=10,20"], "unknown parameter 'width'"),
+        (["lr"], "expected NAME=VALUE"),
+        (["lr=fast"], "lr='fast': 'fast' is not a number; expected a number > 0"),
+        (["hidden=0,10"], r"hidden = \[0\] is invalid: expected a list of positive integers"),
+        (["hidden=ten"], "expected units per layer"),
+        (["dropout=1.5"], r"dropout = 1.5 is invalid: expected a probability in \[0, 1\)"),
+        (["threads=2,4"], "unknown parameter 'threads'"),
+        (["nesterov=maybe"], "not a boolean"),
+    ],
+)
 def test_bad_parameters_name_the_value(params, message):
     with pytest.raises(TuneError, match=message):
         SearchSpace.from_strings(params)
@@ -120,6 +146,7 @@ def test_a_search_needs_something_to_search():
 
 
 # --- searches on real data -----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def small_mnist(data_dir):
@@ -149,8 +176,7 @@ def test_local_search_and_its_run_folder(local_result, small_mnist, tmp_path):
     assert all(0.1 < r["mean_score"] <= 1 and r["mean_fit_seconds"] > 0 for r in rows)  # chance: 0.1
     assert local_result.best_score == rows[0]["mean_score"]
     path = write_search_run(local_result, tmp_path, X_test=X_test, y_test=y_test)
-    for name in ("results.csv", "results.md", "search.json", "metrics.json", "model.safetensors",
-                 "figures/scores.png"):
+    for name in ("results.csv", "results.md", "search.json", "metrics.json", "model.safetensors", "figures/scores.png"):
         assert (path / name).is_file(), name
     search = json.loads((path / "search.json").read_text())
     assert search["candidates"] == 4 and search["best_cv_accuracy"] == pytest.approx(rows[0]["mean_score"])
@@ -179,14 +205,16 @@ def test_a_killed_worker_does_not_lose_the_search(small_mnist):
     X, y, _, _ = small_mnist
     space = ["hidden=64,128", "lr=0.01,0.003", "epochs=40", "batch_size=32"]  # fits of about a second
     expected = run_search(SearchSpace.from_strings(space, cv=2), X, y, n_jobs=2, verbose=0)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      host="127.0.0.1") as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+    ) as cluster:
         outcome = {}
 
         def search():
             try:
-                outcome["result"] = run_search(SearchSpace.from_strings(space, cv=2), X, y,
-                                               scheduler=cluster.scheduler_address, verbose=0)
+                outcome["result"] = run_search(
+                    SearchSpace.from_strings(space, cv=2), X, y, scheduler=cluster.scheduler_address, verbose=0
+                )
             except BaseException as error:  # reported by the assertion below
                 outcome["error"] = error
 
@@ -217,10 +245,28 @@ def test_dask_client_connects_to_a_scheduler_address():
 
 # --- the command line ------------------------------------------------------------------------------
 
+
 def test_tune_command_end_to_end(tmp_path, data_dir, capsys):
-    argv = ["tune", "--param", "hidden=16,32", "--param", "lr=0.01", "--param", "epochs=2",
-            "--cv", "2", "--limit", "1400", "--data-dir", str(data_dir), "--out", str(tmp_path),
-            "--dask-workers", "2", "--quiet"]
+    argv = [
+        "tune",
+        "--param",
+        "hidden=16,32",
+        "--param",
+        "lr=0.01",
+        "--param",
+        "epochs=2",
+        "--cv",
+        "2",
+        "--limit",
+        "1400",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(tmp_path),
+        "--dask-workers",
+        "2",
+        "--quiet",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "| hidden | mean_score |" in out and "Best: hidden=" in out and "Run folder:" in out
@@ -232,8 +278,26 @@ def test_tune_command_end_to_end(tmp_path, data_dir, capsys):
 
 
 def test_a_fashion_mnist_search_saves_the_class_names(tmp_path, data_dir, capsys):
-    argv = ["tune", "--dataset", "fashion-mnist", "--param", "hidden=8,16", "--param", "epochs=1", "--cv", "2",
-            "--limit", "700", "--n-jobs", "1", "--data-dir", str(data_dir), "--out", str(tmp_path), "--quiet"]
+    argv = [
+        "tune",
+        "--dataset",
+        "fashion-mnist",
+        "--param",
+        "hidden=8,16",
+        "--param",
+        "epochs=1",
+        "--cv",
+        "2",
+        "--limit",
+        "700",
+        "--n-jobs",
+        "1",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    ]
     assert main(argv) == 0
     predictor = load(next(tmp_path.iterdir()))
     assert predictor.classes[:3] == ["T-shirt/top", "Trouser", "Pullover"] and len(predictor.classes) == 10
@@ -261,6 +325,8 @@ def test_the_search_recipe_in_the_repository_loads():
     from pathlib import Path
 
     space = SearchSpace.from_toml(Path(__file__).resolve().parents[1] / "recipes" / "search-mnist.toml")
-    assert space.estimator_grid() == {"hidden_layer_sizes": [(100,), (256, 128), (512, 256)],
-                                      "learning_rate": [0.001, 0.0003]}
+    assert space.estimator_grid() == {
+        "hidden_layer_sizes": [(100,), (256, 128), (512, 256)],
+        "learning_rate": [0.001, 0.0003],
+    }
     assert space.n_candidates() == 6 and space.cv == 3

@@ -31,11 +31,11 @@ from neuralnet.serving.imaging import encode_png, image_to_mnist, render_weights
 from neuralnet.serving.predictor import load
 from neuralnet.web import MAX_UPLOAD_BYTES, create_app
 
-with warnings.catch_warnings():   # Starlette would like httpx2; httpx is what is installed
+with warnings.catch_warnings():  # Starlette would like httpx2; httpx is what is installed
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
     from fastapi.testclient import TestClient
 
-QUICK_RUN = TrainingConfig(epochs=2, limit=7000, batch_size=20)   # ~80% test accuracy in seconds
+QUICK_RUN = TrainingConfig(epochs=2, limit=7000, batch_size=20)  # ~80% test accuracy in seconds
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +84,7 @@ def assert_error(response, status: int, *phrases: str) -> str:
 
 # --- POST /api/predict: what it accepts ----------------------------------------------------
 
+
 def check_answer(answer: dict, predictor, image: np.ndarray) -> None:
     """The answer is the library's: Predictor.predict_proba of the image neuralnet.serving.imaging makes."""
     expected = predictor.predict_proba(image.reshape(1, 784))[0]
@@ -114,7 +115,7 @@ def test_predict_json_pixels_uses_them_as_they_are(client, predictor, digits):
         response = client.post("/api/predict", json={"pixels": row.tolist()})
         assert response.status_code == 200, response.text
         check_answer(response.json(), predictor, row)
-    floats = (X[0] / 2 + 0.25).tolist()     # non-integer grey levels are fine too
+    floats = (X[0] / 2 + 0.25).tolist()  # non-integer grey levels are fine too
     answer = client.post("/api/predict", json={"pixels": floats}).json()
     np.testing.assert_allclose(answer["probabilities"], predictor.predict_proba(np.array([floats]))[0], rtol=1e-6)
     np.testing.assert_allclose(answer["image"], floats)
@@ -124,8 +125,10 @@ def test_drawings_of_test_digits_get_the_models_answer_for_the_digits(client, pr
     """Painted 10x larger and uploaded, 200 test digits get the answer the model gives to the
     original 784 pixels (the preprocessing recovers MNIST's normalization)."""
     X, _ = digits
-    answers = [client.post("/api/predict", content=png_of(row), headers={"content-type": "image/png"}).json()
-               ["top_class"] for row in X]
+    answers = [
+        client.post("/api/predict", content=png_of(row), headers={"content-type": "image/png"}).json()["top_class"]
+        for row in X
+    ]
     agreement = np.mean(np.array(answers) == predictor.predict(X).astype(int))
     assert agreement >= 0.98
 
@@ -133,8 +136,7 @@ def test_drawings_of_test_digits_get_the_models_answer_for_the_digits(client, pr
 def test_concurrent_requests_each_get_their_own_answer(client, digits):
     X, _ = digits
     images = X[:40]
-    expected = [client.post("/api/predict", json={"pixels": row.tolist()}).json()["probabilities"]
-                for row in images]
+    expected = [client.post("/api/predict", json={"pixels": row.tolist()}).json()["probabilities"] for row in images]
 
     def ask(k):
         return client.post("/api/predict", json={"pixels": images[k].tolist()}).json()["probabilities"]
@@ -147,23 +149,25 @@ def test_concurrent_requests_each_get_their_own_answer(client, digits):
 
 # --- POST /api/predict: bad input gets a 4xx that says what was expected -----------------------
 
+
 def test_a_body_over_2_mb_is_refused(client):
     big = b"\x89PNG" + bytes(MAX_UPLOAD_BYTES)
-    assert_error(client.post("/api/predict", content=big, headers={"content-type": "image/png"}),
-                 413, "2 MB", "expected")
+    assert_error(
+        client.post("/api/predict", content=big, headers={"content-type": "image/png"}), 413, "2 MB", "expected"
+    )
     assert_error(client.post("/api/predict", files={"file": ("big.png", big, "image/png")}), 413, "2 MB")
     huge_json = json.dumps({"pixels": [0] * 784, "padding": "x" * MAX_UPLOAD_BYTES}).encode()
-    assert_error(client.post("/api/predict", content=huge_json, headers={"content-type": "application/json"}),
-                 413, "2 MB")
+    assert_error(
+        client.post("/api/predict", content=huge_json, headers={"content-type": "application/json"}), 413, "2 MB"
+    )
 
 
 def test_a_streamed_body_without_content_length_is_cut_off_at_2_mb(client):
     def chunks():
         for _ in range(40):
-            yield bytes(64 * 1024)     # 2.5 MB in all, sent chunked (no Content-Length)
+            yield bytes(64 * 1024)  # 2.5 MB in all, sent chunked (no Content-Length)
 
-    assert_error(client.post("/api/predict", content=chunks(), headers={"content-type": "image/png"}),
-                 413, "2 MB")
+    assert_error(client.post("/api/predict", content=chunks(), headers={"content-type": "image/png"}), 413, "2 MB")
 
 
 def test_the_limit_is_enforced_while_reading(run_folder):
@@ -177,15 +181,25 @@ def test_the_limit_is_enforced_while_reading(run_folder):
     async def receive():
         nonlocal received
         received += len(chunk)
-        return {"type": "http.request", "body": chunk, "more_body": received < 20 * 2 ** 20}
+        return {"type": "http.request", "body": chunk, "more_body": received < 20 * 2**20}
 
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": "/api/predict", "raw_path": b"/api/predict", "query_string": b"",
-             "root_path": "", "headers": [(b"content-type", b"image/png")], "client": ("127.0.0.1", 5),
-             "server": ("127.0.0.1", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/predict",
+        "raw_path": b"/api/predict",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"image/png")],
+        "client": ("127.0.0.1", 5),
+        "server": ("127.0.0.1", 80),
+    }
     asyncio.run(app(scope, receive, send))
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
     assert received <= MAX_UPLOAD_BYTES + len(chunk)
@@ -193,9 +207,10 @@ def test_the_limit_is_enforced_while_reading(run_folder):
 
 
 def test_exactly_2_mb_is_still_read(client):
-    body = b"\x89PNG" + bytes(MAX_UPLOAD_BYTES - 4)     # at the limit: read, then found not to be a PNG
-    assert_error(client.post("/api/predict", content=body, headers={"content-type": "image/png"}),
-                 415, "expected a PNG or JPEG")
+    body = b"\x89PNG" + bytes(MAX_UPLOAD_BYTES - 4)  # at the limit: read, then found not to be a PNG
+    assert_error(
+        client.post("/api/predict", content=body, headers={"content-type": "image/png"}), 415, "expected a PNG or JPEG"
+    )
 
 
 def gif() -> bytes:
@@ -210,73 +225,122 @@ def blank_png() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("body, content_type, status, phrase", [
-    (b"hello", "text/plain", 415, "Content-Type 'text/plain' is not accepted: expected multipart/form-data"),
-    (b"hello", None, 415, "without a Content-Type is not accepted: expected"),
-    (gif(), "image/gif", 415, "not accepted: expected"),
-    (b"hello, I am not an image", "image/png", 415, "not an image that can be read: expected a PNG or JPEG"),
-    (b"", "image/jpeg", 415, "empty (0 bytes): expected a PNG or JPEG"),
-    (gif(), "image/png", 415, "GIF images are not accepted: expected a PNG or JPEG"),
-    (blank_png(), "image/png", 422, "blank"),
-    (b"\x89PNG\r\n\x1a\n" + bytes(100), "image/png", 415, "expected a PNG or JPEG"),
-], ids=["text", "no-content-type", "gif-type", "not-an-image", "empty", "gif-as-png", "blank", "broken-png"])
+@pytest.mark.parametrize(
+    "body, content_type, status, phrase",
+    [
+        (b"hello", "text/plain", 415, "Content-Type 'text/plain' is not accepted: expected multipart/form-data"),
+        (b"hello", None, 415, "without a Content-Type is not accepted: expected"),
+        (gif(), "image/gif", 415, "not accepted: expected"),
+        (b"hello, I am not an image", "image/png", 415, "not an image that can be read: expected a PNG or JPEG"),
+        (b"", "image/jpeg", 415, "empty (0 bytes): expected a PNG or JPEG"),
+        (gif(), "image/png", 415, "GIF images are not accepted: expected a PNG or JPEG"),
+        (blank_png(), "image/png", 422, "blank"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(100), "image/png", 415, "expected a PNG or JPEG"),
+    ],
+    ids=["text", "no-content-type", "gif-type", "not-an-image", "empty", "gif-as-png", "blank", "broken-png"],
+)
 def test_bad_images_and_types(client, body, content_type, status, phrase):
     headers = {"content-type": content_type} if content_type else {}
     assert_error(client.post("/api/predict", content=body, headers=headers), status, phrase)
 
 
 def test_a_non_image_file_in_a_form(client):
-    assert_error(client.post("/api/predict", files={"file": ("notes.txt", b"dear diary", "text/plain")}),
-                 415, "expected a PNG or JPEG")
-    assert_error(client.post("/api/predict", files={"file": ("anim.gif", gif(), "image/gif")}),
-                 415, "GIF images are not accepted")
+    assert_error(
+        client.post("/api/predict", files={"file": ("notes.txt", b"dear diary", "text/plain")}),
+        415,
+        "expected a PNG or JPEG",
+    )
+    assert_error(
+        client.post("/api/predict", files={"file": ("anim.gif", gif(), "image/gif")}),
+        415,
+        "GIF images are not accepted",
+    )
 
 
 def test_forms_without_a_file_or_broken_forms(client):
-    assert_error(client.post("/api/predict", data={"comment": "hi"}, files={"other": ("a", b"x"), "more": ("b", b"y")}),
-                 422, "no image file", "expected one file in a field named 'file'")
-    assert_error(client.post("/api/predict", content=b"--xyz\r\nbroken",
-                             headers={"content-type": "multipart/form-data; boundary=xyz"}),
-                 400, "multipart/form-data body is", "expected a form upload")
-    assert_error(client.post("/api/predict", content=b"anything",
-                             headers={"content-type": "multipart/form-data"}), 400, "no boundary")
+    assert_error(
+        client.post("/api/predict", data={"comment": "hi"}, files={"other": ("a", b"x"), "more": ("b", b"y")}),
+        422,
+        "no image file",
+        "expected one file in a field named 'file'",
+    )
+    assert_error(
+        client.post(
+            "/api/predict", content=b"--xyz\r\nbroken", headers={"content-type": "multipart/form-data; boundary=xyz"}
+        ),
+        400,
+        "multipart/form-data body is",
+        "expected a form upload",
+    )
+    assert_error(
+        client.post("/api/predict", content=b"anything", headers={"content-type": "multipart/form-data"}),
+        400,
+        "no boundary",
+    )
 
 
 NUMBER = "expected a number from 0 (background) to 255 (ink)"
 
 
-@pytest.mark.parametrize("body, status, phrases", [
-    (b"{not json", 400, ["not valid JSON", 'expected {"pixels": [784 numbers']),
-    (b"[1, 2, 3]", 422, ['expected a JSON object {"pixels"', "got list"]),
-    (b'{"pixel": [0]}', 422, ["expected a JSON object", "keys ['pixel']"]),
-    (b'{"pixels": "0,0,0"}', 422, ['"pixels" must be a list of 784 numbers, got str']),
-    (json.dumps({"pixels": [0] * 783}).encode(), 422, ['"pixels" has 783 values: expected 784']),
-    (json.dumps({"pixels": [0] * 785}).encode(), 422, ['"pixels" has 785 values: expected 784']),
-    (json.dumps({"pixels": [[0] * 28] * 28}).encode(), 422, ['"pixels" has 28 values: expected 784']),
-    (json.dumps({"pixels": [0] * 10 + ["7"] + [0] * 773}).encode(), 422, ['"pixels"[10] is "7"', NUMBER]),
-    (json.dumps({"pixels": [None] + [0] * 783}).encode(), 422, ['"pixels"[0] is null', NUMBER]),
-    (json.dumps({"pixels": [True] + [0] * 783}).encode(), 422, ['"pixels"[0] is true', NUMBER]),
-    (b'{"pixels": [NaN' + b", 0" * 783 + b"]}", 422, ['"pixels"[0] is NaN, not a finite number', NUMBER]),
-    (b'{"pixels": [0, Infinity' + b", 0" * 782 + b"]}", 422, ['"pixels"[1] is Infinity, not a finite', NUMBER]),
-    (b'{"pixels": [-Infinity' + b", 0" * 783 + b"]}", 422, ["-Infinity, not a finite number"]),
-    (b'{"pixels": [1e999' + b", 0" * 783 + b"]}", 422, ["Infinity, not a finite number"]),
-    (json.dumps({"pixels": [0] * 783 + [256]}).encode(), 422, ['"pixels"[783] is 256, out of range', NUMBER]),
-    (json.dumps({"pixels": [-0.5] + [0] * 783}).encode(), 422, ['"pixels"[0] is -0.5, out of range', NUMBER]),
-    (json.dumps({"pixels": [10 ** 30] + [0] * 783}).encode(), 422, ["out of range", NUMBER]),
-    (b'{"pixels": [' + b"9" * 5000 + b"]}", 400, ["not valid JSON"]),
-    (b"[" * 100_000 + b"]" * 100_000, 400, ["not valid JSON"]),
-    (b"\xff\xfe{}", 400, ["not valid JSON"]),
-], ids=["broken", "list", "no-pixels", "string", "783", "785", "nested", "string-value", "null", "bool", "nan",
-        "inf", "-inf", "overflow", "256", "negative", "huge-int", "5000-digits", "deep", "bad-utf8"])
+@pytest.mark.parametrize(
+    "body, status, phrases",
+    [
+        (b"{not json", 400, ["not valid JSON", 'expected {"pixels": [784 numbers']),
+        (b"[1, 2, 3]", 422, ['expected a JSON object {"pixels"', "got list"]),
+        (b'{"pixel": [0]}', 422, ["expected a JSON object", "keys ['pixel']"]),
+        (b'{"pixels": "0,0,0"}', 422, ['"pixels" must be a list of 784 numbers, got str']),
+        (json.dumps({"pixels": [0] * 783}).encode(), 422, ['"pixels" has 783 values: expected 784']),
+        (json.dumps({"pixels": [0] * 785}).encode(), 422, ['"pixels" has 785 values: expected 784']),
+        (json.dumps({"pixels": [[0] * 28] * 28}).encode(), 422, ['"pixels" has 28 values: expected 784']),
+        (json.dumps({"pixels": [0] * 10 + ["7"] + [0] * 773}).encode(), 422, ['"pixels"[10] is "7"', NUMBER]),
+        (json.dumps({"pixels": [None] + [0] * 783}).encode(), 422, ['"pixels"[0] is null', NUMBER]),
+        (json.dumps({"pixels": [True] + [0] * 783}).encode(), 422, ['"pixels"[0] is true', NUMBER]),
+        (b'{"pixels": [NaN' + b", 0" * 783 + b"]}", 422, ['"pixels"[0] is NaN, not a finite number', NUMBER]),
+        (b'{"pixels": [0, Infinity' + b", 0" * 782 + b"]}", 422, ['"pixels"[1] is Infinity, not a finite', NUMBER]),
+        (b'{"pixels": [-Infinity' + b", 0" * 783 + b"]}", 422, ["-Infinity, not a finite number"]),
+        (b'{"pixels": [1e999' + b", 0" * 783 + b"]}", 422, ["Infinity, not a finite number"]),
+        (json.dumps({"pixels": [0] * 783 + [256]}).encode(), 422, ['"pixels"[783] is 256, out of range', NUMBER]),
+        (json.dumps({"pixels": [-0.5] + [0] * 783}).encode(), 422, ['"pixels"[0] is -0.5, out of range', NUMBER]),
+        (json.dumps({"pixels": [10**30] + [0] * 783}).encode(), 422, ["out of range", NUMBER]),
+        (b'{"pixels": [' + b"9" * 5000 + b"]}", 400, ["not valid JSON"]),
+        (b"[" * 100_000 + b"]" * 100_000, 400, ["not valid JSON"]),
+        (b"\xff\xfe{}", 400, ["not valid JSON"]),
+    ],
+    ids=[
+        "broken",
+        "list",
+        "no-pixels",
+        "string",
+        "783",
+        "785",
+        "nested",
+        "string-value",
+        "null",
+        "bool",
+        "nan",
+        "inf",
+        "-inf",
+        "overflow",
+        "256",
+        "negative",
+        "huge-int",
+        "5000-digits",
+        "deep",
+        "bad-utf8",
+    ],
+)
 def test_bad_json(client, body, status, phrases):
     response = client.post("/api/predict", content=body, headers={"content-type": "application/json"})
     assert_error(response, status, *phrases)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.binary(max_size=3000),
-       content_type=st.sampled_from(["image/png", "image/jpeg", "application/json",
-                                     "multipart/form-data; boundary=b", "application/octet-stream"]))
+@given(
+    body=st.binary(max_size=3000),
+    content_type=st.sampled_from(
+        ["image/png", "image/jpeg", "application/json", "multipart/form-data; boundary=b", "application/octet-stream"]
+    ),
+)
 def test_random_bodies_never_cause_a_server_error(client, body, content_type):
     response = client.post("/api/predict", content=body, headers={"content-type": content_type})
     assert 400 <= response.status_code < 500
@@ -284,10 +348,13 @@ def test_random_bodies_never_cause_a_server_error(client, body, content_type):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(document=st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
-                             lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
-                                                                                         max_size=3),
-                             max_leaves=20))
+@given(
+    document=st.recursive(
+        st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+        max_leaves=20,
+    )
+)
 def test_random_json_never_causes_a_server_error(client, document):
     body = json.dumps({"pixels": document}).encode()
     response = client.post("/api/predict", content=body, headers={"content-type": "application/json"})
@@ -319,19 +386,19 @@ def test_user_input_is_never_written_to_disk(client, run_folder, digits, monkeyp
         raise AssertionError("the app tried to create a temporary file")
 
     monkeypatch.setattr(builtins, "open", guarded_open)
-    monkeypatch.setattr(os, "open", guarded_os_open)          # what tempfile uses underneath
+    monkeypatch.setattr(os, "open", guarded_os_open)  # what tempfile uses underneath
     for name in ("SpooledTemporaryFile", "TemporaryFile", "NamedTemporaryFile", "mkstemp"):
         monkeypatch.setattr(tempfile, name, refuse)
-    monkeypatch.setattr(starlette.formparsers, "SpooledTemporaryFile", refuse)   # imported by name there
+    monkeypatch.setattr(starlette.formparsers, "SpooledTemporaryFile", refuse)  # imported by name there
     monkeypatch.chdir(tmp_path)
     before = {p: p.stat().st_mtime_ns for p in run_folder.rglob("*")}
     X, _ = digits
-    canvas = np.zeros((1000, 1000, 1), dtype=np.int32)          # a photo-sized digit with some noise:
-    canvas[10:990, 10:990, 0] = np.kron(X[0].reshape(28, 28), np.ones((35, 35)))   # ~1.7 MB as a PNG
+    canvas = np.zeros((1000, 1000, 1), dtype=np.int32)  # a photo-sized digit with some noise:
+    canvas[10:990, 10:990, 0] = np.kron(X[0].reshape(28, 28), np.ones((35, 35)))  # ~1.7 MB as a PNG
     noisy = canvas + np.random.default_rng(0).integers(0, 16, (1000, 1000, 3))
     large = io.BytesIO()
     Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(large, format="PNG")
-    assert 1.2 * 2 ** 20 < len(large.getvalue()) < MAX_UPLOAD_BYTES
+    assert 1.2 * 2**20 < len(large.getvalue()) < MAX_UPLOAD_BYTES
     responses = [
         client.post("/api/predict", files={"file": ("large.png", large.getvalue(), "image/png")}),
         client.post("/api/predict", files={"file": ("digit.png", png_of(X[0]), "image/png")}),
@@ -344,6 +411,7 @@ def test_user_input_is_never_written_to_disk(client, run_folder, digits, monkeyp
 
 
 # --- GET /api/model, figures, hidden units, the page, the docs -------------------------------------
+
 
 def test_model_description(client, run_folder):
     model = client.get("/api/model").json()
@@ -361,8 +429,12 @@ def test_model_description(client, run_folder):
     sizes = json.loads((run_folder / "config.json").read_text())["sizes"]
     assert model["data"] == sizes and sum(sizes.values()) == 7000 and sizes["test"] == 1000
     # (the filters are a convolutional network's, the others those of 2-feature data and regressions)
-    assert set(model["figures"]) == set(FIGURE_FILES) - {"filters", "decision_boundary", "decision_boundary_animation",
-                                                         "predictions"}
+    assert set(model["figures"]) == set(FIGURE_FILES) - {
+        "filters",
+        "decision_boundary",
+        "decision_boundary_animation",
+        "predictions",
+    }
     assert model["hidden_units"] == {"count": 50, "url": "/api/hidden-units/{k}.png"}
     assert model["filters"] == {"count": 0, "url": "/api/filters/{k}.png", "size": None}
 
@@ -404,8 +476,16 @@ def test_model_history_with_nan_is_valid_json(run_folder, tmp_path):
 def test_the_page_and_its_files(client):
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    for needle in ('id="pad"', 'id="clear"', 'id="upload"', 'id="seen"', 'id="bars"', 'id="model-view"',
-                   "/static/app.js", "/static/style.css"):
+    for needle in (
+        'id="pad"',
+        'id="clear"',
+        'id="upload"',
+        'id="seen"',
+        'id="bars"',
+        'id="model-view"',
+        "/static/app.js",
+        "/static/style.css",
+    ):
         assert needle in page.text
     script = client.get("/static/app.js")
     assert script.status_code == 200 and "/api/predict" in script.text and "/api/model" in script.text
@@ -421,8 +501,12 @@ def test_openapi_documents_the_api(client):
     assert client.get(script).status_code == 200
     spec = client.get("/openapi.json").json()
     predict = spec["paths"]["/api/predict"]["post"]
-    assert set(predict["requestBody"]["content"]) == {"multipart/form-data", "image/png", "image/jpeg",
-                                                      "application/json"}
+    assert set(predict["requestBody"]["content"]) == {
+        "multipart/form-data",
+        "image/png",
+        "image/jpeg",
+        "application/json",
+    }
     assert {"400", "413", "415", "422"} <= set(predict["responses"])
     schema = spec["components"]["schemas"]["Prediction"]["properties"]
     assert {"probabilities", "top_class", "label", "image"} <= set(schema)
@@ -447,13 +531,14 @@ def test_create_app_needs_a_run_folder_of_a_28_by_28_model(run_folder, tmp_path)
 
 # --- neuralnet serve --------------------------------------------------------------------------------
 
+
 def test_serve_defaults_to_the_latest_run_on_localhost(run_folder, monkeypatch):
     import uvicorn
 
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append((app, options)))
     assert main(["serve", "--runs-dir", str(run_folder.parent)]) == 0
-    (app, options), = calls
+    ((app, options),) = calls
     assert options["host"] == "127.0.0.1" and options["port"] == 8000
     assert app.state.run.path == run_folder
     assert main(["serve", str(run_folder), "--host", "0.0.0.0", "--port", "9001"]) == 0
@@ -504,8 +589,12 @@ def test_neuralnet_serve_answers_on_127_0_0_1(run_folder):
     """The real command in a subprocess: it listens on 127.0.0.1 and answers the page and the API."""
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "neuralnet", "serve", str(run_folder), "--port", str(port),
-                                "--log-level", "warning"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "neuralnet", "serve", str(run_folder), "--port", str(port), "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -522,13 +611,21 @@ def test_neuralnet_serve_answers_on_127_0_0_1(run_folder):
         answer = httpx.post(f"http://127.0.0.1:{port}/api/predict", json={"pixels": [0] * 784}, timeout=5)
         assert answer.status_code == 200 and len(answer.json()["probabilities"]) == 10
         # over the network too, a large body gets its 413 (declared, or streamed without a length)
-        too_big = httpx.post(f"http://127.0.0.1:{port}/api/predict", content=bytes(3 * 2 ** 20),
-                             headers={"content-type": "image/png"}, timeout=10)
+        too_big = httpx.post(
+            f"http://127.0.0.1:{port}/api/predict",
+            content=bytes(3 * 2**20),
+            headers={"content-type": "image/png"},
+            timeout=10,
+        )
         assert_error(too_big, 413, "2 MB")
-        streamed = httpx.post(f"http://127.0.0.1:{port}/api/predict", content=(bytes(2 ** 16) for _ in range(64)),
-                              headers={"content-type": "image/jpeg"}, timeout=10)
+        streamed = httpx.post(
+            f"http://127.0.0.1:{port}/api/predict",
+            content=(bytes(2**16) for _ in range(64)),
+            headers={"content-type": "image/jpeg"},
+            timeout=10,
+        )
         assert_error(streamed, 413, "2 MB")
-        assert httpx.get(f"http://127.0.0.1:{port}/api/model", timeout=5).status_code == 200   # still up
+        assert httpx.get(f"http://127.0.0.1:{port}/api/model", timeout=5).status_code == 200  # still up
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()

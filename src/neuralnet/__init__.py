@@ -36,10 +36,28 @@ from .training.history import History  # noqa: E402
 from .training.trainer import Trainer, TrainingDiverged  # noqa: E402
 
 __all__ = [
-    "NeuralNetMLP", "sigmoid", "int_to_onehot", "minibatch_generator", "mse_loss", "accuracy",
-    "compute_mse_and_acc", "train", "Network", "build_network", "TrainingConfig", "Trainer", "History",
-    "EarlyStopping", "TrainingDiverged", "load", "Predictor", "ModelFileError", "MLPClassifier", "MLPRegressor",
-    "to_torch", "__version__",
+    "NeuralNetMLP",
+    "sigmoid",
+    "int_to_onehot",
+    "minibatch_generator",
+    "mse_loss",
+    "accuracy",
+    "compute_mse_and_acc",
+    "train",
+    "Network",
+    "build_network",
+    "TrainingConfig",
+    "Trainer",
+    "History",
+    "EarlyStopping",
+    "TrainingDiverged",
+    "load",
+    "Predictor",
+    "ModelFileError",
+    "MLPClassifier",
+    "MLPRegressor",
+    "to_torch",
+    "__version__",
 ]
 
 
@@ -48,8 +66,10 @@ def __getattr__(name: str):
     on first use, so that ``import neuralnet`` stays light."""
     if name in ("MLPClassifier", "MLPRegressor"):
         from . import estimator
+
         return getattr(estimator, name)
     if name == "to_torch":  # imports torch only when asked for
         from .serving.torch_export import to_torch
+
         return to_torch
     raise AttributeError(f"module 'neuralnet' has no attribute {name!r}")

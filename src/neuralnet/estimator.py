@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import numbers
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
@@ -54,12 +55,30 @@ __all__ = ["MLPClassifier", "MLPRegressor", "CONFIG_KEYS", "estimator_params"]
 #: the estimators' parameter -> the configuration key it fills (scikit-learn's names on the left);
 #: ``early_stopping`` with ``n_iter_no_change`` fills ``early_stopping`` (the patience)
 CONFIG_KEYS = {
-    "hidden_layer_sizes": "hidden", "activation": "activation", "loss": "loss", "optimizer": "optimizer",
-    "learning_rate": "lr", "momentum": "momentum", "nesterov": "nesterov", "betas": "betas", "eps": "eps",
-    "rmsprop_alpha": "alpha", "weight_decay": "weight_decay", "l1": "l1", "max_grad_norm": "max_grad_norm",
-    "dropout": "dropout", "schedule": "schedule", "plateau_patience": "plateau_patience",
-    "plateau_factor": "plateau_factor", "warmup_epochs": "warmup_epochs", "batch_size": "batch_size",
-    "max_iter": "epochs", "init": "init", "random_state": "seed", "dtype": "dtype", "threads": "threads",
+    "hidden_layer_sizes": "hidden",
+    "activation": "activation",
+    "loss": "loss",
+    "optimizer": "optimizer",
+    "learning_rate": "lr",
+    "momentum": "momentum",
+    "nesterov": "nesterov",
+    "betas": "betas",
+    "eps": "eps",
+    "rmsprop_alpha": "alpha",
+    "weight_decay": "weight_decay",
+    "l1": "l1",
+    "max_grad_norm": "max_grad_norm",
+    "dropout": "dropout",
+    "schedule": "schedule",
+    "plateau_patience": "plateau_patience",
+    "plateau_factor": "plateau_factor",
+    "warmup_epochs": "warmup_epochs",
+    "batch_size": "batch_size",
+    "max_iter": "epochs",
+    "init": "init",
+    "random_state": "seed",
+    "dtype": "dtype",
+    "threads": "threads",
     "layers": "layers",
 }
 #: the configuration keys that only apply with SGD (scikit-learn's convention: ignored otherwise)
@@ -69,14 +88,29 @@ ARCHITECTURE_KEYS = ("hidden", "activation", "loss", "init", "dropout", "dtype",
 
 
 def estimator_params(values: dict) -> dict:
-    """Configuration values as the estimators' parameters: ``{"lr": 0.1, "early_stopping": 5}``
-    -> ``{"learning_rate": 0.1, "early_stopping": True, "n_iter_no_change": 5}``."""
+    """Configuration values as the estimators' parameters.
+
+    ``{"lr": 0.1, "early_stopping": 5}`` -> ``{"learning_rate": 0.1, "early_stopping": True,
+    "n_iter_no_change": 5}``.
+
+    Parameters
+    ----------
+    values : dict
+        Values by configuration key (of ``CONFIG_KEYS`` and ``early_stopping``, the patience or
+        None).
+
+    Returns
+    -------
+    dict
+        The values by the estimators' parameter names (hidden sizes and betas as tuples).
+    """
     names = {key: name for name, key in CONFIG_KEYS.items()}
-    params = {}
+    params: dict[str, Any] = {}
     for key, value in values.items():
         if key == "early_stopping":
-            params.update(early_stopping=value is not None,
-                          **({"n_iter_no_change": value} if value is not None else {}))
+            params.update(
+                early_stopping=value is not None, **({"n_iter_no_change": value} if value is not None else {})
+            )
         elif key in ("hidden", "betas"):
             params[names[key]] = tuple(value)
         else:
@@ -93,8 +127,12 @@ def _constraint(spec: Setting) -> list:
     if spec.kind == "floats":  # each number checked by the configuration
         return ["array-like"]
     closed = {(False, False): "both", (True, False): "right", (False, True): "left", (True, True): "neither"}
-    interval = Interval(Integral if spec.kind == "int" else Real, spec.low, spec.high,
-                        closed=closed[(spec.low_open or spec.low is None, spec.high_open or spec.high is None)])
+    interval = Interval(
+        Integral if spec.kind == "int" else Real,
+        spec.low,
+        spec.high,
+        closed=closed[(spec.low_open or spec.low is None, spec.high_open or spec.high is None)],
+    )
     return [interval, None] if spec.optional else [interval]
 
 
@@ -111,8 +149,9 @@ class _ValidationScore(Callback):
         if self._network is None:
             self._network = trainer.network.clone()
         self._network.load_flat_values(trainer.snapshot.weights)  # the weights the row describes
-        row["valid_score"] = score = float(self.score_function(self._network, self.X_valid, self.y_valid, row,
-                                                               self.weights))
+        row["valid_score"] = score = float(
+            self.score_function(self._network, self.X_valid, self.y_valid, row, self.weights)
+        )
         self.scores.append(score)
         return False
 
@@ -121,8 +160,11 @@ class _BaseMLP(BaseEstimator):
     """What the classifier and the regressor share: parameters, the training loop."""
 
     _parameter_constraints: dict = {
-        **{name: _constraint(SETTINGS[key]) for name, key in CONFIG_KEYS.items()
-           if name not in ("hidden_layer_sizes", "activation", "random_state", "dtype", "loss", "layers")},
+        **{
+            name: _constraint(SETTINGS[key])
+            for name, key in CONFIG_KEYS.items()
+            if name not in ("hidden_layer_sizes", "activation", "random_state", "dtype", "loss", "layers")
+        },
         "layers": [list, str, None],
         "input_shape": ["array-like", None],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -139,6 +181,7 @@ class _BaseMLP(BaseEstimator):
 
     # -- what the subclasses define ----------------------------------------------------------
     _task = "classification"
+    _random_seed: int  # the seed of the first fit (set there), which later calls continue with
 
     def _loss_name(self) -> str:
         raise NotImplementedError
@@ -151,8 +194,9 @@ class _BaseMLP(BaseEstimator):
     def _n_outputs(self) -> int:
         raise NotImplementedError
 
-    def _validation_score(self, network: Network, X: np.ndarray, y: np.ndarray, row: dict,
-                          weights: np.ndarray | None) -> float:
+    def _validation_score(
+        self, network: Network, X: np.ndarray, y: np.ndarray, row: dict, weights: np.ndarray | None
+    ) -> float:
         raise NotImplementedError
 
     def _example_weights(self, y, sample_weight, incremental: bool) -> np.ndarray | None:
@@ -176,9 +220,16 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(
                 f"early_stopping=True holds out validation_fraction={self.validation_fraction} of the "
                 f"training data (at least {self._min_validation} examples) and trains on the rest, "
-                f"which needs at least {self._min_validation + 1} samples; got n_samples={n}")
-        return train_test_split(X, targets, weights, test_size=n_valid, random_state=self._random_seed,
-                                stratify=self._stratify(targets, n_valid))
+                f"which needs at least {self._min_validation + 1} samples; got n_samples={n}"
+            )
+        return train_test_split(
+            X,
+            targets,
+            weights,
+            test_size=n_valid,
+            random_state=self._random_seed,
+            stratify=self._stratify(targets, n_valid),
+        )
 
     # -- the configuration -----------------------------------------------------------------------
     def __sklearn_is_fitted__(self) -> bool:
@@ -190,9 +241,11 @@ class _BaseMLP(BaseEstimator):
     def _hidden_sizes(self) -> list[int]:
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(np.ravel(sizes).tolist())
-        if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in sizes):
-            raise ValueError(f"hidden_layer_sizes must hold positive integers (units per hidden layer), "
-                             f"got {self.hidden_layer_sizes!r}")
+        if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and int(h) >= 1 for h in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must hold positive integers (units per hidden layer), "
+                f"got {self.hidden_layer_sizes!r}"
+            )
         return [int(h) for h in sizes]
 
     def _seed(self) -> int:
@@ -208,9 +261,15 @@ class _BaseMLP(BaseEstimator):
         values["betas"] = [float(b) if isinstance(b, numbers.Real) else b for b in np.ravel(self.betas).tolist()]
         if values["layers"] is not None and not isinstance(values["layers"], str):
             values["layers"] = [dict(spec) if isinstance(spec, dict) else spec for spec in values["layers"]]
-        values.update(hidden=self._hidden_sizes(), seed=seed, dtype=self._dtype().name, task=self._task,
-                      loss=self._loss_name(), early_stopping=self.n_iter_no_change if self.early_stopping else None,
-                      activation="sigmoid" if self.activation == "logistic" else self.activation)
+        values.update(
+            hidden=self._hidden_sizes(),
+            seed=seed,
+            dtype=self._dtype().name,
+            task=self._task,
+            loss=self._loss_name(),
+            early_stopping=self.n_iter_no_change if self.early_stopping else None,
+            activation="sigmoid" if self.activation == "logistic" else self.activation,
+        )
         if self.optimizer != "sgd":
             for key in SGD_ONLY:
                 values[key] = SETTINGS[key].normalize(getattr(TrainingConfig, key))
@@ -218,8 +277,11 @@ class _BaseMLP(BaseEstimator):
             return TrainingConfig(**values)
         except ConfigError as error:
             names = {key: name for name, key in CONFIG_KEYS.items()}
-            given = ", ".join(f"{names[key]}={getattr(self, names[key])!r}" for key in error.keys
-                              if key in names and hasattr(self, names[key]))
+            given = ", ".join(
+                f"{names[key]}={getattr(self, names[key])!r}"
+                for key in error.keys
+                if key in names and hasattr(self, names[key])
+            )
             raise ValueError(f"{error} (the {type(self).__name__} parameters {given})") from None
 
     # -- fitting -------------------------------------------------------------------------------
@@ -229,8 +291,9 @@ class _BaseMLP(BaseEstimator):
             return (n_features,)
         shape = tuple(int(v) for v in np.ravel(self.input_shape))
         if int(np.prod(shape)) != n_features:
-            raise ValueError(f"input_shape={self.input_shape!r} holds {int(np.prod(shape))} values, but X has "
-                             f"{n_features} features")
+            raise ValueError(
+                f"input_shape={self.input_shape!r} holds {int(np.prod(shape))} values, but X has {n_features} features"
+            )
         return shape
 
     def _initialize(self, config: TrainingConfig, n_features: int) -> None:
@@ -250,7 +313,8 @@ class _BaseMLP(BaseEstimator):
         if changed:
             raise ValueError(
                 f"warm_start and partial_fit continue training the fitted network, but {changed} "
-                f"changed since it was built; call fit with warm_start=False to start again")
+                f"changed since it was built; call fit with warm_start=False to start again"
+            )
         if optimizer_settings(config) != optimizer_settings(fitted):
             self._trainer.replace_optimizer(build_optimizer(config, self.network_))
         self._fitted_config = config
@@ -259,8 +323,9 @@ class _BaseMLP(BaseEstimator):
         callbacks = list(self.callbacks or [])
         for callback in callbacks:
             if not callable(getattr(callback, "on_epoch_end", None)):
-                raise TypeError(f"callbacks must be neuralnet callbacks (neuralnet.training.callbacks.Callback), "
-                                f"got {callback!r}")
+                raise TypeError(
+                    f"callbacks must be neuralnet callbacks (neuralnet.training.callbacks.Callback), got {callback!r}"
+                )
         return callbacks
 
     def _fit(self, X, y, *, incremental: bool, classes=None, sample_weight=None):
@@ -268,9 +333,15 @@ class _BaseMLP(BaseEstimator):
         # every parameter checked before any state changes
         config = self._config(self._seed() if first_call else self._random_seed)
         user_callbacks = self._user_callbacks()
-        X, y = validate_data(self, X, y, reset=first_call, dtype=self._dtype(),
-                             multi_output=isinstance(self, RegressorMixin),
-                             y_numeric=isinstance(self, RegressorMixin))
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=first_call,
+            dtype=self._dtype(),
+            multi_output=isinstance(self, RegressorMixin),
+            y_numeric=isinstance(self, RegressorMixin),
+        )
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         weights = self._example_weights(y, sample_weight, incremental)
@@ -289,7 +360,8 @@ class _BaseMLP(BaseEstimator):
         named = build_callbacks(config, monitor=self._monitor)
         if self.early_stopping and not incremental:
             X_train, X_valid, y_train, y_valid, weights_train, weights_valid = self._split_validation(
-                X, targets, weights if weights is not None else np.ones(len(X)))
+                X, targets, weights if weights is not None else np.ones(len(X))
+            )
             if weights is None:
                 weights_train = weights_valid = None
             scorer = _ValidationScore(self._validation_score, X_valid, y_valid, weights_valid)
@@ -301,11 +373,21 @@ class _BaseMLP(BaseEstimator):
         epochs = 1 if incremental else config.epochs
         trainer.restart_schedule(get_schedule("constant") if incremental else build_schedule(config))
         try:
-            trainer.fit(X_train, y_train, epochs=trainer.epoch + epochs,
-                        batch_size=min(config.batch_size, X_train.shape[0]),
-                        X_valid=X_valid, y_valid=y_valid, callbacks=callbacks, drop_last=False,
-                        progress=False, threads=config.threads, log=self._log if self.verbose else None,
-                        sample_weight=weights_train, valid_weight=weights_valid)
+            trainer.fit(
+                X_train,
+                y_train,
+                epochs=trainer.epoch + epochs,
+                batch_size=min(config.batch_size, X_train.shape[0]),
+                X_valid=X_valid,
+                y_valid=y_valid,
+                callbacks=callbacks,
+                drop_last=False,
+                progress=False,
+                threads=config.threads,
+                log=self._log if self.verbose else None,
+                sample_weight=weights_train,
+                valid_weight=weights_valid,
+            )
         except TrainingDiverged:
             # the trainer went back to the last finished epoch; without one nothing is usable
             if trainer.epoch == 0:
@@ -316,13 +398,19 @@ class _BaseMLP(BaseEstimator):
         self._record(trainer, scorer.scores if scorer else None)
         return self
 
+    # the fitted attributes _record sets (None: not measured in this kind of fit)
+    validation_scores_: list[float] | None
+    validation_loss_curve_: list[float] | None
+    best_validation_score_: float | None
+    best_loss_: float | None
+
     def _record(self, trainer, validation_scores: list[float] | None) -> None:
         """The fitted attributes that describe the training so far."""
         self.n_iter_ = trainer.epoch
         self.loss_curve_ = [float(v) for v in trainer.history["train_loss"]]
         if validation_scores is not None:
             self._validation_scores.extend(validation_scores)
-            self._validation_losses.extend(float(v) for v in trainer.history["valid_loss"][-len(validation_scores):])
+            self._validation_losses.extend(float(v) for v in trainer.history["valid_loss"][-len(validation_scores) :])
             self.validation_scores_ = list(self._validation_scores)
             self.validation_loss_curve_ = list(self._validation_losses)
             self.best_validation_score_ = max(self.validation_scores_, default=None)
@@ -485,13 +573,45 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
-    def __init__(self, hidden_layer_sizes=(50,), activation="relu", *, loss="cross-entropy",
-                 optimizer="adam", learning_rate=1e-3, momentum=0.9, nesterov=False, betas=(0.9, 0.999), eps=None,
-                 rmsprop_alpha=0.99, weight_decay=None, l1=0.0, max_grad_norm=None, dropout=0.0, schedule="constant",
-                 plateau_patience=10, plateau_factor=0.1, warmup_epochs=0, batch_size=128, max_iter=50,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, init="auto", random_state=None,
-                 dtype="float32", warm_start=False, verbose=False, threads=1, layers=None, input_shape=None,
-                 class_weight=None, callbacks=None):
+    classes_: np.ndarray  # the class labels, set by the first fit
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(50,),
+        activation="relu",
+        *,
+        loss="cross-entropy",
+        optimizer="adam",
+        learning_rate=1e-3,
+        momentum=0.9,
+        nesterov=False,
+        betas=(0.9, 0.999),
+        eps=None,
+        rmsprop_alpha=0.99,
+        weight_decay=None,
+        l1=0.0,
+        max_grad_norm=None,
+        dropout=0.0,
+        schedule="constant",
+        plateau_patience=10,
+        plateau_factor=0.1,
+        warmup_epochs=0,
+        batch_size=128,
+        max_iter=50,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        init="auto",
+        random_state=None,
+        dtype="float32",
+        warm_start=False,
+        verbose=False,
+        threads=1,
+        layers=None,
+        input_shape=None,
+        class_weight=None,
+        callbacks=None,
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.loss = loss
@@ -537,8 +657,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if classes is not None:
             classes = unique_labels(classes)
             if not first_call and not np.array_equal(classes, self.classes_):
-                raise ValueError(f"classes={classes.tolist()!r} differs from the classes of the earlier "
-                                 f"calls, {self.classes_.tolist()!r}")
+                raise ValueError(
+                    f"classes={classes.tolist()!r} differs from the classes of the earlier "
+                    f"calls, {self.classes_.tolist()!r}"
+                )
         elif first_call and incremental:
             raise ValueError("classes must be passed on the first call to partial_fit")
         if first_call:
@@ -546,13 +668,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         elif classes is None and not incremental:
             new = unique_labels(y)
             if not np.array_equal(new, self.classes_):
-                raise ValueError(f"warm_start needs y to have the classes of the earlier fit, "
-                                 f"{self.classes_.tolist()!r}; got {new.tolist()!r}")
+                raise ValueError(
+                    f"warm_start needs y to have the classes of the earlier fit, "
+                    f"{self.classes_.tolist()!r}; got {new.tolist()!r}"
+                )
         encoder = LabelEncoder().fit(self.classes_)
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if unseen.size:
-            raise ValueError(f"y contains labels {unseen.tolist()!r} that are not among the classes "
-                             f"{self.classes_.tolist()!r}")
+            raise ValueError(
+                f"y contains labels {unseen.tolist()!r} that are not among the classes {self.classes_.tolist()!r}"
+            )
         return encoder.transform(y).astype(np.int64)
 
     def _stratify(self, y, n_valid):
@@ -572,45 +697,89 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if weights is not None and not incremental:
             weighted = np.unique(np.asarray(y)[weights > 0])
             if len(weighted) < 2:
-                raise ValueError(f"only the class {weighted.tolist()} has examples with a positive sample_weight; a "
-                                 "classifier needs examples of at least two classes")
+                raise ValueError(
+                    f"only the class {weighted.tolist()} has examples with a positive sample_weight; a "
+                    "classifier needs examples of at least two classes"
+                )
         return weights
 
     def _class_weights(self, y, sample_weight, incremental):
         if self.class_weight is None:
             return super()._example_weights(y, sample_weight, incremental)
         if incremental and isinstance(self.class_weight, str):
-            raise ValueError("class_weight='balanced' needs every class's count, which partial_fit does not see "
-                             "(one chunk at a time); give class_weight as a dict {class: weight}")
+            raise ValueError(
+                "class_weight='balanced' needs every class's count, which partial_fit does not see "
+                "(one chunk at a time); give class_weight as a dict {class: weight}"
+            )
         if isinstance(self.class_weight, dict):
             known = set(np.unique(y).tolist()) | set(getattr(self, "classes_", np.array([])).tolist())
             unknown = [label for label in self.class_weight if label not in known]
             if unknown:
-                raise ValueError(f"class_weight names the classes {unknown}, which y does not hold (its classes are "
-                                 f"{sorted(known)})")
+                raise ValueError(
+                    f"class_weight names the classes {unknown}, which y does not hold (its classes are {sorted(known)})"
+                )
         weights = compute_sample_weight(self.class_weight, y)
         return weights if sample_weight is None else weights * sample_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
-        """Train on X [n_samples, n_features] and labels y [n_samples] for ``max_iter``
-        epochs (from new weights, unless ``warm_start``). ``sample_weight`` [n_samples]: each
-        example's weight in the loss (weight 2 counts it twice), times ``class_weight``'s.
-        Returns self."""
+        """Train for ``max_iter`` epochs (from new weights, unless ``warm_start``).
+
+        Parameters
+        ----------
+        X : array-like of shape [n_samples, n_features]
+            The training examples.
+        y : array-like of shape [n_samples]
+            Their class labels.
+        sample_weight : array-like of shape [n_samples] or None
+            Each example's weight in the loss (weight 2 counts it twice), times
+            ``class_weight``'s.
+
+        Returns
+        -------
+        MLPClassifier
+            self, fitted.
+        """
         return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch on (X, y), continuing from the current weights.
 
-        ``classes`` (every label the model will ever see) is required on the first call,
-        since a chunk need not hold them all. Early stopping does not apply. Returns self.
+        Early stopping does not apply.
+
+        Parameters
+        ----------
+        X : array-like of shape [n_samples, n_features]
+            A chunk of training examples.
+        y : array-like of shape [n_samples]
+            Their class labels.
+        classes : array-like of shape [n_classes] or None
+            Every label the model will ever see: required on the first call, since a chunk
+            need not hold them all.
+        sample_weight : array-like of shape [n_samples] or None
+            Each example's weight in the loss, as in ``fit``.
+
+        Returns
+        -------
+        MLPClassifier
+            self, fitted.
         """
         return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities [n_samples, n_classes] in float64, each row summing to 1
-        (columns in the order of ``classes_``)."""
+        """Class probabilities of the examples.
+
+        Parameters
+        ----------
+        X : array-like of shape [n_samples, n_features]
+            The examples.
+
+        Returns
+        -------
+        ndarray of shape [n_samples, n_classes]
+            float64, each row summing to 1 (columns in the order of ``classes_``).
+        """
         output = self._output(X)
         proba = self.network_.loss.probabilities(output)
         totals = proba.sum(axis=1, keepdims=True)
@@ -620,12 +789,34 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return proba
 
     def predict_log_proba(self, X) -> np.ndarray:
-        """The logarithm of ``predict_proba`` (-inf where a probability is 0)."""
+        """The logarithm of ``predict_proba`` (-inf where a probability is 0).
+
+        Parameters
+        ----------
+        X : array-like of shape [n_samples, n_features]
+            The examples.
+
+        Returns
+        -------
+        ndarray of shape [n_samples, n_classes]
+            The log-probabilities.
+        """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
     def predict(self, X) -> np.ndarray:
-        """The most probable class of each row of X, as labels from ``classes_``."""
+        """The most probable class of each row of X.
+
+        Parameters
+        ----------
+        X : array-like of shape [n_samples, n_features]
+            The examples.
+
+        Returns
+        -------
+        ndarray of shape [n_samples]
+            Labels from ``classes_``.
+        """
         proba = self.predict_proba(X)  # checks that the model is fitted
         return self.classes_[np.argmax(proba, axis=1)]
 
@@ -662,13 +853,41 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     [n_samples, n_outputs] otherwise.
     """
 
-    def __init__(self, hidden_layer_sizes=(50,), activation="relu", *, optimizer="adam",
-                 learning_rate=1e-3, momentum=0.9, nesterov=False, betas=(0.9, 0.999), eps=None, rmsprop_alpha=0.99,
-                 weight_decay=None, l1=0.0, max_grad_norm=None, dropout=0.0, schedule="constant",
-                 plateau_patience=10, plateau_factor=0.1, warmup_epochs=0, batch_size=128, max_iter=50,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, init="auto", random_state=None,
-                 dtype="float32", warm_start=False, verbose=False, threads=1, layers=None, input_shape=None,
-                 callbacks=None):
+    def __init__(
+        self,
+        hidden_layer_sizes=(50,),
+        activation="relu",
+        *,
+        optimizer="adam",
+        learning_rate=1e-3,
+        momentum=0.9,
+        nesterov=False,
+        betas=(0.9, 0.999),
+        eps=None,
+        rmsprop_alpha=0.99,
+        weight_decay=None,
+        l1=0.0,
+        max_grad_norm=None,
+        dropout=0.0,
+        schedule="constant",
+        plateau_patience=10,
+        plateau_factor=0.1,
+        warmup_epochs=0,
+        batch_size=128,
+        max_iter=50,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        init="auto",
+        random_state=None,
+        dtype="float32",
+        warm_start=False,
+        verbose=False,
+        threads=1,
+        layers=None,
+        input_shape=None,
+        callbacks=None,
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -721,8 +940,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             self._y_was_1d = y.ndim == 1
             self._n_targets = targets.shape[1]
         elif targets.shape[1] != self._n_targets:
-            raise ValueError(f"y has {targets.shape[1]} targets, but the fitted network predicts "
-                             f"{self._n_targets}")
+            raise ValueError(f"y has {targets.shape[1]} targets, but the fitted network predicts {self._n_targets}")
         return np.ascontiguousarray(targets)
 
     _min_validation = 2  # R^2 needs two examples
@@ -732,17 +950,56 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
-        """Train on X [n_samples, n_features] and targets y [n_samples] or
-        [n_samples, n_targets] for ``max_iter`` epochs; ``sample_weight`` as in
-        ``MLPClassifier.fit``. Returns self."""
+        """Train for ``max_iter`` epochs (from new weights, unless ``warm_start``).
+
+        Parameters
+        ----------
+        X : array-like of shape [n_samples, n_features]
+            The training examples.
+        y : array-like of shape [n_samples] or [n_samples, n_targets]
+            Their targets.
+        sample_weight : array-like of shape [n_samples] or None
+            Each example's weight in the loss, as in ``MLPClassifier.fit``.
+
+        Returns
+        -------
+        MLPRegressor
+            self, fitted.
+        """
         return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch on (X, y), continuing from the current weights. Returns self."""
+        """One epoch on (X, y), continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like of shape [n_samples, n_features]
+            A chunk of training examples.
+        y : array-like of shape [n_samples] or [n_samples, n_targets]
+            Their targets.
+        sample_weight : array-like of shape [n_samples] or None
+            Each example's weight in the loss, as in ``MLPClassifier.fit``.
+
+        Returns
+        -------
+        MLPRegressor
+            self, fitted.
+        """
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X) -> np.ndarray:
-        """Predicted targets, float64: [n_samples] if y was 1-D in fit, else [n_samples, n_targets]."""
+        """Predicted targets of the examples.
+
+        Parameters
+        ----------
+        X : array-like of shape [n_samples, n_features]
+            The examples.
+
+        Returns
+        -------
+        ndarray of shape [n_samples] or [n_samples, n_targets]
+            float64: [n_samples] if y was 1-D in fit, else [n_samples, n_targets].
+        """
         output = self._output(X)
         return output[:, 0] if self._y_was_1d else output

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -35,8 +36,15 @@ from .runs.builder import build_network, build_optimizer
 from .runs.config import TrainingConfig
 from .training.data import one_hot
 
-__all__ = ["RELATIVE_TOLERANCE", "Quantity", "GradientCheck", "Update", "Walkthrough", "walk_through",
-           "format_walkthrough"]
+__all__ = [
+    "RELATIVE_TOLERANCE",
+    "Quantity",
+    "GradientCheck",
+    "Update",
+    "Walkthrough",
+    "walk_through",
+    "format_walkthrough",
+]
 
 #: relative error below which backpropagation and finite differences agree (float64)
 RELATIVE_TOLERANCE = 1e-6
@@ -62,16 +70,23 @@ class Quantity:
     """One array of the walk-through: the chapter's variable name, its notation, how and
     where the engine computed it, the names of its dimensions and its value."""
 
-    key: str          # the chapter's variable name, e.g. "z_h"
-    symbol: str       # its notation, e.g. "z^(h)"
-    equation: str     # e.g. "x^(in) W^(h)T + b^(h)"
+    key: str  # the chapter's variable name, e.g. "z_h"
+    symbol: str  # its notation, e.g. "z^(h)"
+    equation: str  # e.g. "x^(in) W^(h)T + b^(h)"
     dims: tuple[str, ...]  # e.g. ("n_examples", "n_hidden")
-    code: str         # e.g. "src/neuralnet/layers.py: Dense.forward"
+    code: str  # e.g. "src/neuralnet/layers.py: Dense.forward"
     value: np.ndarray
 
     def to_dict(self) -> dict:
-        return {"symbol": self.symbol, "equation": self.equation, "dims": list(self.dims),
-                "shape": list(self.value.shape), "code": self.code, "value": self.value.tolist()}
+        """The quantity as JSON-ready data (its value as nested lists of floats)."""
+        return {
+            "symbol": self.symbol,
+            "equation": self.equation,
+            "dims": list(self.dims),
+            "shape": list(self.value.shape),
+            "code": self.code,
+            "value": self.value.tolist(),
+        }
 
 
 @dataclass(frozen=True)
@@ -79,11 +94,11 @@ class GradientCheck:
     """One parameter's gradient: backpropagation's (``analytic``) and central finite
     differences' (``numeric``), and their relative error ||a - n|| / (||a|| + ||n||)."""
 
-    key: str          # the chapter's name, e.g. "d_loss__dw_out"
-    symbol: str       # "dL/dW^(out)"
-    equation: str     # "delta^(out)T a^(h)"
-    parameter: str    # "weight_out"
-    entry: str        # the notation of one entry, "w^(out)" (indexed w_{j,k}^(out))
+    key: str  # the chapter's name, e.g. "d_loss__dw_out"
+    symbol: str  # "dL/dW^(out)"
+    equation: str  # "delta^(out)T a^(h)"
+    parameter: str  # "weight_out"
+    entry: str  # the notation of one entry, "w^(out)" (indexed w_{j,k}^(out))
     dims: tuple[str, ...]
     code: str
     analytic: np.ndarray
@@ -92,29 +107,44 @@ class GradientCheck:
 
     @property
     def max_abs_difference(self) -> float:
+        """The largest absolute difference between an analytic and a numeric entry."""
         return float(np.max(np.abs(self.analytic - self.numeric), initial=0.0))
 
     def to_dict(self) -> dict:
-        return {"symbol": self.symbol, "equation": self.equation, "parameter": self.parameter,
-                "dims": list(self.dims), "shape": list(self.analytic.shape), "code": self.code,
-                "analytic": self.analytic.tolist(), "numeric": self.numeric.tolist(),
-                "relative_error": self.relative_error, "max_abs_difference": self.max_abs_difference}
+        """The check as JSON-ready data (the gradients as nested lists of floats)."""
+        return {
+            "symbol": self.symbol,
+            "equation": self.equation,
+            "parameter": self.parameter,
+            "dims": list(self.dims),
+            "shape": list(self.analytic.shape),
+            "code": self.code,
+            "analytic": self.analytic.tolist(),
+            "numeric": self.numeric.tolist(),
+            "relative_error": self.relative_error,
+            "max_abs_difference": self.max_abs_difference,
+        }
 
 
 @dataclass(frozen=True)
 class Update:
     """One parameter before and after the SGD step w := w - eta dL/dw."""
 
-    parameter: str    # "weight_out"
-    symbol: str       # "W^(out)"
-    entry: str        # "w^(out)"
-    gradient: str     # "dL/dW^(out)"
+    parameter: str  # "weight_out"
+    symbol: str  # "W^(out)"
+    entry: str  # "w^(out)"
+    gradient: str  # "dL/dW^(out)"
     before: np.ndarray
     after: np.ndarray
 
     def to_dict(self) -> dict:
-        return {"symbol": self.symbol, "shape": list(self.before.shape),
-                "before": self.before.tolist(), "after": self.after.tolist()}
+        """The update as JSON-ready data (the values as nested lists of floats)."""
+        return {
+            "symbol": self.symbol,
+            "shape": list(self.before.shape),
+            "before": self.before.tolist(),
+            "after": self.after.tolist(),
+        }
 
 
 @dataclass
@@ -136,6 +166,7 @@ class Walkthrough:
 
     @property
     def max_relative_error(self) -> float:
+        """The largest relative error of the four gradient checks."""
         return max(check.relative_error for check in self.gradients)
 
     @property
@@ -150,13 +181,22 @@ class Walkthrough:
     def agrees(self) -> bool:
         """Backpropagation and finite differences agree: for every parameter, a relative
         error below ``RELATIVE_TOLERANCE``, or differences no larger than the rounding error."""
-        return all(check.relative_error < RELATIVE_TOLERANCE or check.max_abs_difference <= self.rounding_level
-                   for check in self.gradients)
+        return all(
+            check.relative_error < RELATIVE_TOLERANCE or check.max_abs_difference <= self.rounding_level
+            for check in self.gradients
+        )
 
     def __getitem__(self, key: str):
         """Any recorded quantity by the chapter's name: "z_h", "delta_out", "d_loss__dw_out"..."""
-        for item in (*self.inputs, *self.parameters, *self.forward, self.loss, *self.backward,
-                     *self.gradients):
+        items: tuple[Quantity | GradientCheck, ...] = (
+            *self.inputs,
+            *self.parameters,
+            *self.forward,
+            self.loss,
+            *self.backward,
+            *self.gradients,
+        )
+        for item in items:
             if item.key == key:
                 return item
         raise KeyError(key)
@@ -170,9 +210,12 @@ class Walkthrough:
             "forward": {**{q.key: q.to_dict() for q in self.forward}, "loss": self._loss_dict()},
             "backward": {q.key: q.to_dict() for q in self.backward},
             "gradients": {g.key: g.to_dict() for g in self.gradients},
-            "gradient_check": {"max_relative_error": self.max_relative_error,
-                               "relative_tolerance": RELATIVE_TOLERANCE,
-                               "rounding_level": self.rounding_level, "agree": self.agrees},
+            "gradient_check": {
+                "max_relative_error": self.max_relative_error,
+                "relative_tolerance": RELATIVE_TOLERANCE,
+                "rounding_level": self.rounding_level,
+                "agree": self.agrees,
+            },
             "sgd_step": {
                 "rule": "w := w - eta dL/dw",
                 "lr": self.settings["lr"],
@@ -184,11 +227,16 @@ class Walkthrough:
         }
 
     def _loss_dict(self) -> dict:
-        return {"symbol": self.loss.symbol, "equation": self.loss.equation, "code": self.loss.code,
-                "value": float(self.loss.value)}
+        return {
+            "symbol": self.loss.symbol,
+            "equation": self.loss.equation,
+            "code": self.loss.code,
+            "value": float(self.loss.value),
+        }
 
 
 # -- the walk-through ------------------------------------------------------------------------
+
 
 def _check_positive(name: str, value, kind=int):
     """value as a positive int (or float), or a ValueError naming it."""
@@ -210,11 +258,22 @@ def _draw_batch(seed: int, n_examples: int, n_features: int, n_classes: int):
 
 def _layer_pattern(network: Network) -> tuple[Dense, Activation, Dense, Activation | None]:
     layers = network.layers
-    ok = (len(layers) in (3, 4) and isinstance(layers[0], Dense) and isinstance(layers[1], Activation)
-          and isinstance(layers[2], Dense) and (len(layers) == 3 or isinstance(layers[3], Activation)))
+    ok = (
+        len(layers) in (3, 4)
+        and isinstance(layers[0], Dense)
+        and isinstance(layers[1], Activation)
+        and isinstance(layers[2], Dense)
+        and (len(layers) == 3 or isinstance(layers[3], Activation))
+    )
     if not ok:  # the builder changed the stack: the labels below would be wrong
         raise RuntimeError(f"expected Dense, Activation, Dense[, Activation], got {network.layers}")
-    return layers[0], layers[1], layers[2], layers[3] if len(layers) == 4 else None
+    # the types checked above
+    return (
+        cast(Dense, layers[0]),
+        cast(Activation, layers[1]),
+        cast(Dense, layers[2]),
+        cast(Activation, layers[3]) if len(layers) == 4 else None,
+    )
 
 
 def _describe(layer) -> str:
@@ -226,17 +285,56 @@ def _describe(layer) -> str:
 EX_F, EX_H, EX_OUT = ("n_examples", "n_features"), ("n_examples", "n_hidden"), ("n_examples", "n_classes")
 
 
-def walk_through(hidden: int = 3, *, activation: str = "sigmoid", loss: str = "mse",
-                 seed: int = 123, lr: float = 0.1, examples: int = 1,
-                 n_features: int = 2, n_classes: int = 2, eps: float = 1e-6) -> Walkthrough:
-    """Run one training step of an ``n_features``-``hidden``-``n_classes`` MLP on a seeded
-    mini-batch of ``examples`` examples, in float64, and record every quantity.
+def walk_through(
+    hidden: int = 3,
+    *,
+    activation: str = "sigmoid",
+    loss: str = "mse",
+    seed: int = 123,
+    lr: float = 0.1,
+    examples: int = 1,
+    n_features: int = 2,
+    n_classes: int = 2,
+    eps: float = 1e-6,
+) -> Walkthrough:
+    """Run one training step of an ``n_features``-``hidden``-``n_classes`` MLP and record every quantity.
 
-    ``activation`` is the hidden layer's (any engine activation but softmax); ``loss`` is
-    "mse" (sigmoid outputs, the chapter's L = (1/n) sum_i sum_k (a^(out) - y)^2) or
-    "cross-entropy" (softmax fused with the log-loss, the network outputs z^(out)).
-    Weights come from the builder with ``seed`` (the chapter's N(0, 0.1) and zero biases); the
-    batch from ``np.random.default_rng(seed)``.
+    The step runs in float64 on a seeded mini-batch, with plain SGD. Weights come from the
+    builder with ``seed`` (the chapter's N(0, 0.1) and zero biases); the batch, x in [-1, 1)
+    and integer labels, from ``np.random.default_rng(seed)``.
+
+    Parameters
+    ----------
+    hidden : int
+        Hidden units (a positive integer).
+    activation : str
+        The hidden layer's activation (any engine activation but softmax).
+    loss : str
+        "mse" (sigmoid outputs, the chapter's L = (1/n) sum_i sum_k (a^(out) - y)^2) or
+        "cross-entropy" (softmax fused with the log-loss, the network outputs z^(out)).
+    seed : int
+        Seed of the weights and of the mini-batch.
+    lr : float
+        The learning rate eta of the SGD step.
+    examples : int
+        Examples in the mini-batch (a positive integer).
+    n_features : int
+        Inputs (a positive integer).
+    n_classes : int
+        Outputs (a positive integer).
+    eps : float
+        Step of the central finite differences (a positive number).
+
+    Returns
+    -------
+    Walkthrough
+        Every input, parameter, forward and backward quantity, the gradient checks and the
+        update.
+
+    Raises
+    ------
+    ValueError
+        For a size or ``eps`` that is not positive, or the softmax activation.
     """
     hidden = _check_positive("hidden", hidden)
     examples = _check_positive("examples", examples)
@@ -244,10 +342,13 @@ def walk_through(hidden: int = 3, *, activation: str = "sigmoid", loss: str = "m
     n_classes = _check_positive("n_classes", n_classes)
     eps = _check_positive("eps", eps, kind=float)
     if str(activation).lower() == "softmax":
-        raise ValueError("activation 'softmax' is for the output layer; choose the hidden layer's "
-                         "activation from sigmoid, tanh, relu, leaky_relu, identity")
-    config = TrainingConfig(hidden=[hidden], activation=activation, loss=loss, init="normal", dtype="float64",
-                            lr=lr, seed=seed)  # plain SGD, as in the chapter
+        raise ValueError(
+            "activation 'softmax' is for the output layer; choose the hidden layer's "
+            "activation from sigmoid, tanh, relu, leaky_relu, identity"
+        )
+    config = TrainingConfig(
+        hidden=[hidden], activation=activation, loss=loss, init="normal", dtype="float64", lr=lr, seed=seed
+    )  # plain SGD, as in the chapter
     network = build_network(config, (n_features,), n_classes)
     optimizer = build_optimizer(config, network)
     x, labels = _draw_batch(seed, examples, n_features, n_classes)
@@ -262,17 +363,40 @@ def walk_through(hidden: int = 3, *, activation: str = "sigmoid", loss: str = "m
     gradients = _check_gradients(network, x, y, eps)
     optimizer.step()  # w := w - lr dL/dw, with the gradients backpropagation wrote
     current = {p.key: p for p in _record_parameters(network)}
-    updates = [Update(p.key, p.symbol, g.entry, g.symbol, before=p.value, after=current[p.key].value)
-               for p in parameters for g in gradients if g.parameter == p.key]
+    updates = [
+        Update(p.key, p.symbol, g.entry, g.symbol, before=p.value, after=current[p.key].value)
+        for p in parameters
+        for g in gradients
+        if g.parameter == p.key
+    ]
     _, act_h, _, act_out = _layer_pattern(network)
     settings = {
-        "n_features": n_features, "n_hidden": hidden, "n_classes": n_classes, "n_examples": examples,
-        "activation": act_h.name, "output_activation": act_out.name if act_out is not None else "softmax",
-        "loss": network.loss.name, "seed": seed, "lr": float(lr), "eps": eps, "dtype": "float64",
+        "n_features": n_features,
+        "n_hidden": hidden,
+        "n_classes": n_classes,
+        "n_examples": examples,
+        "activation": act_h.name,
+        "output_activation": act_out.name if act_out is not None else "softmax",
+        "loss": network.loss.name,
+        "seed": seed,
+        "lr": float(lr),
+        "eps": eps,
+        "dtype": "float64",
     }
-    return Walkthrough(settings, [_describe(layer) for layer in network.layers], inputs, labels,
-                       parameters, forward, loss_q, backward, gradients, updates,
-                       loss_after=float(network.loss.value(network.forward(x), y)), network=network)
+    return Walkthrough(
+        settings,
+        [_describe(layer) for layer in network.layers],
+        inputs,
+        labels,
+        parameters,
+        forward,
+        loss_q,
+        backward,
+        gradients,
+        updates,
+        loss_after=float(network.loss.value(network.forward(x), y)),
+        network=network,
+    )
 
 
 def _record_parameters(network: Network) -> list[Quantity]:
@@ -298,21 +422,29 @@ def _forward(network: Network, x: np.ndarray, y: np.ndarray):
     z_h = dense_h.forward(x, training=True)  # [n_examples, n_hidden]
     forward = [Quantity("z_h", "z^(h)", "x^(in) W^(h)T + b^(h)", EX_H, where(Dense.forward), z_h.copy())]
     a_h = act_h.forward(z_h, training=True)  # [n_examples, n_hidden]
-    forward.append(Quantity("a_h", "a^(h)", f"{act_h.name}(z^(h))", EX_H, where(act_h.function.forward),
-                            a_h.copy()))
+    forward.append(Quantity("a_h", "a^(h)", f"{act_h.name}(z^(h))", EX_H, where(act_h.function.forward), a_h.copy()))
     z_out = dense_out.forward(a_h, training=True)  # [n_examples, n_classes]
-    forward.append(Quantity("z_out", "z^(out)", "a^(h) W^(out)T + b^(out)", EX_OUT, where(Dense.forward),
-                            z_out.copy()))
+    forward.append(Quantity("z_out", "z^(out)", "a^(h) W^(out)T + b^(out)", EX_OUT, where(Dense.forward), z_out.copy()))
     if act_out is None:  # cross-entropy: the network's output is z^(out), the loss applies softmax
         output = z_out
-        forward.append(Quantity("a_out", "a^(out)", "softmax(z^(out))", EX_OUT, where(loss_fn.probabilities),
-                                loss_fn.probabilities(z_out)))
-        equation = ("(1/n) sum_i [log sum_k exp(z_k^(out)) - sum_k y_k z_k^(out)] "
-                    "= -(1/n) sum_i sum_k y log a^(out)")
+        forward.append(
+            Quantity(
+                "a_out",
+                "a^(out)",
+                "softmax(z^(out))",
+                EX_OUT,
+                where(loss_fn.probabilities),
+                loss_fn.probabilities(z_out),
+            )
+        )
+        equation = "(1/n) sum_i [log sum_k exp(z_k^(out)) - sum_k y_k z_k^(out)] = -(1/n) sum_i sum_k y log a^(out)"
     else:
         output = act_out.forward(z_out, training=True)
-        forward.append(Quantity("a_out", "a^(out)", f"{act_out.name}(z^(out))", EX_OUT,
-                                where(act_out.function.forward), output.copy()))
+        forward.append(
+            Quantity(
+                "a_out", "a^(out)", f"{act_out.name}(z^(out))", EX_OUT, where(act_out.function.forward), output.copy()
+            )
+        )
         equation = "(1/n) sum_i sum_k (a^(out) - y)^2"
     value, grad_output = loss_fn.value_and_gradient(output, y)
     loss_q = Quantity("loss", "L", equation, (), where(loss_fn.value_and_gradient), np.float64(value))
@@ -327,21 +459,37 @@ def _backward(network: Network, grad_output: np.ndarray) -> list[Quantity]:
     code = where(network.loss.value_and_gradient)
     if act_out is None:  # cross-entropy: the loss's gradient is already dL/dz^(out)
         delta_out = grad_output
-        backward = [Quantity("delta_out", "delta^(out)", "dL/dz^(out) = (a^(out) - y) / n", EX_OUT, code,
-                             delta_out.copy())]
+        backward = [
+            Quantity("delta_out", "delta^(out)", "dL/dz^(out) = (a^(out) - y) / n", EX_OUT, code, delta_out.copy())
+        ]
     else:
-        backward = [Quantity("d_loss__d_a_out", "dL/da^(out)", "2 (a^(out) - y) / n", EX_OUT, code,
-                             grad_output.copy())]
+        backward = [Quantity("d_loss__d_a_out", "dL/da^(out)", "2 (a^(out) - y) / n", EX_OUT, code, grad_output.copy())]
         delta_out = act_out.backward(grad_output)  # [n_examples, n_classes]
-        backward.append(Quantity("delta_out", "delta^(out)",
-                                 f"dL/da^(out) * {DERIVATIVES[act_out.name].format(l='^(out)')}", EX_OUT,
-                                 where(act_out.function.backward), delta_out.copy()))
+        backward.append(
+            Quantity(
+                "delta_out",
+                "delta^(out)",
+                f"dL/da^(out) * {DERIVATIVES[act_out.name].format(l='^(out)')}",
+                EX_OUT,
+                where(act_out.function.backward),
+                delta_out.copy(),
+            )
+        )
     d_loss__a_h = dense_out.backward(delta_out)  # [n_examples, n_hidden]; fills dL/dW^(out), dL/db^(out)
-    backward.append(Quantity("d_loss__a_h", "dL/da^(h)", "delta^(out) W^(out)", EX_H, where(Dense.backward),
-                             d_loss__a_h.copy()))
+    backward.append(
+        Quantity("d_loss__a_h", "dL/da^(h)", "delta^(out) W^(out)", EX_H, where(Dense.backward), d_loss__a_h.copy())
+    )
     delta_h = act_h.backward(d_loss__a_h)  # [n_examples, n_hidden]
-    backward.append(Quantity("delta_h", "delta^(h)", f"dL/da^(h) * {DERIVATIVES[act_h.name].format(l='^(h)')}",
-                             EX_H, where(act_h.function.backward), delta_h.copy()))
+    backward.append(
+        Quantity(
+            "delta_h",
+            "delta^(h)",
+            f"dL/da^(h) * {DERIVATIVES[act_h.name].format(l='^(h)')}",
+            EX_H,
+            where(act_h.function.backward),
+            delta_h.copy(),
+        )
+    )
     dense_h.backward(delta_h, need_input_grad=False)  # fills dL/dW^(h), dL/db^(h)
     return backward
 
@@ -349,11 +497,18 @@ def _backward(network: Network, grad_output: np.ndarray) -> list[Quantity]:
 #: the four gradients in the chapter's order: key, symbol, equation, parameter, notation of
 #: one entry, dims, index of the Dense layer in the network, its attribute
 GRADIENTS = [
-    ("d_loss__dw_out", "dL/dW^(out)", "delta^(out)T a^(h)", "weight_out", "w^(out)", ("n_classes", "n_hidden"),
-     2, "weight"),
+    (
+        "d_loss__dw_out",
+        "dL/dW^(out)",
+        "delta^(out)T a^(h)",
+        "weight_out",
+        "w^(out)",
+        ("n_classes", "n_hidden"),
+        2,
+        "weight",
+    ),
     ("d_loss__db_out", "dL/db^(out)", "sum_i delta^(out)", "bias_out", "b^(out)", ("n_classes",), 2, "bias"),
-    ("d_loss__dw_h", "dL/dW^(h)", "delta^(h)T x^(in)", "weight_h", "w^(h)", ("n_hidden", "n_features"),
-     0, "weight"),
+    ("d_loss__dw_h", "dL/dW^(h)", "delta^(h)T x^(in)", "weight_h", "w^(h)", ("n_hidden", "n_features"), 0, "weight"),
     ("d_loss__db_h", "dL/db^(h)", "sum_i delta^(h)", "bias_h", "b^(h)", ("n_hidden",), 0, "bias"),
 ]
 
@@ -361,6 +516,7 @@ GRADIENTS = [
 def _check_gradients(network: Network, x: np.ndarray, y: np.ndarray, eps: float) -> list[GradientCheck]:
     """The gradients backpropagation wrote, beside central finite differences of the engine's
     own loss (``numerical_gradient`` restores every weight exactly and touches no gradient)."""
+
     def loss_value() -> float:
         return network.loss.value(network.forward(x), y)
 
@@ -369,20 +525,34 @@ def _check_gradients(network: Network, x: np.ndarray, y: np.ndarray, eps: float)
         layer = network.layers[index]
         analytic = getattr(layer, "grad_" + attribute).copy()
         numeric = numerical_gradient(loss_value, getattr(layer, attribute), eps)
-        checks.append(GradientCheck(key, symbol, equation, parameter, entry, dims, where(Dense.backward),
-                                    analytic, numeric, relative_error(analytic, numeric)))
+        checks.append(
+            GradientCheck(
+                key,
+                symbol,
+                equation,
+                parameter,
+                entry,
+                dims,
+                where(Dense.backward),
+                analytic,
+                numeric,
+                relative_error(analytic, numeric),
+            )
+        )
     return checks
 
 
 # -- text --------------------------------------------------------------------------------------
+
 
 def _shape(dims: tuple[str, ...], value: np.ndarray) -> str:
     return f"[{', '.join(dims)}] = [{', '.join(map(str, value.shape))}]"
 
 
 def _matrix(value: np.ndarray, indent: str) -> str:
-    text = np.array2string(np.asarray(value), precision=6, floatmode="fixed", suppress_small=False,
-                           max_line_width=100, sign=" ")
+    text = np.array2string(
+        np.asarray(value), precision=6, floatmode="fixed", suppress_small=False, max_line_width=100, sign=" "
+    )
     return "\n".join(indent + line for line in text.splitlines())
 
 
@@ -397,26 +567,35 @@ def _block(q: Quantity, label: str) -> list[str]:
 
 
 def _format_gradients(walk: Walkthrough) -> list[str]:
-    lines = [f"3. Gradients: backpropagation beside central finite differences "
-             f"(L(w + eps) - L(w - eps)) / (2 eps), eps = {walk.settings['eps']:g}"]
+    lines = [
+        f"3. Gradients: backpropagation beside central finite differences "
+        f"(L(w + eps) - L(w - eps)) / (2 eps), eps = {walk.settings['eps']:g}"
+    ]
     for g in walk.gradients:
-        lines.append(f"  {g.symbol} = {g.equation}   {_shape(g.dims, g.analytic)}   "
-                     f"relative error {g.relative_error:.1e}")
+        lines.append(
+            f"  {g.symbol} = {g.equation}   {_shape(g.dims, g.analytic)}   relative error {g.relative_error:.1e}"
+        )
         lines.append(f"      {'entry':<16}{'backpropagation':>20}{'finite differences':>22}{'|difference|':>14}")
         for index in np.ndindex(g.analytic.shape):
             a, n = g.analytic[index], g.numeric[index]
             lines.append(f"      {_entry_name(g.entry, index):<16}{a:>20.12f}{n:>22.12f}{abs(a - n):>14.1e}")
     worst = max(walk.gradients, key=lambda g: g.relative_error)
     if worst.relative_error < RELATIVE_TOLERANCE:
-        lines.append(f"  largest relative error {worst.relative_error:.1e} (below {RELATIVE_TOLERANCE:g}): "
-                     "backpropagation and finite differences agree")
+        lines.append(
+            f"  largest relative error {worst.relative_error:.1e} (below {RELATIVE_TOLERANCE:g}): "
+            "backpropagation and finite differences agree"
+        )
     elif walk.agrees:
-        lines.append(f"  largest relative error {worst.relative_error:.1e}, in {worst.symbol}, whose entries are "
-                     f"nearly zero: its largest |difference| {worst.max_abs_difference:.1e} is below the "
-                     f"finite differences' rounding error (~{walk.rounding_level:.0e}), so they agree")
+        lines.append(
+            f"  largest relative error {worst.relative_error:.1e}, in {worst.symbol}, whose entries are "
+            f"nearly zero: its largest |difference| {worst.max_abs_difference:.1e} is below the "
+            f"finite differences' rounding error (~{walk.rounding_level:.0e}), so they agree"
+        )
     else:
-        lines.append(f"  largest relative error {worst.relative_error:.1e}, in {worst.symbol}: backpropagation "
-                     "and finite differences DISAGREE, a derivative is wrong")
+        lines.append(
+            f"  largest relative error {worst.relative_error:.1e}, in {worst.symbol}: backpropagation "
+            "and finite differences DISAGREE, a derivative is wrong"
+        )
     return lines
 
 
@@ -428,8 +607,9 @@ def _format_updates(walk: Walkthrough) -> list[str]:
         lines.append(f"      {'entry':<16}{'before':>20}{'after':>20}")
         for index in np.ndindex(u.before.shape):
             lines.append(f"      {_entry_name(u.entry, index):<16}{u.before[index]:>20.12f}{u.after[index]:>20.12f}")
-    lines.append(f"  L on the same examples: {float(walk.loss.value):.12f} before the step, "
-                 f"{walk.loss_after:.12f} after")
+    lines.append(
+        f"  L on the same examples: {float(walk.loss.value):.12f} before the step, {walk.loss_after:.12f} after"
+    )
     return lines
 
 

@@ -18,6 +18,7 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,14 +30,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["SEARCHABLE", "SearchSpace", "SearchResult", "run_search", "dask_client", "write_search_run",
-           "TuneError"]
+__all__ = ["SEARCHABLE", "SearchSpace", "SearchResult", "run_search", "dask_client", "write_search_run", "TuneError"]
 
 #: the configuration keys a search may vary: those the estimator takes (``CONFIG_KEYS``), the
 #: patience of early stopping; not ``threads`` (every fit uses one BLAS thread) nor ``layers``
 #: (a stack is not one value of a list: search over hidden sizes, or run one search per stack)
 SEARCHABLE = tuple(key for key in SETTINGS if key in set(CONFIG_KEYS.values()) - {"threads", "layers"}) + (
-    "early_stopping",)
+    "early_stopping",
+)
 
 
 class TuneError(ValueError):
@@ -87,8 +88,32 @@ def _plain_value(value):
 
 @dataclass
 class SearchSpace:
-    """What to search: a list of values per parameter (a single value is simply fixed),
-    grid or random search, the folds and the data set."""
+    """What to search: the values of the parameters, the kind of search, the folds and the data set.
+
+    Parameters
+    ----------
+    grid : dict of str to list
+        A list of values per parameter (a single value is simply fixed), by configuration key,
+        one of its command-line spellings or the estimator's name for it; the values are
+        checked by the configuration vocabulary.
+    search : {"grid", "random"}
+        Every combination, or ``n_iter`` random ones.
+    n_iter : int
+        Candidates of a random search (>= 1).
+    cv : int
+        Cross-validation folds (>= 2).
+    seed : int
+        Seed of the folds, the random search and the networks.
+    dataset : str
+        The data set searched on.
+    limit : int or None
+        A stratified subset of that many examples (None: all).
+
+    Raises
+    ------
+    TuneError
+        For an unknown parameter, a value it does not accept, or an invalid option.
+    """
 
     grid: dict[str, list] = field(default_factory=dict)
     search: str = "grid"
@@ -105,7 +130,7 @@ class SearchSpace:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < bound:
                 raise TuneError(f"{key}={value!r}: expected an integer >= {bound}")
-        grid = {}
+        grid: dict[str, list] = {}
         for name, values in self.grid.items():
             key = _canonical(name)
             values = values if isinstance(values, list) else [values]
@@ -158,7 +183,7 @@ class SearchSpace:
             if key == "early_stopping":
                 grid["n_iter_no_change"] = values
             else:
-                (name, _), = estimator_params({key: values[0]}).items()
+                ((name, _),) = estimator_params({key: values[0]}).items()
                 grid[name] = [estimator_params({key: v})[name] for v in values]
         return grid
 
@@ -173,23 +198,43 @@ class SearchSpace:
         """TuneError unless at least one parameter has two or more values."""
         if not self.searched():
             fixed = ", ".join(f"{k}={_plain_value(v[0])}" for k, v in self.grid.items()) or "none"
-            raise TuneError(f"nothing to search: every parameter has a single value ({fixed}); give at least "
-                            "one parameter two or more values, e.g. --param lr=0.1,0.03")
+            raise TuneError(
+                f"nothing to search: every parameter has a single value ({fixed}); give at least "
+                "one parameter two or more values, e.g. --param lr=0.1,0.03"
+            )
 
     def n_candidates(self) -> int:
+        """The number of candidates: the combinations of the searched values (at most ``n_iter`` if random)."""
         total = math.prod(len(v) for v in self.searched().values())
         return min(total, self.n_iter) if self.search == "random" else total
 
 
 @dataclass
 class SearchResult:
-    """The search's table of candidates, the best parameters and the refitted best model."""
+    """The search's table of candidates, the best parameters and the refitted best model.
+
+    Attributes
+    ----------
+    space : SearchSpace
+        What was searched.
+    cv_results : dict
+        scikit-learn's ``cv_results_``.
+    best_params : dict
+        The best candidate's parameters, by the estimator's names.
+    best_score : float
+        Its mean cross-validation accuracy.
+    best_estimator : estimator
+        The best candidate refitted on all the data: an ``MLPClassifier``, unless
+        ``run_search`` was given another estimator.
+    refit_seconds : float
+        How long the refit took (the whole search's time where scikit-learn does not say).
+    """
 
     space: SearchSpace
     cv_results: dict
     best_params: dict
     best_score: float
-    best_estimator: object
+    best_estimator: Any  # an MLPClassifier, or the estimator given to run_search
     refit_seconds: float
 
     def table(self) -> list[dict]:
@@ -197,14 +242,16 @@ class SearchResult:
         rows = []
         results = self.cv_results
         for i, params in enumerate(results["params"]):
-            rows.append({
-                **{_CONFIG_NAME.get(k, k): _plain_value(v) for k, v in params.items()},
-                "mean_score": float(results["mean_test_score"][i]),
-                "std_score": float(results["std_test_score"][i]),
-                "mean_fit_seconds": float(results["mean_fit_time"][i]),
-                "std_fit_seconds": float(results["std_fit_time"][i]),
-                "rank": int(results["rank_test_score"][i]),
-            })
+            rows.append(
+                {
+                    **{_CONFIG_NAME.get(k, k): _plain_value(v) for k, v in params.items()},
+                    "mean_score": float(results["mean_test_score"][i]),
+                    "std_score": float(results["std_test_score"][i]),
+                    "mean_fit_seconds": float(results["mean_fit_time"][i]),
+                    "std_fit_seconds": float(results["std_fit_time"][i]),
+                    "rank": int(results["rank_test_score"][i]),
+                }
+            )
         return sorted(rows, key=lambda row: row["rank"])
 
 
@@ -221,8 +268,16 @@ def dask_client(scheduler: str | None = None, workers: int | None = None, thread
         finally:
             client.close()
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
-                      dashboard_address=None, host="127.0.0.1") as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -245,8 +300,9 @@ def _search_object(space: SearchSpace, estimator, y, n_jobs, verbose):
 
     space.check_searchable()
     grid = space.estimator_grid()
-    common = dict(scoring="accuracy", cv=_folds(space, y), n_jobs=n_jobs, refit=True, verbose=verbose,
-                  error_score="raise")
+    common = dict(
+        scoring="accuracy", cv=_folds(space, y), n_jobs=n_jobs, refit=True, verbose=verbose, error_score="raise"
+    )
     if space.search == "grid":
         return GridSearchCV(estimator, grid, **common)
     return RandomizedSearchCV(estimator, grid, n_iter=space.n_iter, random_state=space.seed, **common)
@@ -264,8 +320,13 @@ def fit_progress(total: int, enabled: bool | None = True):
     if enabled is False:
         yield None
         return
-    bar = tqdm(total=total, desc="Cross-validation fits", unit="fit", disable=None if enabled is None else False,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=total,
+        desc="Cross-validation fits",
+        unit="fit",
+        disable=None if enabled is None else False,
+        dynamic_ncols=True,
+    )
     original = sklearn_parallel.Parallel.print_progress
 
     def report(parallel):
@@ -281,17 +342,55 @@ def fit_progress(total: int, enabled: bool | None = True):
         bar.close()
 
 
-def run_search(space: SearchSpace, X: np.ndarray, y: np.ndarray, *, estimator=None, n_jobs: int | None = -1,
-               scheduler: str | None = None, dask_workers: int | None = None, verbose: int = 1,
-               progress: bool | None = False) -> SearchResult:
+def run_search(
+    space: SearchSpace,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    estimator=None,
+    n_jobs: int | None = -1,
+    scheduler: str | None = None,
+    dask_workers: int | None = None,
+    verbose: int = 1,
+    progress: bool | None = False,
+) -> SearchResult:
     """Cross-validate every candidate of ``space`` on (X, y), then refit the best on all of it.
 
-    ``scheduler`` (an address) or ``dask_workers`` (a number of local worker processes) run the
-    fits on Dask; otherwise on joblib's local process pool with ``n_jobs`` processes. Each fit
-    uses one BLAS thread, so that fits are reproducible wherever they run and processes do not
-    oversubscribe the cores. ``verbose`` > 0 prints joblib's progress as fits complete;
-    ``progress`` shows a progress bar of the fits instead, with their rate and the time left (None:
-    on a terminal only), for local and Dask fits alike.
+    Each fit uses one BLAS thread, so that fits are reproducible wherever they run and
+    processes do not oversubscribe the cores.
+
+    Parameters
+    ----------
+    space : SearchSpace
+        What to search (at least one parameter with two or more values).
+    X : ndarray of shape [n_examples, n_features]
+        The examples.
+    y : ndarray of shape [n_examples]
+        Their class labels (the folds are stratified by them).
+    estimator : estimator or None
+        The estimator searched over (None: an ``MLPClassifier`` with the space's fixed
+        parameters, its seed and one thread).
+    n_jobs : int or None
+        Processes of joblib's local process pool, when the fits do not run on Dask.
+    scheduler : str or None
+        The address of a Dask scheduler to run the fits on.
+    dask_workers : int or None
+        A number of local Dask worker processes to run the fits on.
+    verbose : int
+        > 0 prints joblib's progress as fits complete.
+    progress : bool or None
+        Show a progress bar of the fits instead, with their rate and the time left (None: on a
+        terminal only), for local and Dask fits alike.
+
+    Returns
+    -------
+    SearchResult
+        Every candidate's scores, the best parameters and the refitted best estimator.
+
+    Raises
+    ------
+    TuneError
+        If nothing is searched (every parameter has one value).
     """
     import time
 
@@ -310,16 +409,28 @@ def run_search(space: SearchSpace, X: np.ndarray, y: np.ndarray, *, estimator=No
     joblib_verbose = 10 * (verbose > 0 and not progress)
     with fit_progress(space.n_candidates() * space.cv, enabled=progress):
         if scheduler or dask_workers:
-            with dask_client(scheduler, dask_workers) as client, \
-                    joblib.parallel_config(backend="dask", client=client, scatter=[X, y],  # data sent once
-                                           verbose=joblib_verbose):
+            with (
+                dask_client(scheduler, dask_workers) as client,
+                joblib.parallel_config(
+                    backend="dask",
+                    client=client,
+                    scatter=[X, y],  # data sent once
+                    verbose=joblib_verbose,
+                ),
+            ):
                 search.fit(X, y)
         else:
             with joblib.parallel_config(verbose=joblib_verbose):
                 search.fit(X, y)
     total = time.perf_counter() - started
-    return SearchResult(space, search.cv_results_, search.best_params_, float(search.best_score_),
-                        search.best_estimator_, float(getattr(search, "refit_time_", total)))
+    return SearchResult(
+        space,
+        search.cv_results_,
+        search.best_params_,
+        float(search.best_score_),
+        search.best_estimator_,
+        float(getattr(search, "refit_time_", total)),
+    )
 
 
 def _plot_scores(result: SearchResult, path: Path) -> Path:
@@ -335,8 +446,14 @@ def _plot_scores(result: SearchResult, path: Path) -> Path:
         levels = [_plain_value(v) for v in result.space.grid[name]]
         positions = {level: i for i, level in enumerate(levels)}
         xs = [positions[row[name]] for row in rows]
-        ax.errorbar(xs, [r["mean_score"] * 100 for r in rows], yerr=[r["std_score"] * 100 for r in rows],
-                    fmt="o", alpha=0.7, capsize=3)
+        ax.errorbar(
+            xs,
+            [r["mean_score"] * 100 for r in rows],
+            yerr=[r["std_score"] * 100 for r in rows],
+            fmt="o",
+            alpha=0.7,
+            capsize=3,
+        )
         ax.set_xticks(range(len(levels)), [str(level) for level in levels])
         ax.set_xlabel(name)
         ax.set_ylabel("cross-validation accuracy (%)")
@@ -374,8 +491,9 @@ def _class_labels(classes, dataset: str) -> list[str]:
     return [str(c) for c in classes]
 
 
-def write_search_run(result: SearchResult, out: str | Path, *, X_test=None, y_test=None,
-                     extra: dict | None = None) -> Path:
+def write_search_run(
+    result: SearchResult, out: str | Path, *, X_test=None, y_test=None, extra: dict | None = None
+) -> Path:
     """Write a run folder: results.csv/.md (every candidate), search.json (the space, the best
     configuration), figures/scores.png, and the refitted best model (model.safetensors, the
     standard format) with its test accuracy when a test set is given."""
@@ -400,16 +518,33 @@ def write_search_run(result: SearchResult, out: str | Path, *, X_test=None, y_te
         metrics["test_acc"] = float(best.score(X_test, y_test))
         metrics["n_test"] = int(len(y_test))
     best_params = {_CONFIG_NAME.get(k, k): _plain_value(v) for k, v in result.best_params.items()}
-    run.write_json("search.json", {
-        "grid": {k: [_plain_value(v) for v in values] for k, values in result.space.grid.items()},
-        "search": result.space.search, "n_iter": result.space.n_iter, "cv": result.space.cv,
-        "seed": result.space.seed, "dataset": result.space.dataset, "limit": result.space.limit,
-        "candidates": len(rows), "best_params": best_params,
-        "best_cv_accuracy": result.best_score, **(extra or {})})
+    run.write_json(
+        "search.json",
+        {
+            "grid": {k: [_plain_value(v) for v in values] for k, values in result.space.grid.items()},
+            "search": result.space.search,
+            "n_iter": result.space.n_iter,
+            "cv": result.space.cv,
+            "seed": result.space.seed,
+            "dataset": result.space.dataset,
+            "limit": result.space.limit,
+            "candidates": len(rows),
+            "best_params": best_params,
+            "best_cv_accuracy": result.best_score,
+            **(extra or {}),
+        },
+    )
     run.write_json("metrics.json", metrics)
-    training = {k: v if isinstance(v, (bool, int, float, str, tuple, list, type(None))) else str(v)
-                for k, v in best.get_params().items()}
-    save_model(run.model_path, best.network_,
-               classes=_class_labels(best.classes_, result.space.dataset),
-               preprocessing=CHAPTER_PREPROCESSING, training=training, metrics=metrics)
+    training = {
+        k: v if isinstance(v, (bool, int, float, str, tuple, list, type(None))) else str(v)
+        for k, v in best.get_params().items()
+    }
+    save_model(
+        run.model_path,
+        best.network_,
+        classes=_class_labels(best.classes_, result.space.dataset),
+        preprocessing=CHAPTER_PREPROCESSING,
+        training=training,
+        metrics=metrics,
+    )
     return run.path

@@ -35,10 +35,11 @@ class UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``neuralnet`` argument parser, with every subcommand of ``COMMANDS``."""
     parser = argparse.ArgumentParser(
         prog="neuralnet",
         description="Train, evaluate and inspect multilayer neural networks written from scratch "
-                    "in NumPy (the chapter's NeuralNetMLP and deeper networks).",
+        "in NumPy (the chapter's NeuralNetMLP and deeper networks).",
     )
     parser.add_argument("--version", action="version", version=f"neuralnet {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -55,6 +56,22 @@ def _terminate(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``neuralnet`` command.
+
+    Errors the user can act on (a ``UsageError``, a ``ValueError``, an ``OSError``...) are
+    printed as one line, ``neuralnet COMMAND: error: ...``; SIGTERM is handled as Ctrl-C.
+
+    Parameters
+    ----------
+    argv : list of str or None
+        The arguments (None: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 1 for an error, 2 for a usage error, 130 when
+        interrupted.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     previous = None
@@ -66,8 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         # a run that was training says where it stands and how to go on (TrainingInterrupted)
         print(f"neuralnet {args.command}: {interruption or 'interrupted'}", file=sys.stderr)
         return 130
-    except (UsageError, ValueError, FileNotFoundError, FileExistsError, PermissionError,
-            FloatingPointError, OSError) as error:
+    except (
+        UsageError,
+        ValueError,
+        FileNotFoundError,
+        FileExistsError,
+        PermissionError,
+        FloatingPointError,
+        OSError,
+    ) as error:
         print(f"neuralnet {args.command}: error: {error}", file=sys.stderr)
         return 2 if isinstance(error, UsageError) else 1
     finally:

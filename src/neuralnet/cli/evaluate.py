@@ -9,20 +9,29 @@ from .options import add_data_options
 
 
 def add_parser(subparsers) -> None:
+    """Add the ``evaluate`` subcommand, its options and its ``run``, to the ``neuralnet`` parser's subparsers."""
     parser = subparsers.add_parser(
-        "evaluate", help="test accuracy, MSE and confusion matrix of a run",
+        "evaluate",
+        help="test accuracy, MSE and confusion matrix of a run",
         description="Reload the model of a run folder, rebuild the same data split and print the "
-                    "test accuracy, loss, MSE and the confusion matrix.")
+        "test accuracy, loss, MSE and the confusion matrix.",
+    )
     parser.add_argument("run_folder", metavar="RUN", help="a run folder written by `neuralnet train`")
     add_data_options(parser)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    parser.add_argument("--data", metavar="PATH",
-                        help="measure the model on another file or folder of the same kind as its own data (a CSV "
-                             "with the same columns, an image folder with the same classes...) instead of its test "
-                             "split")
-    parser.add_argument("--allow-other-data", action="store_true",
-                        help="measure the model even on data that differ from those it was trained on (other "
-                             "classes, image shape or split): by default that is refused")
+    parser.add_argument(
+        "--data",
+        metavar="PATH",
+        help="measure the model on another file or folder of the same kind as its own data (a CSV "
+        "with the same columns, an image folder with the same classes...) instead of its test "
+        "split",
+    )
+    parser.add_argument(
+        "--allow-other-data",
+        action="store_true",
+        help="measure the model even on data that differ from those it was trained on (other "
+        "classes, image shape or split): by default that is refused",
+    )
     parser.set_defaults(run=run)
 
 
@@ -38,6 +47,7 @@ def format_confusion_matrix(matrix: list[list[int]], classes=None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the test metrics of ``args.run_folder`` (on ``args.data`` if given); the exit status."""
     from ..runs.experiment import evaluate_run
 
     if args.data is not None:
@@ -45,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
 
         metrics = evaluate_on(args.run_folder, args.data)
     else:
-        metrics = evaluate_run(args.run_folder, data_dir=args.data_dir, download=args.download,
-                               allow_other_data=args.allow_other_data)
+        metrics = evaluate_run(
+            args.run_folder, data_dir=args.data_dir, download=args.download, allow_other_data=args.allow_other_data
+        )
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0

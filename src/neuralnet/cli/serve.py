@@ -19,22 +19,37 @@ def _port(text: str) -> int:
 
 
 def add_parser(subparsers) -> None:
+    """Add the ``serve`` subcommand, its options and its ``run``, to the ``neuralnet`` parser's subparsers."""
     parser = subparsers.add_parser(
-        "serve", help="a web app to draw digits and inspect a trained run",
+        "serve",
+        help="a web app to draw digits and inspect a trained run",
         description="Start a local web app for a trained run: draw a digit (or upload a PNG/JPEG) and "
-                    "see the network's answer and the 28 x 28 image it sees; inspect the architecture, "
-                    "hyper-parameters, curves, confusion matrix, misclassified images and hidden units. "
-                    "The JSON API it uses is documented at /docs.")
-    parser.add_argument("run_folder", metavar="RUN", nargs="?",
-                        help="a run folder written by `neuralnet train` (default: the latest in --runs-dir)")
-    parser.add_argument("--runs-dir", default="runs", metavar="DIR",
-                        help="where to look for the latest run when RUN is not given (default: runs)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default: 127.0.0.1, this machine only)")
+        "see the network's answer and the 28 x 28 image it sees; inspect the architecture, "
+        "hyper-parameters, curves, confusion matrix, misclassified images and hidden units. "
+        "The JSON API it uses is documented at /docs.",
+    )
+    parser.add_argument(
+        "run_folder",
+        metavar="RUN",
+        nargs="?",
+        help="a run folder written by `neuralnet train` (default: the latest in --runs-dir)",
+    )
+    parser.add_argument(
+        "--runs-dir",
+        default="runs",
+        metavar="DIR",
+        help="where to look for the latest run when RUN is not given (default: runs)",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)"
+    )
     parser.add_argument("--port", type=_port, default=8000, help="port to listen on (default: 8000)")
-    parser.add_argument("--log-level", default="info",
-                        choices=["critical", "error", "warning", "info", "debug"],
-                        help="uvicorn's log level (default: info)")
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn's log level (default: info)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -48,6 +63,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serve the web app of ``args.run_folder`` (default: the latest run) until stopped; the exit status."""
     import uvicorn
 
     from ..runs.folders import latest_run
@@ -56,9 +72,7 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.run_folder) if args.run_folder else latest_run(args.runs_dir)
     app = create_app(folder)
     if not _is_loopback(args.host):
-        print(f"warning: listening on {args.host}: the app is reachable from other machines",
-              file=sys.stderr)
-    print(f"Serving run {folder} at http://{args.host}:{args.port}/ (API docs at /docs; Ctrl+C stops)",
-          flush=True)
+        print(f"warning: listening on {args.host}: the app is reachable from other machines", file=sys.stderr)
+    print(f"Serving run {folder} at http://{args.host}:{args.port}/ (API docs at /docs; Ctrl+C stops)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

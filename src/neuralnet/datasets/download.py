@@ -32,7 +32,7 @@ from tqdm import tqdm
 __all__ = ["DownloadError", "download_file"]
 
 GZIP_MAGIC = b"\x1f\x8b"
-CHUNK_SIZE = 1 << 16   # read1: whatever has arrived, at most this much, so the checks run often
+CHUNK_SIZE = 1 << 16  # read1: whatever has arrived, at most this much, so the checks run often
 #: defaults: seconds per connection or read, seconds for all mirrors together, and the slowest
 #: transfer kept (bytes per second, averaged over RATE_WINDOW seconds)
 TIMEOUT = 15.0
@@ -81,7 +81,7 @@ class DecompressedSHA256:
         self._sha256 = hashlib.sha256()
         self._start = b""
         self._is_gzip: bool | None = None
-        self._member = None  # decompressor of the current gzip member
+        self._member: zlib._Decompress | None = None  # decompressor of the current gzip member
         self._in_padding = False
         self.decompressed_size = 0
 
@@ -205,16 +205,20 @@ class _Limits:
         less than ``min_rate`` bytes per second. ``samples``: (time, bytes so far), oldest first."""
         now = time.monotonic()
         if now > self.ends:
-            raise _AttemptFailed(f"gave up at the deadline of {self.deadline:g} s for all mirrors "
-                                 f"({received} bytes received in {now - started:.0f} s)")
+            raise _AttemptFailed(
+                f"gave up at the deadline of {self.deadline:g} s for all mirrors "
+                f"({received} bytes received in {now - started:.0f} s)"
+            )
         samples.append((now, received))
         while len(samples) > 1 and now - samples[1][0] >= self.window:
             samples.pop(0)
         then, before = samples[0]
         if now - then >= self.window and (received - before) / (now - then) < self.min_rate:
             rate = (received - before) / (now - then)
-            raise _AttemptFailed(f"too slow: {rate:.0f} bytes/s over the last {now - then:.0f} s "
-                                 f"(the minimum is {self.min_rate:g} bytes/s; {received} bytes received)")
+            raise _AttemptFailed(
+                f"too slow: {rate:.0f} bytes/s over the last {now - then:.0f} s "
+                f"(the minimum is {self.min_rate:g} bytes/s; {received} bytes received)"
+            )
 
 
 def _remove_stale_parts(destination: Path) -> None:
@@ -229,17 +233,14 @@ def _remove_stale_parts(destination: Path) -> None:
 
 def _download_verified(url: str, destination: Path, expected: str, timeout, progress, limits: _Limits) -> None:
     """Download ``url`` to a temporary file and move it to ``destination`` if it checks out."""
-    descriptor, temp_name = tempfile.mkstemp(
-        dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
-    )
+    descriptor, temp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
     temp_path = Path(temp_name)
     try:
         with os.fdopen(descriptor, "wb") as temp_file:
             actual = _stream_to_file(url, temp_file, destination.name, timeout, progress, limits)
             if actual != expected:
                 raise _AttemptFailed(
-                    f"checksum mismatch: expected SHA-256 {expected} of the decompressed "
-                    f"content, got {actual}"
+                    f"checksum mismatch: expected SHA-256 {expected} of the decompressed content, got {actual}"
                 )
             temp_file.flush()
             os.fsync(temp_file.fileno())
@@ -275,9 +276,7 @@ def _stream_to_file(url: str, temp_file, label: str, timeout, progress, limits: 
                     bar.update(len(chunk))
                     limits.check(started, samples, received)
         if expected_length is not None and received != expected_length:
-            raise _AttemptFailed(
-                f"incomplete download: received {received} of {expected_length} bytes"
-            )
+            raise _AttemptFailed(f"incomplete download: received {received} of {expected_length} bytes")
         return digest.hexdigest()
     except _AttemptFailed:
         raise

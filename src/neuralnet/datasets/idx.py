@@ -48,10 +48,24 @@ class IDXFormatError(ValueError):
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (raw or gzip-compressed) into a native-endian array.
 
-    Raises ``FileNotFoundError`` if ``path`` does not exist and
-    ``IDXFormatError`` (naming the file) for any other problem: a folder
-    instead of a file, an unreadable file, corrupt or truncated gzip data,
-    a bad header, or a data length that does not match the header.
+    Parameters
+    ----------
+    path : str or path
+        The file.
+
+    Returns
+    -------
+    ndarray
+        Of the shape and dtype the header gives (e.g. uint8 [60000, 28, 28] for MNIST's images).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    IDXFormatError
+        Naming the file, for any other problem: a folder instead of a file, an unreadable file,
+        corrupt or truncated gzip data, a bad header, or a data length that does not match the
+        header.
     """
     path = Path(path)
     content = _read_file_bytes(path)
@@ -92,8 +106,17 @@ def decode_idx(content: bytes, source: str | os.PathLike = "<bytes>") -> np.ndar
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Write ``array`` as an IDX file; gzip-compress it if ``path`` ends with ``.gz``.
 
-    Supported dtypes are those with an IDX type code: uint8, int8, int16,
-    int32, float32 and float64. Returns the path written.
+    Parameters
+    ----------
+    path : str or path
+        The file to write.
+    array : ndarray of any shape
+        Of a dtype with an IDX type code: uint8, int8, int16, int32, float32 or float64.
+
+    Returns
+    -------
+    Path
+        The path written.
     """
     path = Path(path)
     array = np.asarray(array)
@@ -126,13 +149,10 @@ def _gunzip(compressed: bytes, path: Path) -> bytes:
         return gzip.decompress(compressed)
     except EOFError as exc:
         raise IDXFormatError(
-            f"{path}: truncated gzip data ({len(compressed)} bytes); expected a complete "
-            f"gzip-compressed IDX file"
+            f"{path}: truncated gzip data ({len(compressed)} bytes); expected a complete gzip-compressed IDX file"
         ) from exc
     except (gzip.BadGzipFile, zlib.error, OSError) as exc:
-        raise IDXFormatError(
-            f"{path}: corrupt gzip data ({exc}); expected a valid gzip-compressed IDX file"
-        ) from exc
+        raise IDXFormatError(f"{path}: corrupt gzip data ({exc}); expected a valid gzip-compressed IDX file") from exc
 
 
 #: NumPy arrays have at most 64 dimensions
@@ -143,25 +163,20 @@ def _parse_header(content: bytes, source) -> tuple[np.dtype, tuple[int, ...], in
     """Check the IDX header; return (element dtype, shape, header size in bytes)."""
     if len(content) < 4:
         raise IDXFormatError(
-            f"{source}: file too short ({len(content)} bytes): expected at least the "
-            f"4-byte IDX magic number"
+            f"{source}: file too short ({len(content)} bytes): expected at least the 4-byte IDX magic number"
         )
     if content[0] != 0 or content[1] != 0:
         raise IDXFormatError(
-            f"{source}: bad magic number 0x{content[:4].hex()}: an IDX file must start "
-            f"with two zero bytes"
+            f"{source}: bad magic number 0x{content[:4].hex()}: an IDX file must start with two zero bytes"
         )
     type_code, ndim = content[2], content[3]
     if type_code not in IDX_TYPE_CODES:
         known = ", ".join(f"0x{code:02X}" for code in IDX_TYPE_CODES)
-        raise IDXFormatError(
-            f"{source}: unknown IDX type code 0x{type_code:02X}; expected one of {known}"
-        )
+        raise IDXFormatError(f"{source}: unknown IDX type code 0x{type_code:02X}; expected one of {known}")
     if ndim < 1:
         raise IDXFormatError(f"{source}: number of dimensions is 0; expected at least 1")
     if ndim > MAX_DIMENSIONS:
-        raise IDXFormatError(f"{source}: {ndim} dimensions; expected at most {MAX_DIMENSIONS} "
-                             f"(NumPy's limit)")
+        raise IDXFormatError(f"{source}: {ndim} dimensions; expected at most {MAX_DIMENSIONS} (NumPy's limit)")
     header_size = 4 + 4 * ndim
     if len(content) < header_size:
         raise IDXFormatError(
@@ -184,11 +199,6 @@ def _type_code_for(dtype: np.dtype) -> int:
 def _check_shape_fits_idx(shape: tuple[int, ...]) -> None:
     """Raise ValueError if ``shape`` cannot be stored in an IDX header."""
     if not 1 <= len(shape) <= _MAX_NDIM:
-        raise ValueError(
-            f"cannot write a {len(shape)}-dimensional array as IDX; expected 1 to "
-            f"{_MAX_NDIM} dimensions"
-        )
+        raise ValueError(f"cannot write a {len(shape)}-dimensional array as IDX; expected 1 to {_MAX_NDIM} dimensions")
     if max(shape) > _MAX_DIM_SIZE:
-        raise ValueError(
-            f"cannot write shape {shape} as IDX; each dimension must be at most {_MAX_DIM_SIZE}"
-        )
+        raise ValueError(f"cannot write shape {shape} as IDX; each dimension must be at most {_MAX_DIM_SIZE}")

@@ -41,8 +41,10 @@ def _open(path: Path):
     try:
         image = Image.open(path)
         if image.width * image.height > MAX_PIXELS:
-            raise DataError(f"{path} is {image.width} x {image.height} pixels, more than the {MAX_PIXELS:,} an image "
-                            "may have here; make it smaller")
+            raise DataError(
+                f"{path} is {image.width} x {image.height} pixels, more than the {MAX_PIXELS:,} an image "
+                "may have here; make it smaller"
+            )
         image.load()
         return image
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
@@ -61,8 +63,10 @@ def read_image_folder(folder: str | Path, image_size: int | None = None) -> Imag
         raise DataError(f"{folder} is not a folder")
     classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        raise DataError(f"{folder} has no sub-folders: expected one folder per class, holding that class's images "
-                        f"(e.g. {folder}/cat/1.png, {folder}/dog/2.jpg)")
+        raise DataError(
+            f"{folder} has no sub-folders: expected one folder per class, holding that class's images "
+            f"(e.g. {folder}/cat/1.png, {folder}/dog/2.jpg)"
+        )
     files: list[tuple[Path, int]] = []
     for index, class_folder in enumerate(classes):
         found = sorted(p for p in class_folder.rglob("*") if p.is_file() and not p.name.startswith("."))
@@ -71,7 +75,8 @@ def read_image_folder(folder: str | Path, image_size: int | None = None) -> Imag
         files += [(path, index) for path in found]
     if len(classes) < 2:
         raise DataError(f"{folder} has one class folder ({classes[0].name!r}); a classifier needs at least two")
-    images, modes = [], {}
+    images = []
+    modes: dict[str, Path] = {}  # kind of image -> the first file of that kind
     for path, _ in files:
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             raise DataError(f"{path} is not a PNG or JPEG file (by its name); the class folders may hold only images")
@@ -82,8 +87,10 @@ def read_image_folder(folder: str | Path, image_size: int | None = None) -> Imag
         modes.setdefault(kind, path)
         images.append(image)
     if len(modes) > 1:
-        raise DataError(f"{folder} mixes grayscale and colour images (e.g. {modes['gray']} is grayscale, "
-                        f"{modes['colour']} colour); make them all one kind")
+        raise DataError(
+            f"{folder} mixes grayscale and colour images (e.g. {modes['gray']} is grayscale, "
+            f"{modes['colour']} colour); make them all one kind"
+        )
     colour = "colour" in modes
     if image_size is None:
         (width, height), _ = Counter(image.size for image in images).most_common(1)[0]
@@ -98,8 +105,12 @@ def read_image_folder(folder: str | Path, image_size: int | None = None) -> Imag
 
 
 #: the roles of an IDX set's four files, recognised by the words in their names
-_ROLES = {"train_images": ("train", "images"), "train_labels": ("train", "labels"),
-          "test_images": ("test", "images"), "test_labels": ("test", "labels")}
+_ROLES = {
+    "train_images": ("train", "images"),
+    "train_labels": ("train", "labels"),
+    "test_images": ("test", "images"),
+    "test_labels": ("test", "labels"),
+}
 
 
 def _idx_files(folder: Path) -> dict[str, Path]:
@@ -109,8 +120,13 @@ def _idx_files(folder: Path) -> dict[str, Path]:
         if not path.is_file() or "idx" not in name:
             continue
         part = "train" if "train" in name else "test" if ("t10k" in name or "test" in name) else None
-        kind = ("images" if ("image" in name or "idx3" in name) else
-                "labels" if ("label" in name or "idx1" in name) else None)
+        kind = (
+            "images"
+            if ("image" in name or "idx3" in name)
+            else "labels"
+            if ("label" in name or "idx1" in name)
+            else None
+        )
         for role, words in _ROLES.items():
             if (part, kind) == words:
                 found[role].append(path)
@@ -130,8 +146,10 @@ def read_idx_folder(folder: str | Path) -> ImageSet:
     folder = Path(folder)
     files = _idx_files(folder)
     if len(files) != 4:
-        raise DataError(f"{folder} does not hold the four IDX files of a data set (train and test images and "
-                        f"labels); found {sorted(p.name for p in files.values()) or 'none'}")
+        raise DataError(
+            f"{folder} does not hold the four IDX files of a data set (train and test images and "
+            f"labels); found {sorted(p.name for p in files.values()) or 'none'}"
+        )
     try:
         arrays = {role: read_idx(path) for role, path in files.items()}
     except IDXFormatError as error:
@@ -139,16 +157,22 @@ def read_idx_folder(folder: str | Path) -> ImageSet:
     for part in ("train", "test"):
         images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
         if images.ndim != 3 or images.dtype != np.uint8:
-            raise DataError(f"{files[f'{part}_images']}: expected uint8 images [n, height, width], got {images.dtype} "
-                            f"{images.shape}")
+            raise DataError(
+                f"{files[f'{part}_images']}: expected uint8 images [n, height, width], got {images.dtype} "
+                f"{images.shape}"
+            )
         if labels.ndim != 1:
             raise DataError(f"{files[f'{part}_labels']}: expected labels [n], got shape {labels.shape}")
         if images.shape[0] != labels.shape[0]:
-            raise DataError(f"{folder}: {files[f'{part}_images'].name} holds {images.shape[0]} images but "
-                            f"{files[f'{part}_labels'].name} {labels.shape[0]} labels; the counts must agree")
+            raise DataError(
+                f"{folder}: {files[f'{part}_images'].name} holds {images.shape[0]} images but "
+                f"{files[f'{part}_labels'].name} {labels.shape[0]} labels; the counts must agree"
+            )
     if arrays["train_images"].shape[1:] != arrays["test_images"].shape[1:]:
-        raise DataError(f"{folder}: the training images are {arrays['train_images'].shape[1:]}, the test images "
-                        f"{arrays['test_images'].shape[1:]}; expected one size")
+        raise DataError(
+            f"{folder}: the training images are {arrays['train_images'].shape[1:]}, the test images "
+            f"{arrays['test_images'].shape[1:]}; expected one size"
+        )
     values = np.unique(np.concatenate([arrays["train_labels"], arrays["test_labels"]]))
     height, width = arrays["train_images"].shape[1:]
 
@@ -158,8 +182,14 @@ def read_idx_folder(folder: str | Path) -> ImageSet:
     def labels_of(labels):  # label values -> class indices 0..k-1
         return np.searchsorted(values, labels).astype(np.int64)
 
-    return ImageSet(rows(arrays["train_images"]), labels_of(arrays["train_labels"]), [str(int(v)) for v in values],
-                    (1, height, width), rows(arrays["test_images"]), labels_of(arrays["test_labels"]))
+    return ImageSet(
+        rows(arrays["train_images"]),
+        labels_of(arrays["train_labels"]),
+        [str(int(v)) for v in values],
+        (1, height, width),
+        rows(arrays["test_images"]),
+        labels_of(arrays["test_labels"]),
+    )
 
 
 def _pixels(image, shape: tuple[int, int, int]) -> np.ndarray:

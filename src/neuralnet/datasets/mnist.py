@@ -72,14 +72,10 @@ DATASETS: dict[str, DatasetInfo] = {
         folder="mnist",
         title="MNIST",
         sha256={
-            "train-images-idx3-ubyte.gz":
-                "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-            "train-labels-idx1-ubyte.gz":
-                "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-            "t10k-images-idx3-ubyte.gz":
-                "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-            "t10k-labels-idx1-ubyte.gz":
-                "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+            "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
         },
         class_names=tuple(str(digit) for digit in range(10)),
         mirrors=(
@@ -92,18 +88,22 @@ DATASETS: dict[str, DatasetInfo] = {
         folder="fashion-mnist",
         title="Fashion-MNIST",
         sha256={
-            "train-images-idx3-ubyte.gz":
-                "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-            "train-labels-idx1-ubyte.gz":
-                "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-            "t10k-images-idx3-ubyte.gz":
-                "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-            "t10k-labels-idx1-ubyte.gz":
-                "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+            "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
         },
         class_names=(
-            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
         ),
         mirrors=(
             "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
@@ -173,9 +173,7 @@ def candidate_data_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]
     return unique
 
 
-def locate_dataset_files(
-    name: str, data_dir: str | os.PathLike | None = None
-) -> dict[str, Path]:
+def locate_dataset_files(name: str, data_dir: str | os.PathLike | None = None) -> dict[str, Path]:
     """Return the paths of the four files of data set ``name``, by role.
 
     The roles are "train_images", "train_labels", "test_images" and
@@ -199,17 +197,37 @@ def load_dataset(
     mirrors: str | list[str] | tuple[str, ...] | None = None,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Load all 70,000 examples of data set ``name`` as ``(X, y)``.
+    """Load all 70,000 examples of data set ``name`` as ``(X, y)``: the 60,000 training images
+    followed by the 10,000 test images (the order of scikit-learn's ``fetch_openml``).
 
-    ``X`` is a C-contiguous (70000, 784) uint8 array of pixels and ``y`` a
-    (70000,) int64 array of labels: the 60,000 training images followed by the
-    10,000 test images (the order of scikit-learn's ``fetch_openml``).
+    Parameters
+    ----------
+    name : str
+        The data set, one of ``DATASETS`` ("mnist", "fashion-mnist").
+    data_dir : str or path, optional
+        A folder searched first; it may also hold the four files directly (see
+        ``candidate_data_dirs``).
+    download : bool, default True
+        If no searched folder has all four files, download the missing files into
+        ``<first candidate root>/<data set folder>``.
+    mirrors : str or sequence of str, optional
+        Where to download from; by default the data set's known mirrors.
+    progress : bool, default True
+        Show the downloads' progress.
 
-    If no searched folder has all four files and ``download`` is true, the
-    missing files are downloaded (from ``mirrors`` if given, else the data
-    set's known mirrors) into ``<first candidate root>/<data set folder>``.
-    Raises ``DataNotFoundError`` if the files are missing and cannot be
-    downloaded, ``IDXFormatError`` if a file is not what is expected.
+    Returns
+    -------
+    X : ndarray of uint8, shape [70000, 784]
+        The pixels, C-contiguous.
+    y : ndarray of int64, shape [70000]
+        The labels.
+
+    Raises
+    ------
+    DataNotFoundError
+        If the files are missing and cannot be downloaded.
+    IDXFormatError
+        If a file is not what is expected.
     """
     info = get_dataset_info(name)
     try:
@@ -226,9 +244,7 @@ def load_mnist(data_dir=None, download: bool = True, **kwargs) -> tuple[np.ndarr
     return load_dataset("mnist", data_dir=data_dir, download=download, **kwargs)
 
 
-def load_fashion_mnist(
-    data_dir=None, download: bool = True, **kwargs
-) -> tuple[np.ndarray, np.ndarray]:
+def load_fashion_mnist(data_dir=None, download: bool = True, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     """Load Fashion-MNIST as ``(X, y)``; see ``load_dataset``."""
     return load_dataset("fashion-mnist", data_dir=data_dir, download=download, **kwargs)
 
@@ -259,9 +275,12 @@ def _find_file(folder: Path, canonical_name: str) -> Path | None:
 
 def _complete_file_set(folder: Path) -> dict[str, Path] | None:
     """Return the four files in ``folder`` by role, or None if any is missing."""
-    files = {role: _find_file(folder, file_name) for role, file_name in FILE_NAMES.items()}
-    if any(path is None for path in files.values()):
-        return None
+    files: dict[str, Path] = {}
+    for role, file_name in FILE_NAMES.items():
+        path = _find_file(folder, file_name)
+        if path is None:
+            return None
+        files[role] = path
     return files
 
 
@@ -320,10 +339,7 @@ def _not_found_message(info, folders, data_dir, failures=None) -> str:
         else:
             lines.append(f"  {folder}: missing {', '.join(_missing_file_names(folder))}")
     if data_dir is not None and _is_other_dataset_folder(Path(data_dir).expanduser(), info):
-        lines.append(
-            f"  ({Path(data_dir).expanduser()} itself was not searched: it is named after "
-            f"another data set)"
-        )
+        lines.append(f"  ({Path(data_dir).expanduser()} itself was not searched: it is named after another data set)")
     target = _download_target(info, data_dir)
     lines.append(
         f"Put the four files ({file_list}; uncompressed copies without .gz also work) "
@@ -345,9 +361,7 @@ def _read_dataset_files(files: dict[str, Path]) -> tuple[np.ndarray, np.ndarray]
     test_images = _read_images(files["test_images"], N_TEST)
     test_labels = _read_labels(files["test_labels"], N_TEST)
     n_pixels = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
-    X = np.concatenate(
-        [train_images.reshape(N_TRAIN, n_pixels), test_images.reshape(N_TEST, n_pixels)]
-    )
+    X = np.concatenate([train_images.reshape(N_TRAIN, n_pixels), test_images.reshape(N_TEST, n_pixels)])
     y = np.concatenate([train_labels, test_labels]).astype(np.int64)
     return X, y
 
@@ -357,8 +371,7 @@ def _read_images(path: Path, expected_count: int) -> np.ndarray:
     images = read_idx(path)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
         raise IDXFormatError(
-            f"{path}: expected uint8 images of shape (n, 28, 28), got {images.dtype} "
-            f"array of shape {images.shape}"
+            f"{path}: expected uint8 images of shape (n, 28, 28), got {images.dtype} array of shape {images.shape}"
         )
     if images.shape[0] != expected_count:
         raise IDXFormatError(f"{path}: expected {expected_count} images, got {images.shape[0]}")
@@ -370,15 +383,10 @@ def _read_labels(path: Path, expected_count: int) -> np.ndarray:
     labels = read_idx(path)
     if labels.dtype != np.uint8 or labels.ndim != 1:
         raise IDXFormatError(
-            f"{path}: expected a 1-D uint8 array of labels, got {labels.dtype} array "
-            f"of shape {labels.shape}"
+            f"{path}: expected a 1-D uint8 array of labels, got {labels.dtype} array of shape {labels.shape}"
         )
     if labels.shape[0] != expected_count:
-        raise IDXFormatError(
-            f"{path}: expected {expected_count} labels (one per image), got {labels.shape[0]}"
-        )
+        raise IDXFormatError(f"{path}: expected {expected_count} labels (one per image), got {labels.shape[0]}")
     if labels.size and labels.max() >= N_CLASSES:
-        raise IDXFormatError(
-            f"{path}: labels must be in 0..{N_CLASSES - 1}, found {int(labels.max())}"
-        )
+        raise IDXFormatError(f"{path}: labels must be in 0..{N_CLASSES - 1}, found {int(labels.max())}")
     return labels

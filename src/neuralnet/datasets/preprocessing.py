@@ -15,8 +15,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["scale_pixels", "PixelScaler", "CHAPTER_TABLE", "CHAPTER_PREPROCESSING", "PREPROCESSINGS",
-           "Preprocessing", "PixelScaling", "Standardization", "preprocessing_from_dict"]
+__all__ = [
+    "scale_pixels",
+    "PixelScaler",
+    "CHAPTER_TABLE",
+    "CHAPTER_PREPROCESSING",
+    "PREPROCESSINGS",
+    "Preprocessing",
+    "PixelScaling",
+    "Standardization",
+    "preprocessing_from_dict",
+]
 
 #: the chapter's formula evaluated in float64 for every possible pixel value
 CHAPTER_TABLE = ((np.arange(256, dtype=np.float64) / 255.0) - 0.5) * 2
@@ -30,15 +39,37 @@ def _check_pixels(X) -> np.ndarray:
     if X.dtype.kind not in "iu":
         raise TypeError(
             f"expected uint8 pixel values 0..255, got an array of dtype {X.dtype}; "
-            f"scale_pixels only scales raw integer pixels")
+            f"scale_pixels only scales raw integer pixels"
+        )
     if X.size and (X.min() < 0 or X.max() > 255):
         raise ValueError(f"expected pixel values in 0..255, got values from {X.min()} to {X.max()}")
     return X.astype(np.uint8)
 
 
 def scale_pixels(X, dtype=np.float32, out: np.ndarray | None = None) -> np.ndarray:
-    """Map pixels 0..255 (any shape) to [-1, 1] exactly as ``((X / 255.) - .5) * 2`` does,
-    rounded to ``dtype`` (float32 or float64); writes into ``out`` if given."""
+    """Map pixels 0..255 to [-1, 1] exactly as ``((X / 255.) - .5) * 2`` does, rounded to ``dtype``.
+
+    Parameters
+    ----------
+    X : array_like of integers, any shape
+        The pixels, e.g. [n, 784].
+    dtype : numpy dtype, default float32
+        A floating-point type (float32 or float64).
+    out : ndarray of X's shape and ``dtype``, optional
+        Where to write the result.
+
+    Returns
+    -------
+    ndarray of X's shape
+        In ``dtype`` (``out`` when given).
+
+    Raises
+    ------
+    TypeError
+        For pixels that are not integers, or a dtype that is not floating-point.
+    ValueError
+        For pixels outside 0..255, or an ``out`` of the wrong shape or dtype.
+    """
     X = _check_pixels(X)
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
@@ -49,8 +80,8 @@ def scale_pixels(X, dtype=np.float32, out: np.ndarray | None = None) -> np.ndarr
         raise ValueError(f"out must have shape {X.shape} and dtype {dtype}, got {out.shape} {out.dtype}")
     if dtype == np.float32:
         np.multiply(X, np.float32(2), out=out)  # 2k, exact
-        out -= np.float32(255)                  # 2k - 255, exact
-        out /= np.float32(255)                  # (2k - 255) / 255, one rounding
+        out -= np.float32(255)  # 2k - 255, exact
+        out /= np.float32(255)  # (2k - 255) / 255, one rounding
     else:
         np.take(CHAPTER_TABLE.astype(dtype), X, out=out)
     return out
@@ -93,9 +124,30 @@ class Preprocessing:
             raise ValueError(f"{self.noun} contain NaN or infinite values; expected finite numbers")
 
     def apply(self, raw: np.ndarray, dtype) -> np.ndarray:
+        """The network's input for raw values already checked (``check``).
+
+        Parameters
+        ----------
+        raw : ndarray of shape [n, n_features]
+            The raw values.
+        dtype : numpy dtype
+            The network's dtype.
+
+        Returns
+        -------
+        ndarray of shape [n, n_features]
+            In ``dtype``.
+        """
         raise NotImplementedError
 
     def to_dict(self) -> dict:
+        """What a model file records of the preprocessing (JSON-ready, with its "name")."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Preprocessing:
+        """The preprocessing a model file's record describes (``to_dict`` back); ValueError or
+        TypeError for a record it cannot take."""
         raise NotImplementedError
 
 
@@ -117,17 +169,35 @@ class PixelScaling(Preprocessing):
                 raise ValueError(f"pixel values must be in [0, 255], got values from {low} to {high}")
 
     def apply(self, raw: np.ndarray, dtype) -> np.ndarray:
-        """((X / 255.) - .5) * 2 for pixels already checked to be finite and in [0, 255]."""
+        """((X / 255.) - .5) * 2 for pixels already checked to be finite and in [0, 255].
+
+        uint8 pixels go through ``scale_pixels`` (exactly what training used); other integers
+        give the same numbers, and fractional pixels (drawings) also work.
+
+        Parameters
+        ----------
+        raw : ndarray of shape [n, n_features]
+            The pixels.
+        dtype : numpy dtype
+            The network's dtype.
+
+        Returns
+        -------
+        ndarray of shape [n, n_features]
+            In [-1, 1], in ``dtype``.
+        """
         if raw.dtype == np.uint8:
             return scale_pixels(raw, dtype=dtype)  # exactly what training used
         # integers give the same numbers as scale_pixels; fractional pixels (drawings) also work
         return (((raw.astype(np.float64) / 255.0) - 0.5) * 2).astype(dtype)
 
     def to_dict(self) -> dict:
+        """``CHAPTER_PREPROCESSING`` with this scaling's description of its input."""
         return {**CHAPTER_PREPROCESSING, "input": self.input}
 
     @classmethod
     def from_dict(cls, data: dict) -> PixelScaling:
+        """The scaling of a record (its "input" kept when it is a string)."""
         return cls(data.get("input") if isinstance(data.get("input"), str) else None)
 
 
@@ -160,10 +230,25 @@ class Standardization(Preprocessing):
             raise ValueError(f"{self.noun} have {raw.shape[-1]} columns, but the model was trained on {self.mean.size}")
 
     def apply(self, raw: np.ndarray, dtype) -> np.ndarray:
+        """(x - mean) / std, in float64, then the network's dtype.
+
+        Parameters
+        ----------
+        raw : ndarray of shape [n, n_features]
+            The features.
+        dtype : numpy dtype
+            The network's dtype.
+
+        Returns
+        -------
+        ndarray of shape [n, n_features]
+            In ``dtype``.
+        """
         # (x - mean) / std, in float64, then the network's dtype
         return ((np.asarray(raw, dtype=np.float64) - self.mean) / self.std).astype(dtype)
 
     def to_dict(self) -> dict:
+        """The name, formula, mean and std (and the feature names, when known)."""
         data = {"name": self.name, "formula": "(X - mean) / std", "mean": self.mean.tolist(), "std": self.std.tolist()}
         if self.features is not None:
             data["features"] = self.features
@@ -171,6 +256,7 @@ class Standardization(Preprocessing):
 
     @classmethod
     def from_dict(cls, data: dict) -> Standardization:
+        """The standardization of a record; ValueError for a wrong mean, std or feature list."""
         features = data.get("features")
         if features is not None and (not isinstance(features, list) or not all(isinstance(f, str) for f in features)):
             raise ValueError("features must be a list of column names")

@@ -31,6 +31,7 @@ CHAPTER_VALID_SIZE = 5_000
 CHAPTER_RANDOM_STATE = 123
 MIN_LIMIT = 700
 
+
 @dataclass(frozen=True)
 class DataSplit:
     """Training, validation and test parts of a data set, and the shape of one image
@@ -63,6 +64,7 @@ class DataSplit:
         return tuple(self)[index]
 
     def replace(self, **changes) -> DataSplit:
+        """A copy with the given fields changed (``dataclasses.replace``)."""
         return dataclasses.replace(self, **changes)
 
 
@@ -77,29 +79,50 @@ def chapter_split(
 ) -> DataSplit:
     """Split ``(X, y)`` into train/valid/test parts exactly as the chapter does.
 
-    First ``test_size`` examples are held out for testing, then
-    ``valid_size`` of the rest for validation, both stratified by ``y`` with
-    ``random_state``; for MNIST that gives 55,000 / 5,000 / 10,000. With
-    ``scale`` the image parts are scaled to [-1, 1] in ``dtype``; otherwise
-    they keep ``X``'s dtype. Labels keep ``y``'s dtype.
+    First ``test_size`` examples are held out for testing, then ``valid_size`` of the rest for
+    validation, both stratified by ``y`` with ``random_state``; for MNIST that gives
+    55,000 / 5,000 / 10,000.
+
+    Parameters
+    ----------
+    X : ndarray of shape [n, n_features]
+        The pixels, 0..255.
+    y : ndarray of shape [n]
+        The class labels (they keep their dtype).
+    dtype : numpy dtype, default float32
+        The dtype of the scaled image parts.
+    scale : bool, default True
+        Scale the image parts to [-1, 1] in ``dtype``; otherwise they keep ``X``'s dtype.
+    test_size, valid_size : int, default 10_000 and 5_000
+        The sizes of the test and validation parts.
+    random_state : int, default 123
+        The seed of both splits.
+
+    Returns
+    -------
+    DataSplit
+        With the image shape [1, side, side] when the rows are square grayscale images.
+
+    Raises
+    ------
+    ValueError
+        If the sizes do not fit the data (each part needs at least one example per class).
     """
     from sklearn.model_selection import train_test_split  # imported when used: it is large
 
     X, y = np.asarray(X), np.asarray(y)
     _check_split_sizes(X, y, test_size, valid_size)
-    temp_idx, test_idx = train_test_split(
-        np.arange(len(y)), test_size=test_size, random_state=random_state, stratify=y
-    )
+    temp_idx, test_idx = train_test_split(np.arange(len(y)), test_size=test_size, random_state=random_state, stratify=y)
     train_idx, valid_idx = train_test_split(
         temp_idx, test_size=valid_size, random_state=random_state, stratify=y[temp_idx]
     )
-    parts = []
-    for indices in (train_idx, valid_idx, test_idx):
-        images = X[indices]
-        parts += [scale_pixels(images, dtype) if scale else images, y[indices]]
+    (X_train, y_train), (X_valid, y_valid), (X_test, y_test) = [
+        (scale_pixels(X[indices], dtype) if scale else X[indices], y[indices])
+        for indices in (train_idx, valid_idx, test_idx)
+    ]
     side = int(round(np.sqrt(X.shape[1]))) if X.ndim == 2 else 0
     image_shape = (1, side, side) if side and side * side == X.shape[1] else None  # square grayscale rows
-    return DataSplit(*parts, image_shape=image_shape)
+    return DataSplit(X_train, y_train, X_valid, y_valid, X_test, y_test, image_shape=image_shape)
 
 
 def load_chapter_data(
@@ -112,11 +135,28 @@ def load_chapter_data(
 ) -> DataSplit:
     """Load a data set and split it as the chapter does, in one call.
 
-    ``limit=N`` first keeps a stratified subset of N examples
-    (``random_state=123``) and shrinks the test and validation parts in
-    proportion: ``round(N * 10000 / 70000)`` and ``round(N * 5000 / 70000)``
-    (70000 being the size of the whole data set). N must be at least 700.
-    ``scale=False`` keeps the images as uint8 pixels.
+    Parameters
+    ----------
+    name : str, default "mnist"
+        The data set (see ``load_dataset``).
+    data_dir : str or path, optional
+        Where to look for its files first.
+    dtype : numpy dtype, default float32
+        The dtype of the scaled images.
+    limit : int, optional
+        N: first keep a stratified subset of N examples (``random_state=123``) and shrink the
+        test and validation parts in proportion: ``round(N * 10000 / 70000)`` and
+        ``round(N * 5000 / 70000)`` (70000 being the size of the whole data set). N must be at
+        least 700.
+    download : bool, default True
+        Download missing files.
+    scale : bool, default True
+        Scale the images to [-1, 1]; False keeps them as uint8 pixels.
+
+    Returns
+    -------
+    DataSplit
+        X parts [n_part, 784], y parts [n_part] (see ``chapter_split``).
     """
     X, y = load_dataset(name, data_dir=data_dir, download=download)
     if limit is None:
@@ -162,21 +202,25 @@ def _stratified_subset(X: np.ndarray, y: np.ndarray, limit) -> tuple[np.ndarray,
     n_examples = X.shape[0]
     if not _is_int(limit) or not MIN_LIMIT <= limit <= n_examples:
         raise ValueError(
-            f"limit must be an integer from {MIN_LIMIT} to {n_examples} (the data set "
-            f"size), got {limit!r}"
+            f"limit must be an integer from {MIN_LIMIT} to {n_examples} (the data set size), got {limit!r}"
         )
     if limit == n_examples:
         return X, y
     from sklearn.model_selection import train_test_split
 
-    kept, _ = train_test_split(
-        np.arange(n_examples), train_size=limit, random_state=CHAPTER_RANDOM_STATE, stratify=y
-    )
+    kept, _ = train_test_split(np.arange(n_examples), train_size=limit, random_state=CHAPTER_RANDOM_STATE, stratify=y)
     return X[kept], y[kept]
 
 
-def fraction_split(X: np.ndarray, y: np.ndarray, valid_fraction: float, test_fraction: float | None, seed: int,
-                   stratify: bool, class_names=None) -> tuple[np.ndarray, ...]:
+def fraction_split(
+    X: np.ndarray,
+    y: np.ndarray,
+    valid_fraction: float,
+    test_fraction: float | None,
+    seed: int,
+    stratify: bool,
+    class_names=None,
+) -> tuple[np.ndarray, ...]:
     """(train, valid[, test]) index arrays: ``test_fraction`` of the examples held out for testing
     (none when None: the data have their own test part), then ``valid_fraction`` of all of them
     for validation, stratified by class when ``stratify``. A ValueError names a class with too few
@@ -190,18 +234,20 @@ def fraction_split(X: np.ndarray, y: np.ndarray, valid_fraction: float, test_fra
         for index, count in enumerate(counts):
             if count < parts:
                 name = class_names[index] if class_names is not None else index
-                raise ValueError(f"class {name!r} has {count} example{'s' * (count != 1)}, but a stratified split "
-                                 f"into {'training, validation and test' if parts == 3 else 'training and validation'} "
-                                 f"parts needs at least {parts} of each class")
+                raise ValueError(
+                    f"class {name!r} has {count} example{'s' * (count != 1)}, but a stratified split "
+                    f"into {'training, validation and test' if parts == 3 else 'training and validation'} "
+                    f"parts needs at least {parts} of each class"
+                )
     indices = np.arange(n)
     test = np.array([], dtype=np.int64)
     if test_fraction is not None:
         n_test = max(int(round(n * test_fraction)), len(np.unique(y)) if stratify else 1)
-        indices, test = train_test_split(indices, test_size=n_test, random_state=seed,
-                                         stratify=y if stratify else None)
+        indices, test = train_test_split(indices, test_size=n_test, random_state=seed, stratify=y if stratify else None)
     n_valid = max(int(round(n * valid_fraction)), len(np.unique(y)) if stratify else 1)
     if len(indices) - n_valid < 1:
         raise ValueError(f"{n} examples leave none for training after the validation and test parts")
-    train, valid = train_test_split(indices, test_size=n_valid, random_state=seed,
-                                    stratify=y[indices] if stratify else None)
+    train, valid = train_test_split(
+        indices, test_size=n_valid, random_state=seed, stratify=y[indices] if stratify else None
+    )
     return (train, valid, test) if test_fraction is not None else (train, valid)

@@ -79,8 +79,10 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
 def _cell(path: Path, number: int, column: str, cell: str) -> str:
     text = cell.strip()
     if text.lower() in MISSING:
-        raise DataError(f"{path}, row {number}, column {column!r}: the value is missing ({cell!r}); expected a "
-                        "value in every cell (drop or fill the row)")
+        raise DataError(
+            f"{path}, row {number}, column {column!r}: the value is missing ({cell!r}); expected a "
+            "value in every cell (drop or fill the row)"
+        )
     return text
 
 
@@ -94,8 +96,10 @@ def _numbers(path: Path, header: list[str], data: list[list[str]], columns: list
         for column, index in enumerate(indices):
             value = _number(_cell(path, number, header[index], row[index]))
             if value is None:
-                raise DataError(f"{path}, row {number}, column {header[index]!r}: {row[index]!r} is not a number; "
-                                "expected numeric feature columns")
+                raise DataError(
+                    f"{path}, row {number}, column {header[index]!r}: {row[index]!r} is not a number; "
+                    "expected numeric feature columns"
+                )
             X[number - 2, column] = value
     return X
 
@@ -111,8 +115,9 @@ def read_csv(path: str | Path, target: str | None = None) -> Table:
     path = Path(path)
     header, data = _read_rows(path)
     if len(header) < 2:
-        raise DataError(f"{path}: the header {header} has {len(header)} column; expected feature columns and a "
-                        "target column")
+        raise DataError(
+            f"{path}: the header {header} has {len(header)} column; expected feature columns and a target column"
+        )
     target = header[-1] if target is None else target
     if target not in header:
         raise DataError(f"{path}: there is no target column {target!r}; the columns are {header} (--target COLUMN)")
@@ -133,8 +138,9 @@ def read_feature_columns(path: str | Path, features: list[str]) -> np.ndarray:
     header, data = _read_rows(path)
     missing = [name for name in features if name not in header]
     if missing:
-        raise DataError(f"{path} has no column {missing[0]!r}; the model takes the columns {features} and the file has "
-                        f"{header}")
+        raise DataError(
+            f"{path} has no column {missing[0]!r}; the model takes the columns {features} and the file has {header}"
+        )
     return _numbers(path, header, data, features)
 
 
@@ -155,8 +161,10 @@ def read_npz(path: str | Path) -> Table:
         names = set(archive.files)
         missing = sorted({"X", "y"} - names)
         if missing:
-            raise DataError(f"{path} has no array {' or '.join(missing)}; it holds {sorted(names)} (expected X and y, "
-                            "and optionally X_test and y_test)")
+            raise DataError(
+                f"{path} has no array {' or '.join(missing)}; it holds {sorted(names)} (expected X and y, "
+                "and optionally X_test and y_test)"
+            )
         if ("X_test" in names) != ("y_test" in names):
             raise DataError(f"{path}: give both X_test and y_test, or neither")
         try:

@@ -43,8 +43,9 @@ def make_toy(name: str, samples: int = 1000, noise: float = 0.1, seed: int = 0) 
     elif name == "circles":
         X, y = datasets.make_circles(samples, noise=noise, factor=0.5, random_state=seed)
     elif name == "blobs":
-        X, y = datasets.make_blobs(samples, centers=TOY_DATASETS["blobs"], cluster_std=1.0 + 10 * noise,
-                                   random_state=seed)
+        X, y = datasets.make_blobs(
+            samples, centers=TOY_DATASETS["blobs"], cluster_std=1.0 + 10 * noise, random_state=seed
+        )
     else:
         X, y = spirals(samples, TOY_DATASETS["spirals"], noise, rng=seed)
     return X.astype(np.float64), y.astype(np.int64)

@@ -24,7 +24,27 @@ from .normalization import BatchNorm
 from .optim import SGD, Adam, Optimizer, get_optimizer
 from .schedules import get_schedule
 
-__all__ = ["Layer", "Parameter", "Dense", "Activation", "Dropout", "RandomShift", "SpecError", "Conv2D",
-           "MaxPool2D", "AvgPool2D", "Flatten", "BatchNorm",
-           "MeanSquaredError", "SoftmaxCrossEntropy", "get_loss", "Network", "build_network",
-           "Optimizer", "SGD", "Adam", "get_optimizer", "get_schedule"]
+__all__ = [
+    "Layer",
+    "Parameter",
+    "Dense",
+    "Activation",
+    "Dropout",
+    "RandomShift",
+    "SpecError",
+    "Conv2D",
+    "MaxPool2D",
+    "AvgPool2D",
+    "Flatten",
+    "BatchNorm",
+    "MeanSquaredError",
+    "SoftmaxCrossEntropy",
+    "get_loss",
+    "Network",
+    "build_network",
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "get_optimizer",
+    "get_schedule",
+]

@@ -28,6 +28,18 @@ def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     For z below about -88 (float32) or -709 (float64), exp(-z) overflows to inf and
     1 / (1 + inf) is exactly 0, the correctly rounded result; the overflow is expected,
     so it is silenced rather than reported as a RuntimeWarning.
+
+    Parameters
+    ----------
+    z : ndarray of any shape
+        The input, e.g. [n_examples, n_units].
+    out : ndarray of z's shape, optional
+        Where to write the result (may be z itself); by default a new array.
+
+    Returns
+    -------
+    ndarray of z's shape
+        sigma(z) (``out`` when given).
     """
     if out is None:
         out = np.empty_like(z)
@@ -99,7 +111,20 @@ def _identity_backward(grad: np.ndarray, a: np.ndarray, out: np.ndarray) -> np.n
 
 
 def softmax(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Row-wise softmax, exp(z - max z) / sum exp(z - max z): no overflow for any finite z."""
+    """Row-wise softmax, exp(z - max z) / sum exp(z - max z): no overflow for any finite z.
+
+    Parameters
+    ----------
+    z : ndarray of shape [n, k]
+        The logits.
+    out : ndarray of shape [n, k], optional
+        Where to write the result (may be z itself); by default a new array.
+
+    Returns
+    -------
+    ndarray of shape [n, k]
+        Each row's probabilities (``out`` when given).
+    """
     if out is None:
         out = np.empty_like(z)
     np.subtract(z, z.max(axis=1, keepdims=True), out=out)
@@ -144,6 +169,4 @@ def get_activation(name: str) -> ActivationFunction:
     try:
         return ACTIVATIONS[key]
     except KeyError:
-        raise ValueError(
-            f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}"
-        ) from None
+        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}") from None

@@ -38,13 +38,28 @@ def _pair(name: str, value) -> tuple[int, int]:
     low = 0 if name == "padding" else 1
     for v in values:
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < low:
-            raise ValueError(f"{name} must be {'a whole number >= 0' if low == 0 else 'a positive integer'} "
-                             f"(or a pair of them), got {value!r}")
+            raise ValueError(
+                f"{name} must be {'a whole number >= 0' if low == 0 else 'a positive integer'} "
+                f"(or a pair of them), got {value!r}"
+            )
     return int(values[0]), int(values[1])
 
 
 def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Positions of a kernel along one axis: floor((size + 2 padding - kernel) / stride) + 1."""
+    """Positions of a kernel along one axis: floor((size + 2 padding - kernel) / stride) + 1.
+
+    Parameters
+    ----------
+    size : int
+        The input's size along the axis.
+    kernel, stride, padding : int
+        The kernel's size, its step and the zeros added at each end, along the axis.
+
+    Returns
+    -------
+    int
+        The output's size along the axis.
+    """
     return (size + 2 * padding - kernel) // stride + 1
 
 
@@ -52,14 +67,20 @@ def _spatial(layer: str, input_shape, kernel, stride, padding) -> tuple[int, int
     """(channels, oh, ow, ...) for an image input, or a SpecError naming what does not fit."""
     shape = _shape(input_shape)
     if len(shape) != 3:
-        raise SpecError(f"{layer} takes images [n, channels, height, width], got examples of shape {shape} "
-                        "(give the data's image shape, e.g. input_shape (1, 28, 28))")
+        raise SpecError(
+            f"{layer} takes images [n, channels, height, width], got examples of shape {shape} "
+            "(give the data's image shape, e.g. input_shape (1, 28, 28))"
+        )
     channels, height, width = shape
-    oh, ow = (output_size(height, kernel[0], stride[0], padding[0]),
-              output_size(width, kernel[1], stride[1], padding[1]))
+    oh, ow = (
+        output_size(height, kernel[0], stride[0], padding[0]),
+        output_size(width, kernel[1], stride[1], padding[1]),
+    )
     if oh < 1 or ow < 1:
-        raise SpecError(f"{layer}'s kernel {kernel[0]}x{kernel[1]} (padding {padding[0]}x{padding[1]}) is larger "
-                        f"than its {height}x{width} input")
+        raise SpecError(
+            f"{layer}'s kernel {kernel[0]}x{kernel[1]} (padding {padding[0]}x{padding[1]}) is larger "
+            f"than its {height}x{width} input"
+        )
     return channels, oh, ow, height
 
 
@@ -70,7 +91,7 @@ def _windows(x: np.ndarray, kernel, stride, padding, fill: float = 0.0) -> np.nd
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
     windows = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(2, 3))
-    return windows[:, :, ::stride[0], ::stride[1]]
+    return windows[:, :, :: stride[0], :: stride[1]]
 
 
 def _add_windows(grad_windows: np.ndarray, input_shape, kernel, stride, padding) -> np.ndarray:
@@ -82,8 +103,10 @@ def _add_windows(grad_windows: np.ndarray, input_shape, kernel, stride, padding)
     oh, ow = grad_windows.shape[2:4]
     for i in range(kernel[0]):
         for j in range(kernel[1]):
-            grad[:, :, i:i + stride[0] * oh:stride[0], j:j + stride[1] * ow:stride[1]] += grad_windows[..., i, j]
-    return grad[:, :, ph:ph + h, pw:pw + w]
+            grad[:, :, i : i + stride[0] * oh : stride[0], j : j + stride[1] * ow : stride[1]] += grad_windows[
+                ..., i, j
+            ]
+    return grad[:, :, ph : ph + h, pw : pw + w]
 
 
 class Conv2D(Layer):
@@ -91,12 +114,38 @@ class Conv2D(Layer):
 
     ``weight`` [out_channels, in_channels, kh, kw], ``bias`` [out_channels]; they are drawn from
     ``rng`` with the layer's initializer (fan_in = in_channels kh kw, fan_out = out_channels kh kw).
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Channels of the input and of the output (positive integers).
+    kernel_size : int or pair of int
+        (kh, kw); one number for a square kernel.
+    stride : int or pair of int, default 1
+        The kernel's step along the height and the width.
+    padding : int or pair of int, default 0
+        Zeros added on each side along the height and the width.
+    init : str, default "he"
+        The initializer of ``weight`` (see ``initializers``).
+    rng : numpy.random.RandomState or int or None
+        What ``weight`` is drawn from (an int or None seeds a new ``RandomState``).
+    dtype : numpy dtype, default float32
+        The dtype of the parameters.
     """
 
     fresh_output = True
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 init: str = "he", rng: np.random.RandomState | int | None = None, dtype=np.float32):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        init: str = "he",
+        rng: np.random.RandomState | int | None = None,
+        dtype=np.float32,
+    ):
         self.in_channels = _check_positive_int("in_channels", in_channels)
         self.out_channels = _check_positive_int("out_channels", out_channels)
         self.kernel_size = _pair("kernel_size", kernel_size)
@@ -136,13 +185,28 @@ class Conv2D(Layer):
         return self.weight.transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """z = conv(x, W) + b, by im2col and one matrix product per chunk of examples.
+
+        Parameters
+        ----------
+        x : ndarray of shape [n, in_channels, h, w]
+            The images.
+        training : bool, default False
+            Remember x (and, when the whole batch's columns fit ``kernels.IM2COL_ELEMENTS``,
+            the columns) for the backward pass.
+
+        Returns
+        -------
+        ndarray of shape [n, out_channels, oh, ow]
+            z, NCHW: a view of channels-last memory.
+        """
         # z = conv(x, W) + b: [n, c, h, w] -> [n, out, oh, ow]. Computed channels last: x's
         # [n, h, w, c] view is free when x came from a convolution (its memory is channels last),
         # and the product's rows are then the output in that layout already.
         n = x.shape[0]
         _, oh, ow, _ = _spatial("Conv2D", x.shape[1:], self.kernel_size, self.stride, self.padding)
         x_nhwc = x.transpose(0, 2, 3, 1)
-        w = self._weight_matrix()                                   # [out, kh kw c]
+        w = self._weight_matrix()  # [out, kh kw c]
         z = np.empty((n, oh, ow, self.out_channels), dtype=x.dtype)
         step = self._chunks(n, oh * ow)
         cols = None
@@ -158,15 +222,30 @@ class Conv2D(Layer):
         return z.transpose(0, 3, 1, 2)  # NCHW, a view of the channels-last memory
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True, x: np.ndarray | None = None):
-        """grad_out = dL/dz [n, out, oh, ow]; x defaults to the input of the last training forward pass."""
+        """Write dL/dW = delta^T cols and dL/db = the sum of delta over n, oh, ow into the gradients.
+
+        Parameters
+        ----------
+        grad_out : ndarray of shape [n, out_channels, oh, ow]
+            delta = dL/dz.
+        need_input_grad : bool, default True
+            Compute and return dL/dx.
+        x : ndarray of shape [n, in_channels, h, w], optional
+            The input; defaults to the input of the last training forward pass.
+
+        Returns
+        -------
+        ndarray of shape [n, in_channels, h, w] or None
+            dL/dx (delta W added back into the input, col2im), or None without ``need_input_grad``.
+        """
         x_nhwc = self._remembered(self._x) if x is None else x.transpose(0, 2, 3, 1)
         n, out, oh, ow = grad_out.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        w = self._weight_matrix()                                   # [out, kh kw c]
+        w = self._weight_matrix()  # [out, kh kw c]
         delta = np.ascontiguousarray(grad_out.transpose(0, 2, 3, 1))  # [n, oh, ow, out]
         # dL/db = sum over examples and positions of delta
         kernels.sum_rows(delta.reshape(-1, out), out=self.grad_bias)
-        grad_w = np.zeros_like(w)                                   # [out, kh kw c]
+        grad_w = np.zeros_like(w)  # [out, kh kw c]
         if need_input_grad:
             _, h, width, c = x_nhwc.shape
             grad_padded = np.zeros((n, h + 2 * ph, width + 2 * pw, c), dtype=x_nhwc.dtype)
@@ -174,24 +253,28 @@ class Conv2D(Layer):
         kept = self._kept_cols if x is None else None
         for start in range(0, n, step):
             stop = min(start + step, n)
-            d = delta[start:stop].reshape(-1, out)                   # [m oh ow, out]
+            d = delta[start:stop].reshape(-1, out)  # [m oh ow, out]
             cols = kept if kept is not None and step >= n else self._cols(x_nhwc[start:stop])
-            grad_w += d.T @ cols                                     # dL/dW = delta^T cols: [out, kh kw c]
+            grad_w += d.T @ cols  # dL/dW = delta^T cols: [out, kh kw c]
             if need_input_grad:
                 # dL/dcols = delta W, then col2im: each patch's gradient added back where it came from
                 d_cols = (d @ w).reshape(stop - start, oh, ow, kh, kw, c)
                 target = grad_padded[start:stop]
                 for i in range(kh):
                     for j in range(kw):
-                        target[:, i:i + sh * oh:sh, j:j + sw * ow:sw] += d_cols[:, :, :, i, j]
+                        target[:, i : i + sh * oh : sh, j : j + sw * ow : sw] += d_cols[:, :, :, i, j]
         self.grad_weight[...] = grad_w.reshape(out, kh, kw, -1).transpose(0, 3, 1, 2)
         if not need_input_grad:
             return None
-        return grad_padded[:, ph:ph + x_nhwc.shape[1], pw:pw + x_nhwc.shape[2]].transpose(0, 3, 1, 2)
+        return grad_padded[:, ph : ph + x_nhwc.shape[1], pw : pw + x_nhwc.shape[2]].transpose(0, 3, 1, 2)
 
     def parameters(self) -> list[Parameter]:
-        return [Parameter("weight", self.weight, self.grad_weight, decay=True),
-                Parameter("bias", self.bias, self.grad_bias, decay=False)]
+        """``weight`` [out_channels, in_channels, kh, kw] (with weight decay) and ``bias``
+        [out_channels] (without)."""
+        return [
+            Parameter("weight", self.weight, self.grad_weight, decay=True),
+            Parameter("bias", self.bias, self.grad_bias, decay=False),
+        ]
 
     def output_shape(self, input_shape):
         channels, oh, ow, _ = _spatial("Conv2D", input_shape, self.kernel_size, self.stride, self.padding)
@@ -200,26 +283,45 @@ class Conv2D(Layer):
         return (self.out_channels, oh, ow)
 
     def multiply_adds(self, input_shape) -> int:
-        """Multiply-adds per example of the forward product."""
+        """Multiply-adds per example of the forward product: oh ow out_channels in_channels kh kw.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            One example's shape, (in_channels, h, w).
+
+        Returns
+        -------
+        int
+        """
         _, oh, ow = self.output_shape(input_shape)
         return oh * ow * self.weight.size
 
     def config(self) -> dict:
-        return {"type": "Conv2D", "in_channels": self.in_channels, "out_channels": self.out_channels,
-                "kernel_size": list(self.kernel_size), "stride": list(self.stride), "padding": list(self.padding),
-                "init": self.init}
+        return {
+            "type": "Conv2D",
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride),
+            "padding": list(self.padding),
+            "init": self.init,
+        }
 
     @classmethod
     def from_config(cls, config, input_shape, streams, dtype):
         settings = dict(config)
         if input_shape is not None:
             if len(input_shape) != 3:
-                raise SpecError(f"Conv2D takes images [n, channels, height, width], got examples of shape "
-                                f"{_shape(input_shape)} (give the data's image shape, e.g. (1, 28, 28))")
+                raise SpecError(
+                    f"Conv2D takes images [n, channels, height, width], got examples of shape "
+                    f"{_shape(input_shape)} (give the data's image shape, e.g. (1, 28, 28))"
+                )
             settings.setdefault("in_channels", input_shape[0])
             if settings["in_channels"] != input_shape[0]:
-                raise SpecError(f"Conv2D has in_channels = {settings['in_channels']}, but its input has "
-                                f"{input_shape[0]} channels")
+                raise SpecError(
+                    f"Conv2D has in_channels = {settings['in_channels']}, but its input has {input_shape[0]} channels"
+                )
         return cls(rng=streams.weights, dtype=dtype, **settings)
 
 
@@ -233,18 +335,22 @@ class _Pool(Layer):
         self.stride = _pair("stride", stride if stride is not None else self.kernel_size)
         self.padding = _pair("padding", padding)
         if any(p > k // 2 for p, k in zip(self.padding, self.kernel_size)):
-            raise ValueError(f"padding {list(self.padding)} must be at most half the kernel "
-                             f"{list(self.kernel_size)} (as in PyTorch)")
+            raise ValueError(
+                f"padding {list(self.padding)} must be at most half the kernel {list(self.kernel_size)} (as in PyTorch)"
+            )
         self._x_shape: tuple | None = None
 
     def output_shape(self, input_shape):
-        channels, oh, ow, _ = _spatial(type(self).__name__, input_shape, self.kernel_size, self.stride,
-                                       self.padding)
+        channels, oh, ow, _ = _spatial(type(self).__name__, input_shape, self.kernel_size, self.stride, self.padding)
         return (channels, oh, ow)
 
     def config(self) -> dict:
-        return {"type": type(self).__name__, "kernel_size": list(self.kernel_size), "stride": list(self.stride),
-                "padding": list(self.padding)}
+        return {
+            "type": type(self).__name__,
+            "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride),
+            "padding": list(self.padding),
+        }
 
     def _tiles(self, x: np.ndarray) -> np.ndarray | None:
         """x [n, c, h, w] as non-overlapping tiles [n, c, oh, kh, ow, kw] (a view), when the pooling
@@ -258,7 +364,21 @@ class _Pool(Layer):
 
 class MaxPool2D(_Pool):
     """Max pooling: each output is the largest input of its kh x kw window (padding counts as -inf).
-    The gradient goes to that input alone (the first of equal ones, as PyTorch does)."""
+    The gradient goes to that input alone (the first of equal ones, as PyTorch does).
+
+    Parameters
+    ----------
+    kernel_size : int or pair of int
+        (kh, kw); one number for a square window.
+    stride : int or pair of int, optional
+        The window's step; by default the kernel.
+    padding : int or pair of int, default 0
+        Added on each side, at most half the kernel (as in PyTorch).
+    """
+
+    # what the last training forward pass kept: (x, the maxima) for non-overlapping windows, else
+    # the index of each window's max [n, c, oh, ow] (set with _x_shape)
+    _winner: tuple[np.ndarray, np.ndarray] | np.ndarray | None
 
     def _offsets(self, x: np.ndarray):
         """For non-overlapping windows (stride = kernel, no padding, sizes that divide): the views
@@ -281,6 +401,19 @@ class MaxPool2D(_Pool):
         return np.empty(view.shape, view.dtype)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """The maximum of each window.
+
+        Parameters
+        ----------
+        x : ndarray of shape [n, c, h, w]
+            The images.
+        training : bool, default False
+            Remember where the maxima are for the backward pass.
+
+        Returns
+        -------
+        ndarray of shape [n, c, oh, ow]
+        """
         # [n, c, h, w] -> [n, c, oh, ow]
         views = self._offsets(x)
         if views is not None:  # a running max over the kh kw positions of the windows
@@ -292,21 +425,39 @@ class MaxPool2D(_Pool):
         else:
             windows = _windows(x, self.kernel_size, self.stride, self.padding, fill=-np.inf)
             flat = windows.reshape(*windows.shape[:4], -1)
-            winner = flat.argmax(axis=-1)                      # index of the max within each window
+            winner = flat.argmax(axis=-1)  # index of the max within each window
             best = np.take_along_axis(flat, winner[..., None], axis=-1)[..., 0]
         if training:
             self._x_shape, self._winner = x.shape, winner
         return best
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True):
+        """dL/dx = dL/dz at the position of each window's max, 0 elsewhere.
+
+        Parameters
+        ----------
+        grad_out : ndarray of shape [n, c, oh, ow]
+            dL/dz.
+        need_input_grad : bool, default True
+            Unused: dL/dx is always returned.
+
+        Returns
+        -------
+        ndarray of shape [n, c, h, w]
+            dL/dx.
+        """
         # dL/dx = dL/dz at the position of each window's max, 0 elsewhere
         shape = self._remembered(self._x_shape)
         kh, kw = self.kernel_size
-        if isinstance(self._winner, tuple):  # non-overlapping windows: the first input equal to the max
-            x, best = self._winner
+        winner = self._winner
+        if isinstance(winner, tuple):  # non-overlapping windows: the first input equal to the max
+            x, best = winner
             channels_last = x.transpose(0, 2, 3, 1).flags.c_contiguous
-            grad = (np.zeros((shape[0], *shape[2:], shape[1]), grad_out.dtype).transpose(0, 3, 1, 2)
-                    if channels_last else np.zeros(shape, grad_out.dtype))
+            grad = (
+                np.zeros((shape[0], *shape[2:], shape[1]), grad_out.dtype).transpose(0, 3, 1, 2)
+                if channels_last
+                else np.zeros(shape, grad_out.dtype)
+            )
             taken = np.zeros(best.shape, dtype=bool)
             for view, grad_view in zip(self._offsets(x), self._offsets(grad)):
                 first = view == best
@@ -314,17 +465,41 @@ class MaxPool2D(_Pool):
                 taken |= first
                 np.multiply(grad_out, first, out=grad_view)
             return grad
+        assert winner is not None  # kept with _x_shape by the training forward pass
         grad_windows = np.zeros((*grad_out.shape, kh * kw), dtype=grad_out.dtype)
-        np.put_along_axis(grad_windows, self._winner[..., None].astype(np.intp), grad_out[..., None], axis=-1)
+        np.put_along_axis(grad_windows, winner[..., None].astype(np.intp), grad_out[..., None], axis=-1)
         grad_windows = grad_windows.reshape(*grad_out.shape, kh, kw)
         return _add_windows(grad_windows, shape, self.kernel_size, self.stride, self.padding)
 
 
 class AvgPool2D(_Pool):
     """Average pooling: each output is the mean of its kh x kw window (zero padding counted, as
-    PyTorch's default count_include_pad=True)."""
+    PyTorch's default count_include_pad=True).
+
+    Parameters
+    ----------
+    kernel_size : int or pair of int
+        (kh, kw); one number for a square window.
+    stride : int or pair of int, optional
+        The window's step; by default the kernel.
+    padding : int or pair of int, default 0
+        Added on each side, at most half the kernel (as in PyTorch).
+    """
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """The mean of each window.
+
+        Parameters
+        ----------
+        x : ndarray of shape [n, c, h, w]
+            The images.
+        training : bool, default False
+            Remember x's shape for the backward pass.
+
+        Returns
+        -------
+        ndarray of shape [n, c, oh, ow]
+        """
         # [n, c, h, w] -> [n, c, oh, ow]
         if training:
             self._x_shape = x.shape
@@ -334,6 +509,20 @@ class AvgPool2D(_Pool):
         return _windows(x, self.kernel_size, self.stride, self.padding).mean(axis=(4, 5))
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True):
+        """dL/dx: each window's dL/dz / (kh kw), added back to every input of the window.
+
+        Parameters
+        ----------
+        grad_out : ndarray of shape [n, c, oh, ow]
+            dL/dz.
+        need_input_grad : bool, default True
+            Unused: dL/dx is always returned.
+
+        Returns
+        -------
+        ndarray of shape [n, c, h, w]
+            dL/dx.
+        """
         # dL/dx = the mean of dL/dz of every window the input is in: dL/dz / (kh kw), spread back
         shape = self._remembered(self._x_shape)
         kh, kw = self.kernel_size
@@ -349,11 +538,38 @@ class Flatten(Layer):
         self._x_shape: tuple | None = None
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """x as rows.
+
+        Parameters
+        ----------
+        x : ndarray of shape [n, d1, d2, ...]
+            The batch.
+        training : bool, default False
+            Remember x's shape for the backward pass.
+
+        Returns
+        -------
+        ndarray of shape [n, d1 d2 ...]
+        """
         if training:
             self._x_shape = x.shape
         return x.reshape(x.shape[0], -1)
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True):
+        """The gradient in the input's shape.
+
+        Parameters
+        ----------
+        grad_out : ndarray of shape [n, d1 d2 ...]
+            dL/d(output).
+        need_input_grad : bool, default True
+            Unused: dL/dx is always returned.
+
+        Returns
+        -------
+        ndarray of shape [n, d1, d2, ...]
+            dL/dx.
+        """
         return grad_out.reshape(self._remembered(self._x_shape))
 
     def output_shape(self, input_shape):

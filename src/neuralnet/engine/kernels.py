@@ -24,8 +24,20 @@ from contextlib import nullcontext
 
 import numpy as np
 
-__all__ = ["AXPY_BLOCK", "ELEMENTWISE_BLOCK", "IM2COL_ELEMENTS", "ACTIVATION_ELEMENTS", "SMALL_BATCH_WORK",
-           "axpy", "sum_rows", "elementwise", "flush_tiny", "BlasThreads", "training_threads", "run_on_helper"]
+__all__ = [
+    "AXPY_BLOCK",
+    "ELEMENTWISE_BLOCK",
+    "IM2COL_ELEMENTS",
+    "ACTIVATION_ELEMENTS",
+    "SMALL_BATCH_WORK",
+    "axpy",
+    "sum_rows",
+    "elementwise",
+    "flush_tiny",
+    "BlasThreads",
+    "training_threads",
+    "run_on_helper",
+]
 
 #: OpenBLAS runs a level-1 routine such as axpy on one thread up to 10,000 elements and
 #: hands larger ones to its thread pool, which costs more than it saves for a memory-bound
@@ -50,15 +62,30 @@ SMALL_BATCH_WORK = 16_000_000
 
 def axpy(alpha: float, x: np.ndarray, y: np.ndarray) -> None:
     """y += alpha * x in place, in one pass: BLAS axpy for contiguous float32/float64 arrays
-    of one layout (the flat parameter buffers), two NumPy operations otherwise."""
-    if (x.dtype == y.dtype and x.dtype in (np.float32, np.float64) and x.shape == y.shape
-            and x.flags.c_contiguous and y.flags.c_contiguous):
+    of one layout (the flat parameter buffers), two NumPy operations otherwise.
+
+    Parameters
+    ----------
+    alpha : float
+        The factor.
+    x : ndarray
+        What is added, of y's shape.
+    y : ndarray
+        Updated in place.
+    """
+    if (
+        x.dtype == y.dtype
+        and x.dtype in (np.float32, np.float64)
+        and x.shape == y.shape
+        and x.flags.c_contiguous
+        and y.flags.c_contiguous
+    ):
         from scipy.linalg import blas  # imported on first use
 
         function = blas.saxpy if x.dtype == np.float32 else blas.daxpy
         x, y = x.reshape(-1), y.reshape(-1)
         for start in range(0, x.size, AXPY_BLOCK):  # y is updated in place
-            function(x[start:start + AXPY_BLOCK], y[start:start + AXPY_BLOCK], a=alpha)
+            function(x[start : start + AXPY_BLOCK], y[start : start + AXPY_BLOCK], a=alpha)
     else:
         y += alpha * x
 
@@ -67,8 +94,21 @@ _ONES: dict[tuple[int, str], np.ndarray] = {}
 
 
 def sum_rows(matrix: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """out = the sum of the rows of ``matrix`` [n, k] -> [k], as the product 1^T matrix: a BLAS
-    matrix-vector product, several times faster than ``matrix.sum(axis=0)`` for these shapes."""
+    """out = the sum of the rows of ``matrix``, as the product 1^T matrix: a BLAS
+    matrix-vector product, several times faster than ``matrix.sum(axis=0)`` for these shapes.
+
+    Parameters
+    ----------
+    matrix : ndarray of shape [n, k]
+        The rows.
+    out : ndarray of shape [k]
+        Where the sum is written.
+
+    Returns
+    -------
+    ndarray of shape [k]
+        ``out``.
+    """
     key = (matrix.shape[0], matrix.dtype.str)
     ones = _ONES.get(key)
     if ones is None:
@@ -108,11 +148,12 @@ def _blocks(arrays: Sequence[np.ndarray], size: int) -> list[tuple[np.ndarray, .
     flat = [a.ravel(order="K") for a in arrays]
     if not all(np.shares_memory(f, a) for f, a in zip(flat, arrays)) or flat[0].ndim != 1:
         return [tuple(arrays)]
-    return [tuple(f[start:start + size] for f in flat) for start in range(0, flat[0].size, size)]
+    return [tuple(f[start : start + size] for f in flat) for start in range(0, flat[0].size, size)]
 
 
-def elementwise(update: Callable[..., None], groups: Sequence[Sequence[np.ndarray]], *args,
-                block: int = ELEMENTWISE_BLOCK) -> None:
+def elementwise(
+    update: Callable[..., None], groups: Sequence[Sequence[np.ndarray]], *args, block: int = ELEMENTWISE_BLOCK
+) -> None:
     """Apply ``update(*arrays_of_a_block, *args)`` to every group of same-shaped arrays, block
     by block, half of the blocks on the helper thread.
 
@@ -155,6 +196,7 @@ class BlasThreads:
 
     def __init__(self):
         from threadpoolctl import ThreadpoolController
+
         self.controller = ThreadpoolController()
 
     def limit(self, threads: int | None):

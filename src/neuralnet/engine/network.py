@@ -10,7 +10,8 @@ checking that each layer fits the shape the one before it gives.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,7 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def check_float_dtype(dtype) -> np.dtype:
+    """``dtype`` as a NumPy dtype, or a ValueError unless it is float32 or float64."""
     dtype = np.dtype(dtype)
     if dtype not in FLOAT_DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
@@ -48,13 +50,31 @@ class Network:
     update every parameter with a few whole-array operations (``flat_parameters()``),
     and a snapshot of the network is one copy (``flat_values``).
 
-    ``input_shape`` is the shape of one example (``(784,)`` for flat MNIST images); by default
-    the first dense layer's number of inputs. The layers are checked against it in order:
-    a stack whose shapes do not fit is refused here, naming the layer.
+    The layers are checked against the input shape in order: a stack whose shapes do not fit
+    is refused here, naming the layer.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        The layers, applied in order.
+    loss : Loss or str
+        The loss at the end, or its name ("mse" or "cross-entropy"). A loss that applies softmax
+        itself (cross-entropy) takes logits: the last layer must not be an activation other than
+        identity.
+    dtype : numpy dtype, default float32
+        float32 or float64: the dtype of every parameter.
+    input_shape : sequence of int or int, optional
+        The shape of one example (``(784,)`` for flat MNIST images); by default the first dense
+        layer's number of inputs.
     """
 
-    def __init__(self, layers: Sequence[Layer], loss: Loss | str, dtype=np.float32,
-                 input_shape: Sequence[int] | int | None = None):
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        loss: Loss | str,
+        dtype=np.float32,
+        input_shape: Sequence[int] | int | None = None,
+    ):
         self.layers = list(layers)
         self.loss = get_loss(loss)
         self.dtype = check_float_dtype(dtype)
@@ -76,8 +96,10 @@ class Network:
             try:
                 shape = layer.output_shape(shape)
             except SpecError as error:
-                raise SpecError(f"layer {index} ({type(layer).__name__}) does not fit the shape {shape} that "
-                                f"{'the input' if index == 0 else f'layer {index - 1}'} gives: {error}") from None
+                raise SpecError(
+                    f"layer {index} ({type(layer).__name__}) does not fit the shape {shape} that "
+                    f"{'the input' if index == 0 else f'layer {index - 1}'} gives: {error}"
+                ) from None
             shapes.append(shape)
         return shapes
 
@@ -85,8 +107,10 @@ class Network:
         """A loss that applies softmax itself (cross-entropy) takes logits: no activation after them."""
         last = self.layers[-1] if self.layers else None
         if self.loss.output_activation == "identity" and isinstance(last, Activation) and last.name != "identity":
-            raise ValueError(f"the {self.loss.name} loss applies softmax itself and takes the logits; the last "
-                             f"layer's output_activation must be 'identity', got {last.name!r} (drop that layer)")
+            raise ValueError(
+                f"the {self.loss.name} loss applies softmax itself and takes the logits; the last "
+                f"layer's output_activation must be 'identity', got {last.name!r} (drop that layer)"
+            )
 
     def _flatten_parameters(self) -> None:
         records = [(layer, p) for layer in self.layers for p in layer.parameters()]
@@ -116,8 +140,15 @@ class Network:
         for index, (layer, shape) in enumerate(zip(self.layers, self.layer_shapes)):
             trained = sum(p.value.size for p in layer.parameters() if p.trainable)
             other = sum(p.value.size for p in layer.parameters() if not p.trainable)
-            rows.append({"index": index, "layer": describe_spec(layer.config()), "output_shape": list(shape),
-                         "parameters": trained, "non_trainable": other})
+            rows.append(
+                {
+                    "index": index,
+                    "layer": describe_spec(layer.config()),
+                    "output_shape": list(shape),
+                    "parameters": trained,
+                    "non_trainable": other,
+                }
+            )
         return rows
 
     def summary(self) -> str:
@@ -125,18 +156,31 @@ class Network:
         input shape and the loss: what ``neuralnet summary RUN`` and ``neuralnet train`` print."""
         rows = self.summary_rows()
         table = [("#", "layer", "output shape", "parameters")]
-        table += [(str(r["index"]), r["layer"], "x".join(map(str, r["output_shape"])),
-                   f"{r['parameters']:,}" + (f" (+{r['non_trainable']:,} running)" if r["non_trainable"] else ""))
-                  for r in rows]
+        table += [
+            (
+                str(r["index"]),
+                r["layer"],
+                "x".join(map(str, r["output_shape"])),
+                f"{r['parameters']:,}" + (f" (+{r['non_trainable']:,} running)" if r["non_trainable"] else ""),
+            )
+            for r in rows
+        ]
         widths = [max(len(row[k]) for row in table) for k in range(4)]
         line = lambda row: "  ".join(  # noqa: E731
-            cell.rjust(width) if k in (0, 3) else cell.ljust(width) for k, (cell, width) in enumerate(zip(row, widths)))
+            cell.rjust(width) if k in (0, 3) else cell.ljust(width) for k, (cell, width) in enumerate(zip(row, widths))
+        )
         rule = "-" * len(line(table[0]))
         trained = sum(r["parameters"] for r in rows)
         other = sum(r["non_trainable"] for r in rows)
-        lines = [f"Input: {'x'.join(map(str, self.input_shape))} ({self.dtype.name}), loss: {self.loss.name}", rule,
-                 line(table[0]), rule, *map(line, table[1:]), rule,
-                 f"Trainable parameters: {trained:,} ({trained * self.dtype.itemsize / 1024 ** 2:.2f} MiB)"]
+        lines = [
+            f"Input: {'x'.join(map(str, self.input_shape))} ({self.dtype.name}), loss: {self.loss.name}",
+            rule,
+            line(table[0]),
+            rule,
+            *map(line, table[1:]),
+            rule,
+            f"Trainable parameters: {trained:,} ({trained * self.dtype.itemsize / 1024**2:.2f} MiB)",
+        ]
         if other:
             lines.append(f"Non-trainable parameters: {other:,} (batch normalisation's running statistics)")
         return "\n".join(lines)
@@ -150,29 +194,64 @@ class Network:
         """The layers that draw random numbers in training (dropout masks, shifts), in order."""
         return [layer for layer in self.layers if layer.random_generator is not None]
 
-    def generator_states(self) -> list[dict]:
+    def generator_states(self) -> list[Mapping[str, Any]]:
         """The state of each random layer's generator, in layer order."""
-        return [layer.random_generator.bit_generator.state for layer in self.random_layers()]
+        states = []
+        for layer in self.random_layers():
+            generator = layer.random_generator
+            assert generator is not None  # random_layers keeps the layers that have one
+            states.append(generator.bit_generator.state)
+        return states
 
-    def set_generator_states(self, states: Sequence[dict]) -> None:
+    def set_generator_states(self, states: Sequence[Mapping[str, Any]]) -> None:
+        """Set each random layer's generator to a state of ``generator_states``.
+
+        Layers that share one generator here, but had generators of their own where the states
+        come from, get their own again.
+
+        Parameters
+        ----------
+        states : sequence of dict
+            One bit-generator state per random layer (Dropout and RandomShift), in layer order.
+
+        Raises
+        ------
+        ValueError
+            If the number of states is not the number of random layers.
+        """
         layers = self.random_layers()
         if len(states) != len(layers):
-            raise ValueError(f"{len(states)} generator states given, but the network has {len(layers)} "
-                             "random layers (Dropout and RandomShift)")
-        given: dict[int, dict] = {}
+            raise ValueError(
+                f"{len(states)} generator states given, but the network has {len(layers)} "
+                "random layers (Dropout and RandomShift)"
+            )
+        given: dict[int, Mapping[str, Any]] = {}
         for layer, state in zip(layers, states):
             generator = layer.random_generator
+            assert generator is not None  # random_layers keeps the layers that have one
             if id(generator) in given and given[id(generator)] != state:
                 # layers that shared one generator here, but had generators of their own where
-                # the states come from: this one gets its own again
-                layer.rng = generator = np.random.Generator(type(generator.bit_generator)())
+                # the states come from: this one gets its own again. A random layer (Dropout,
+                # RandomShift) keeps its generator in ``rng``, which Layer does not declare (it has
+                # only the read-only ``random_generator``), hence the ignore
+                generator = np.random.Generator(type(generator.bit_generator)())
+                layer.rng = generator  # type: ignore[attr-defined]  # rng: see the comment above
             generator.bit_generator.state = state
             given[id(generator)] = state
 
     def __reduce__(self):
         # through the constructor: the specs, then the weights and the generators' states
-        return (_rebuild_network, (self.specs(), self.input_shape, self.loss.name, self.dtype.name,
-                                   self.flat_values.copy(), self.generator_states()))
+        return (
+            _rebuild_network,
+            (
+                self.specs(),
+                self.input_shape,
+                self.loss.name,
+                self.dtype.name,
+                self.flat_values.copy(),
+                self.generator_states(),
+            ),
+        )
 
     def clone(self) -> Network:
         """An independent copy: same layers, weights and generator states, its own buffers."""
@@ -180,22 +259,61 @@ class Network:
 
     # -- the two passes ----------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """The network's output for a batch x [n, *input_shape] (logits or activations)."""
+        """The network's output for a batch: the layers in order.
+
+        Parameters
+        ----------
+        x : ndarray of shape [n, *input_shape]
+            The batch, in the network's dtype.
+        training : bool, default False
+            Training mode (see ``Layer.forward``): dropout and shifts act, and the layers remember
+            what ``backward`` needs.
+
+        Returns
+        -------
+        ndarray of shape [n, *output_shape]
+            The output: logits or activations.
+        """
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
 
     def backward(self, grad_output: np.ndarray) -> None:
-        """Backpropagate dL/d(output) through every layer, filling the gradients."""
-        grad = grad_output
+        """Backpropagate dL/d(output) through every layer, filling the gradients.
+
+        The layers run in reverse, after a forward pass in training mode, down to the first layer
+        with parameters (dL/dx for the input is not computed: nothing uses it).
+
+        Parameters
+        ----------
+        grad_output : ndarray of shape [n, *output_shape]
+            dL/d(output).
+        """
+        grad: np.ndarray | None = grad_output
         first = self._first_trainable
         for index in range(len(self.layers) - 1, first - 1, -1):
+            assert grad is not None  # every layer after the first trainable one returns dL/d(input)
             grad = self.layers[index].backward(grad, need_input_grad=index > first)
 
     def loss_and_gradients(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
         """Forward and backward on a batch in training mode: fills every parameter's gradient
-        of the batch's mean loss (weighted by ``weights`` [n], see ``Loss.weighted``) and returns
-        that loss (the caller checks it: it is NaN or infinite when training diverged)."""
+        of the batch's mean loss.
+
+        Parameters
+        ----------
+        x : ndarray of shape [n, *input_shape]
+            The batch.
+        y : ndarray of shape [n, n_outputs]
+            Its targets (one-hot rows for classification).
+        weights : ndarray of shape [n], optional
+            Each example's weight: the loss is then the weighted mean (see
+            ``Loss.weighted_value_and_gradient``).
+
+        Returns
+        -------
+        float
+            The batch's loss (the caller checks it: it is NaN or infinite when training diverged).
+        """
         output = self.forward(x, training=True)
         if weights is None:
             value, grad = self.loss.value_and_gradient(output, y)
@@ -206,9 +324,11 @@ class Network:
 
     # -- parameters ----------------------------------------------------------------------
     def parameters(self) -> list[Parameter]:
+        """Every layer's ``Parameter`` records, in layer order (views into the flat buffers)."""
         return [p for layer in self.layers for p in layer.parameters()]
 
     def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        """Each parameter with its name, ``layers.<index>.<name>`` ("layers.0.weight", ...), in order."""
         for index, layer in enumerate(self.layers):
             for p in layer.parameters():
                 yield f"layers.{index}.{p.name}", p
@@ -218,7 +338,19 @@ class Network:
         return {name: p.value.copy() for name, p in self.named_parameters()}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy parameters in place; refuses missing, extra or mis-shaped entries."""
+        """Copy parameters in place.
+
+        Parameters
+        ----------
+        state : dict of str to ndarray
+            An array per parameter name ("layers.0.weight", ...), of the parameter's shape (cast
+            to the network's dtype, "same_kind").
+
+        Raises
+        ------
+        ValueError
+            For missing, extra or mis-shaped entries.
+        """
         named = dict(self.named_parameters())
         missing = sorted(set(named) - set(state))
         unexpected = sorted(set(state) - set(named))
@@ -231,7 +363,13 @@ class Network:
             np.copyto(p.value, value, casting="same_kind")
 
     def load_flat_values(self, values: np.ndarray) -> None:
-        """Set every parameter at once from a copy of ``flat_values``."""
+        """Set every parameter at once from a copy of ``flat_values``.
+
+        Parameters
+        ----------
+        values : ndarray of shape [n_parameters]
+            All parameters, in the order of ``flat_values``.
+        """
         np.copyto(self.flat_values, values)
 
     @property
@@ -241,10 +379,12 @@ class Network:
 
     @property
     def output_shape(self) -> tuple[int, ...]:
+        """The shape of one example's output (the input shape for a network without layers)."""
         return self.layer_shapes[-1] if self.layer_shapes else self.input_shape
 
     @property
     def n_outputs(self) -> int:
+        """The number of output values per example (the number of classes for a classifier)."""
         return math.prod(self.output_shape)
 
     # -- prediction ------------------------------------------------------------------------
@@ -255,28 +395,79 @@ class Network:
         return max(1, min(int(batch_size), kernels.ACTIVATION_ELEMENTS // per_example))
 
     def predict_output(self, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-        """The network's raw output for all of X, computed in batches (inference mode) of at most
-        ``batch_size`` examples (fewer where their activations would be large)."""
+        """The network's raw output for all of X, in inference mode.
+
+        Parameters
+        ----------
+        X : array_like of shape [n, *input_shape] or [n, n_features]
+            The examples (see ``as_input``).
+        batch_size : int, default 8192
+            Computed in batches of at most this many examples (fewer where their activations
+            would be large).
+
+        Returns
+        -------
+        ndarray of shape [n, *output_shape]
+        """
         X = self.as_input(X)
         batch_size = self.inference_batch(batch_size)
         if X.shape[0] <= batch_size:
             return self.forward(X)
         out = np.empty((X.shape[0], *self.output_shape), dtype=self.dtype)
         for start in range(0, X.shape[0], batch_size):
-            out[start:start + batch_size] = self.forward(X[start:start + batch_size])
+            out[start : start + batch_size] = self.forward(X[start : start + batch_size])
         return out
 
     def predict_proba(self, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-        """Class probabilities as the loss defines them (softmax for cross-entropy)."""
+        """Class probabilities as the loss defines them (softmax for cross-entropy).
+
+        Parameters
+        ----------
+        X : array_like of shape [n, *input_shape] or [n, n_features]
+            The examples.
+        batch_size : int, default 8192
+            See ``predict_output``.
+
+        Returns
+        -------
+        ndarray of shape [n, n_outputs]
+        """
         return self.loss.probabilities(self.predict_output(X, batch_size))
 
     def predict(self, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-        """Index of the largest output for each example."""
+        """Index of the largest output for each example.
+
+        Parameters
+        ----------
+        X : array_like of shape [n, *input_shape] or [n, n_features]
+            The examples.
+        batch_size : int, default 8192
+            See ``predict_output``.
+
+        Returns
+        -------
+        ndarray of int, shape [n]
+        """
         return np.argmax(self.predict_output(X, batch_size), axis=1)
 
     def as_input(self, X) -> np.ndarray:
-        """X as an array [n, *input_shape] in the network's dtype; rows of n_features values are
-        reshaped to the input shape. A ValueError names a shape that does not fit."""
+        """X as the network's input.
+
+        Parameters
+        ----------
+        X : array_like of shape [n, *input_shape] or [n, n_features]
+            The examples; rows of n_features values are reshaped to the input shape.
+
+        Returns
+        -------
+        ndarray of shape [n, *input_shape]
+            In the network's dtype.
+
+        Raises
+        ------
+        ValueError
+            Naming a shape that does not fit.
+        """
         X = np.asarray(X)
         if X.ndim < 2:
             raise ValueError(f"X must be 2-D [n_examples, n_features], got shape {X.shape}")
@@ -286,20 +477,42 @@ class Network:
             elif X.ndim == 2 and len(self.input_shape) == 1:
                 raise ValueError(f"X has {X.shape[1]} features, but the network expects {self.n_features}")
             else:
-                raise ValueError(f"X has examples of shape {X.shape[1:]}, but the network expects "
-                                 f"{self.input_shape} (or rows of {self.n_features} values)")
+                raise ValueError(
+                    f"X has examples of shape {X.shape[1:]}, but the network expects "
+                    f"{self.input_shape} (or rows of {self.n_features} values)"
+                )
         if X.dtype != self.dtype:
             X = X.astype(self.dtype)
         return X
 
 
-def build_layers(specs: Sequence[dict], input_shape: Sequence[int] | int, streams: RandomStreams,
-                 dtype=np.float32) -> list[Layer]:
+def build_layers(
+    specs: Sequence[dict], input_shape: Sequence[int] | int, streams: RandomStreams, dtype=np.float32
+) -> list[Layer]:
     """The layers of ``specs``, in order, each built for the shape the one before it gives.
 
     Activations work in place once some earlier layer makes new arrays (they then only ever
-    overwrite the network's own temporaries, never the caller's input). A ``SpecError`` names
-    the index of the layer that cannot be built and the shapes involved.
+    overwrite the network's own temporaries, never the caller's input).
+
+    Parameters
+    ----------
+    specs : sequence of dict
+        The layer specs (see ``specs``).
+    input_shape : sequence of int or int
+        The shape of one example.
+    streams : RandomStreams
+        Where the layers draw their random numbers from.
+    dtype : numpy dtype, default float32
+        The dtype of the parameters.
+
+    Returns
+    -------
+    list of Layer
+
+    Raises
+    ------
+    SpecError
+        Naming the index of the layer that cannot be built and the shapes involved.
     """
     shape = _shape(input_shape)
     layers: list[Layer] = []
@@ -312,8 +525,10 @@ def build_layers(specs: Sequence[dict], input_shape: Sequence[int] | int, stream
         try:
             output = layer.output_shape(shape)
         except SpecError as error:
-            raise SpecError(f"layer {index} of the stack ({type(layer).__name__}) cannot take the shape {shape} "
-                            f"that {source} gives: {error}") from None
+            raise SpecError(
+                f"layer {index} of the stack ({type(layer).__name__}) cannot take the shape {shape} "
+                f"that {source} gives: {error}"
+            ) from None
         if isinstance(layer, Activation) and any(earlier.fresh_output for earlier in layers):
             layer.inplace = True
         layers.append(layer)
@@ -321,13 +536,39 @@ def build_layers(specs: Sequence[dict], input_shape: Sequence[int] | int, stream
     return layers
 
 
-def build_network(specs: Sequence[dict], input_shape: Sequence[int] | int, loss: Loss | str = "mse",
-                  dtype=np.float32, seed: int | None = 123) -> Network:
+def build_network(
+    specs: Sequence[dict],
+    input_shape: Sequence[int] | int,
+    loss: Loss | str = "mse",
+    dtype=np.float32,
+    seed: int | None = 123,
+) -> Network:
     """A network from a stack of layer specs, for examples of ``input_shape``.
 
-    The random numbers come from one seed (``RandomStreams``): the weights from one
-    ``np.random.RandomState(seed)`` layer by layer, in order, as the chapter draws
-    ``weight_h`` and then ``weight_out``; dropout masks and shifts from generators of their own.
+    Parameters
+    ----------
+    specs : sequence of dict
+        The layer specs, e.g. ``[{"type": "Dense", "n_out": 50}, {"type": "Activation", "name":
+        "sigmoid"}, ...]``; each layer is checked against the shape the one before it gives.
+    input_shape : sequence of int or int
+        The shape of one example, e.g. ``(784,)`` or ``(1, 28, 28)``.
+    loss : Loss or str, default "mse"
+        The loss, or its name.
+    dtype : numpy dtype, default float32
+        float32 or float64.
+    seed : int or None, default 123
+        The random numbers come from this one seed (``RandomStreams``): the weights from one
+        ``np.random.RandomState(seed)`` layer by layer, in order, as the chapter draws
+        ``weight_h`` and then ``weight_out``; dropout masks and shifts from generators of their own.
+
+    Returns
+    -------
+    Network
+
+    Raises
+    ------
+    SpecError
+        For a spec that cannot be built or a shape that does not fit.
     """
     dtype = check_float_dtype(dtype)
     layers = build_layers(specs, input_shape, RandomStreams(seed), dtype)

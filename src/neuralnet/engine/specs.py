@@ -26,27 +26,42 @@ from .normalization import BatchNorm
 __all__ = ["LAYER_TYPES", "NAMED_STACKS", "normalize_spec", "parse_layers", "build_layer", "describe_spec"]
 
 #: a spec's "type" -> the layer class that builds it
-LAYER_TYPES: dict[str, type[Layer]] = {cls.__name__: cls for cls in (
-    Dense, Activation, Dropout, RandomShift, Conv2D, MaxPool2D, AvgPool2D, Flatten, BatchNorm)}
+LAYER_TYPES: dict[str, type[Layer]] = {
+    cls.__name__: cls
+    for cls in (Dense, Activation, Dropout, RandomShift, Conv2D, MaxPool2D, AvgPool2D, Flatten, BatchNorm)
+}
 
 #: stacks known by name (the hidden layers; the output layer is the builder's), in the short syntax
 NAMED_STACKS = {
     # LeCun et al. (1998)'s LeNet-5 on 28 x 28 inputs (padded to the paper's 32 x 32 by the first layer)
     "lenet5": "conv2d(6, 5, padding=2), tanh, avgpool2d(2), conv2d(16, 5), tanh, avgpool2d(2), flatten, "
-              "dense(120), tanh, dense(84), tanh",
+    "dense(120), tanh, dense(84), tanh",
     # two 3 x 3 convolution blocks and a dense layer: recipes/mnist-cnn.toml's network
     "cnn": "conv2d(32, 3, padding=1), relu, conv2d(32, 3, padding=1), relu, maxpool2d(2), "
-           "conv2d(64, 3, padding=1), relu, conv2d(64, 3, padding=1), relu, maxpool2d(2), flatten, "
-           "dense(256), relu, dropout(0.4)",
+    "conv2d(64, 3, padding=1), relu, conv2d(64, 3, padding=1), relu, maxpool2d(2), flatten, "
+    "dense(256), relu, dropout(0.4)",
 }
 
 #: other spellings of the types (lower case, no "-" or "_"); an activation's name stands for itself
 TYPE_ALIASES = {
-    "dense": "Dense", "linear": "Dense", "fullyconnected": "Dense",
-    "conv2d": "Conv2D", "conv": "Conv2D", "convolution": "Conv2D",
-    "maxpool2d": "MaxPool2D", "maxpool": "MaxPool2D", "avgpool2d": "AvgPool2D", "avgpool": "AvgPool2D",
-    "flatten": "Flatten", "batchnorm": "BatchNorm", "batchnorm1d": "BatchNorm", "batchnorm2d": "BatchNorm",
-    "bn": "BatchNorm", "dropout": "Dropout", "randomshift": "RandomShift", "shift": "RandomShift",
+    "dense": "Dense",
+    "linear": "Dense",
+    "fullyconnected": "Dense",
+    "conv2d": "Conv2D",
+    "conv": "Conv2D",
+    "convolution": "Conv2D",
+    "maxpool2d": "MaxPool2D",
+    "maxpool": "MaxPool2D",
+    "avgpool2d": "AvgPool2D",
+    "avgpool": "AvgPool2D",
+    "flatten": "Flatten",
+    "batchnorm": "BatchNorm",
+    "batchnorm1d": "BatchNorm",
+    "batchnorm2d": "BatchNorm",
+    "bn": "BatchNorm",
+    "dropout": "Dropout",
+    "randomshift": "RandomShift",
+    "shift": "RandomShift",
     "activation": "Activation",
 }
 
@@ -63,9 +78,17 @@ KEY_ALIASES = {
 }
 
 #: per type, the settings the short syntax takes by position
-POSITIONAL = {"Dense": ("n_out",), "Conv2D": ("out_channels", "kernel_size", "stride", "padding"),
-              "MaxPool2D": ("kernel_size", "stride", "padding"), "AvgPool2D": ("kernel_size", "stride", "padding"),
-              "Dropout": ("p",), "RandomShift": ("max_shift",), "BatchNorm": (), "Flatten": (), "Activation": ("name",)}
+POSITIONAL = {
+    "Dense": ("n_out",),
+    "Conv2D": ("out_channels", "kernel_size", "stride", "padding"),
+    "MaxPool2D": ("kernel_size", "stride", "padding"),
+    "AvgPool2D": ("kernel_size", "stride", "padding"),
+    "Dropout": ("p",),
+    "RandomShift": ("max_shift",),
+    "BatchNorm": (),
+    "Flatten": (),
+    "Activation": ("name",),
+}
 
 
 def _type_of(name: str) -> tuple[str, dict]:
@@ -78,8 +101,10 @@ def _type_of(name: str) -> tuple[str, dict]:
     activation = str(name).lower().replace("-", "_")
     if activation in ACTIVATIONS or activation == "logistic":
         return "Activation", {"name": "sigmoid" if activation == "logistic" else activation}
-    raise SpecError(f"unknown layer type {name!r}; expected one of {sorted(LAYER_TYPES)} (or conv2d, maxpool2d, "
-                    f"dense, dropout, flatten, batchnorm, shift, or an activation: {sorted(ACTIVATIONS)})")
+    raise SpecError(
+        f"unknown layer type {name!r}; expected one of {sorted(LAYER_TYPES)} (or conv2d, maxpool2d, "
+        f"dense, dropout, flatten, batchnorm, shift, or an activation: {sorted(ACTIVATIONS)})"
+    )
 
 
 def normalize_spec(spec) -> dict:
@@ -87,8 +112,7 @@ def normalize_spec(spec) -> dict:
     if isinstance(spec, str):
         spec = {"type": spec}
     if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
-        raise SpecError(f"a layer spec is an object with a \"type\", e.g. {{\"type\": \"Dense\", \"n_out\": 50}}; "
-                        f"got {spec!r}")
+        raise SpecError(f'a layer spec is an object with a "type", e.g. {{"type": "Dense", "n_out": 50}}; got {spec!r}')
     kind, given = _type_of(spec["type"])
     aliases = KEY_ALIASES.get(kind, {})
     settings = dict(given)
@@ -109,21 +133,27 @@ def parse_layers(text: str) -> list[dict]:
     for item in _split_top_level(text):
         match = re.fullmatch(r"\s*([A-Za-z_][\w-]*)\s*(?:\((.*)\))?\s*", item, re.S)
         if not match:
-            raise SpecError(f"cannot read the layer {item.strip()!r}; expected a name with optional arguments, "
-                            "e.g. conv2d(32, 5, padding=2) or relu")
+            raise SpecError(
+                f"cannot read the layer {item.strip()!r}; expected a name with optional arguments, "
+                "e.g. conv2d(32, 5, padding=2) or relu"
+            )
         kind, given = _type_of(match.group(1))
         settings = dict(given)
         if match.group(2) and match.group(2).strip():
             try:
                 call = ast.parse(f"f({match.group(2)})", mode="eval").body
+                if not isinstance(call, ast.Call):  # e.g. "dense(1) + (2)": not one call
+                    raise ValueError("expected one list of arguments in parentheses")
                 positional = [ast.literal_eval(argument) for argument in call.args]
                 named = {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords}
             except (SyntaxError, ValueError) as error:
                 raise SpecError(f"cannot read the arguments of {item.strip()!r}: {error}") from None
-            names = POSITIONAL[kind][len(given):]
+            names = POSITIONAL[kind][len(given) :]
             if len(positional) > len(names):
-                raise SpecError(f"{item.strip()!r} gives {len(positional)} arguments by position, but {kind} takes "
-                                f"{len(names)} ({', '.join(names) or 'none'}); name the others")
+                raise SpecError(
+                    f"{item.strip()!r} gives {len(positional)} arguments by position, but {kind} takes "
+                    f"{len(names)} ({', '.join(names) or 'none'}); name the others"
+                )
             settings.update(zip(names, positional))
             settings.update(named)
         specs.append(normalize_spec({"type": kind, **settings}))
@@ -177,8 +207,7 @@ def _two(value) -> tuple:
     return tuple(value) if isinstance(value, (list, tuple)) else (value, value)
 
 
-def build_layer(spec: dict, input_shape: tuple[int, ...] | None, streams: RandomStreams,
-                dtype=np.float32) -> Layer:
+def build_layer(spec: dict, input_shape: tuple[int, ...] | None, streams: RandomStreams, dtype=np.float32) -> Layer:
     """The layer of ``spec`` (``{"type": "Dense", "n_out": 50, ...}``) for examples of
     ``input_shape`` (None: the spec is complete, as ``Layer.config`` gives it); a ``SpecError``
     names the type or setting that does not fit."""

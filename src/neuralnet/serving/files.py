@@ -20,8 +20,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ModelFileError", "DiskFullError", "METADATA_KEY", "atomic_write_bytes", "json_ready", "safetensors_bytes",
-           "read_safetensors", "check_format"]
+__all__ = [
+    "ModelFileError",
+    "DiskFullError",
+    "METADATA_KEY",
+    "atomic_write_bytes",
+    "json_ready",
+    "safetensors_bytes",
+    "read_safetensors",
+    "check_format",
+]
 
 METADATA_KEY = "neuralnet"
 
@@ -37,10 +45,14 @@ class DiskFullError(OSError):
     def __init__(self, path: Path, needed: int, free: int | None):
         self.path, self.needed, self.free = Path(path), int(needed), free
         shown = f"{free:,} bytes free" if free is not None else "the free space is unknown"
-        super().__init__(errno.ENOSPC, f"no space left on the device to write {self.path} ({self.needed:,} bytes "
-                                       f"needed, {shown}); free some space and try again")
+        super().__init__(
+            errno.ENOSPC,
+            f"no space left on the device to write {self.path} ({self.needed:,} bytes "
+            f"needed, {shown}); free some space and try again",
+        )
 
     def __str__(self) -> str:
+        assert self.strerror is not None  # __init__ always gives the message
         return self.strerror
 
     def __reduce__(self):
@@ -52,6 +64,7 @@ _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 def _free_bytes(folder: Path) -> int | None:
     import shutil
+
     try:
         return shutil.disk_usage(folder).free
     except OSError:
@@ -62,7 +75,7 @@ def _write_all(handle: int, data: bytes) -> None:
     """Write every byte of ``data`` to the open file ``handle``."""
     view = memoryview(data)
     while view:
-        view = view[os.write(handle, view):]
+        view = view[os.write(handle, view) :]
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -135,8 +148,9 @@ def _link_without_replacing(temp_name: str, path: Path) -> None:
     try:
         os.link(temp_name, path)
     except FileExistsError:
-        raise FileExistsError(f"{path} already exists; refusing to overwrite it (pass overwrite=True to replace "
-                              "it)") from None
+        raise FileExistsError(
+            f"{path} already exists; refusing to overwrite it (pass overwrite=True to replace it)"
+        ) from None
     except OSError as error:
         if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
             raise
@@ -148,6 +162,7 @@ def _link_without_replacing(temp_name: str, path: Path) -> None:
 
 
 # --- safetensors with a JSON header ---------------------------------------------------------
+
 
 def json_ready(value: Any) -> Any:
     """Convert NumPy scalars and arrays inside ``value`` to plain Python for JSON."""
@@ -189,7 +204,7 @@ def read_safetensors(path: Path, error: type[ValueError] = ModelFileError) -> tu
     try:
         tensors = load_tensors(content)
         (header_size,) = struct.unpack_from("<Q", content, 0)
-        metadata = json.loads(content[8:8 + header_size]).get("__metadata__") or {}
+        metadata = json.loads(content[8 : 8 + header_size]).get("__metadata__") or {}
     except (SafetensorError, ValueError, struct.error, UnicodeDecodeError, AttributeError) as problem:
         raise error(f"{path} is not a readable safetensors file (truncated or corrupted?): {problem}") from None
     if not isinstance(metadata, dict) or METADATA_KEY not in metadata:
@@ -203,8 +218,9 @@ def read_safetensors(path: Path, error: type[ValueError] = ModelFileError) -> tu
     return tensors, header
 
 
-def check_format(path: Path, header: dict, expected_format: str, versions: tuple[int, ...],
-                 error: type[ValueError] = ModelFileError) -> int:
+def check_format(
+    path: Path, header: dict, expected_format: str, versions: tuple[int, ...], error: type[ValueError] = ModelFileError
+) -> int:
     """The header's format version; refuses a header of another kind of file or of a version
     this code does not read (``versions``)."""
     if header.get("format") != expected_format:
@@ -212,6 +228,8 @@ def check_format(path: Path, header: dict, expected_format: str, versions: tuple
     found = header.get("format_version")
     if isinstance(found, bool) or found not in versions:
         readable = " and ".join(map(str, versions))
-        raise error(f"{path}: format version {found!r} is not supported "
-                    f"(this neuralnet reads {expected_format} version{'s' * (len(versions) > 1)} {readable})")
+        raise error(
+            f"{path}: format version {found!r} is not supported "
+            f"(this neuralnet reads {expected_format} version{'s' * (len(versions) > 1)} {readable})"
+        )
     return int(found)

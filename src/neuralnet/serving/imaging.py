@@ -24,18 +24,30 @@ import io
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageError", "UnreadableImageError", "BlankImageError", "MNIST_SIDE", "BOX_SIDE", "MAX_IMAGE_PIXELS",
-           "ACCEPTED_FORMATS",
-           "decode_image", "ink_from_image", "to_mnist", "image_to_mnist", "encode_png",
-           "render_weights", "render_map"]
+__all__ = [
+    "ImageError",
+    "UnreadableImageError",
+    "BlankImageError",
+    "MNIST_SIDE",
+    "BOX_SIDE",
+    "MAX_IMAGE_PIXELS",
+    "ACCEPTED_FORMATS",
+    "decode_image",
+    "ink_from_image",
+    "to_mnist",
+    "image_to_mnist",
+    "encode_png",
+    "render_weights",
+    "render_map",
+]
 
-MNIST_SIDE = 28          # the field: 28 x 28 pixels
-BOX_SIDE = 20            # the longer side of the digit's bounding box after scaling
-CENTRE = 14.0            # where MNIST puts the centre of mass (row and column index; measured
-                         # on the test set: mean 13.99 and 14.01)
-MAX_IMAGE_PIXELS = 4096 * 4096   # larger pictures are refused before they are decoded
+MNIST_SIDE = 28  # the field: 28 x 28 pixels
+BOX_SIDE = 20  # the longer side of the digit's bounding box after scaling
+CENTRE = 14.0  # where MNIST puts the centre of mass (row and column index; measured
+# on the test set: mean 13.99 and 14.01)
+MAX_IMAGE_PIXELS = 4096 * 4096  # larger pictures are refused before they are decoded
 ACCEPTED_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg"}
-JPEG_RIPPLE = 0.08       # JPEG's ringing around strokes, as a fraction of the strongest contrast
+JPEG_RIPPLE = 0.08  # JPEG's ringing around strokes, as a fraction of the strongest contrast
 
 
 class ImageError(ValueError):
@@ -52,33 +64,58 @@ class BlankImageError(ImageError):
 
 # --- bytes -> grey levels (0 = background, 255 = ink) ------------------------------------
 
+
 def decode_image(data: bytes) -> np.ndarray:
-    """The ink of a PNG or JPEG file as a float32 array (height, width), 0 = background, 255 = ink."""
+    """The ink of a PNG or JPEG file: 0 = background, 255 = ink.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content.
+
+    Returns
+    -------
+    ndarray of float32, shape [height, width]
+
+    Raises
+    ------
+    TypeError
+        For data that are not bytes.
+    ImageError
+        For data that are not a complete PNG or JPEG file (``UnreadableImageError``), an image
+        of more than ``MAX_IMAGE_PIXELS`` pixels, or one in which no ink stands out from the
+        background (``BlankImageError``).
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected the bytes of a PNG or JPEG file, got {type(data).__name__}")
     if len(data) == 0:
         raise UnreadableImageError("the image is empty (0 bytes): expected a PNG or JPEG file")
     try:
-        image = Image.open(io.BytesIO(bytes(data)))
+        image: Image.Image = Image.open(io.BytesIO(bytes(data)))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        raise UnreadableImageError(f"the data ({len(data)} bytes, starting {bytes(data[:8])!r}) is not "
-                                   "an image that can be read: expected a PNG or JPEG file") from None
+        raise UnreadableImageError(
+            f"the data ({len(data)} bytes, starting {bytes(data[:8])!r}) is not "
+            "an image that can be read: expected a PNG or JPEG file"
+        ) from None
     with image:
         kind = image.format
         if kind not in ACCEPTED_FORMATS:
             raise UnreadableImageError(f"{kind} images are not accepted: expected a PNG or JPEG file")
         width, height = image.size
         if width < 1 or height < 1 or width * height > MAX_IMAGE_PIXELS:
-            raise ImageError(f"the image is {width} x {height} pixels: expected at most "
-                             f"{MAX_IMAGE_PIXELS:,} pixels (e.g. 4096 x 4096)")
+            raise ImageError(
+                f"the image is {width} x {height} pixels: expected at most "
+                f"{MAX_IMAGE_PIXELS:,} pixels (e.g. 4096 x 4096)"
+            )
         if kind == "JPEG":
             image.draft("L", (1024, 1024))  # let the JPEG decoder shrink large photos by 2, 4 or 8
         try:
             image.load()
             image = ImageOps.exif_transpose(image)  # photos from phones: apply the EXIF rotation
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-            raise UnreadableImageError(f"the {kind} image is truncated or corrupted ({error}): "
-                                       "expected a complete PNG or JPEG file") from None
+            raise UnreadableImageError(
+                f"the {kind} image is truncated or corrupted ({error}): expected a complete PNG or JPEG file"
+            ) from None
         return ink_from_image(image, lossy=kind == "JPEG")
 
 
@@ -103,7 +140,7 @@ def ink_from_image(image: Image.Image, lossy: bool = False) -> np.ndarray:
             ink_is_light = weight > 0 and float((grey * alpha).sum() / weight) > 127.5
             background = 0.0 if ink_is_light else 255.0
             grey = grey * alpha + background * (1.0 - alpha)
-    elif image.mode.startswith("I;16") or image.mode == "I":   # 16-bit grey PNGs
+    elif image.mode.startswith("I;16") or image.mode == "I":  # 16-bit grey PNGs
         grey = np.asarray(image, dtype=np.float32) * (255.0 / 65535.0)
     else:
         grey = np.asarray(image.convert("L"), dtype=np.float32)
@@ -119,9 +156,11 @@ def ink_from_image(image: Image.Image, lossy: bool = False) -> np.ndarray:
     contrast = np.clip(contrast - noise, 0.0, None)
     strongest = float(contrast.max())
     if strongest <= 0.0:
-        raise BlankImageError("the image is blank: no ink stands out from the background; expected a "
-                         "digit drawn dark on light or light on dark")
-    return np.minimum(contrast * (255.0 / strongest), 255.0).astype(np.float32)   # no 255.00001
+        raise BlankImageError(
+            "the image is blank: no ink stands out from the background; expected a "
+            "digit drawn dark on light or light on dark"
+        )
+    return np.minimum(contrast * (255.0 / strongest), 255.0).astype(np.float32)  # no 255.00001
 
 
 def _split_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +177,7 @@ def _border(array: np.ndarray) -> np.ndarray:
 
 # --- grey levels -> the MNIST 28 x 28 -----------------------------------------------------
 
+
 def to_mnist(ink) -> np.ndarray:
     """MNIST's normalization of a grey-level image (0 = background, 255 = ink), any size.
 
@@ -145,7 +185,22 @@ def to_mnist(ink) -> np.ndarray:
     ratio (area averaging when shrinking, bilinear when enlarging), stretch the grey levels so
     the strongest is 255, and place it in a 28 x 28 field with its centre of mass at the
     centre (shifted by whole pixels, and never so far that ink falls off the field).
-    Returns a (28, 28) uint8 array.
+
+    Parameters
+    ----------
+    ink : array_like of shape [height, width]
+        Grey levels in [0, 255].
+
+    Returns
+    -------
+    ndarray of uint8, shape [28, 28]
+
+    Raises
+    ------
+    ValueError
+        For an array that is not 2-D, or grey levels that are not finite or outside [0, 255].
+    BlankImageError
+        For an image without ink (all pixels 0).
     """
     ink = np.asarray(ink, dtype=np.float64)
     if ink.ndim != 2 or min(ink.shape) < 1:
@@ -159,15 +214,14 @@ def to_mnist(ink) -> np.ndarray:
         raise BlankImageError("the image is blank (all pixels are 0): expected some ink")
 
     # 1. crop to the ink's bounding box
-    box = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    box = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     height, width = box.shape
 
     # 2. the longer side becomes 20 pixels, the shorter one keeps the aspect ratio
     scale = BOX_SIDE / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))   # Pillow: (w, h)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))  # Pillow: (w, h)
     resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
-    small = np.asarray(Image.fromarray(box.astype(np.float32)).resize(size, resample),
-                       dtype=np.float64)
+    small = np.asarray(Image.fromarray(box.astype(np.float32)).resize(size, resample), dtype=np.float64)
     small = np.clip(small, 0.0, 255.0)
     small *= 255.0 / small.max()
 
@@ -178,16 +232,28 @@ def to_mnist(ink) -> np.ndarray:
     top = int(np.clip(round(CENTRE - centre_row), 0, MNIST_SIDE - small.shape[0]))
     left = int(np.clip(round(CENTRE - centre_col), 0, MNIST_SIDE - small.shape[1]))
     field = np.zeros((MNIST_SIDE, MNIST_SIDE), dtype=np.uint8)
-    field[top:top + small.shape[0], left:left + small.shape[1]] = np.rint(small).astype(np.uint8)
+    field[top : top + small.shape[0], left : left + small.shape[1]] = np.rint(small).astype(np.uint8)
     return field
 
 
 def image_to_mnist(data: bytes) -> np.ndarray:
-    """The bytes of a PNG or JPEG picture of a digit -> the (28, 28) uint8 image the network sees."""
+    """The bytes of a PNG or JPEG picture of a digit -> the image the network sees.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content.
+
+    Returns
+    -------
+    ndarray of uint8, shape [28, 28]
+        ``to_mnist(decode_image(data))``.
+    """
     return to_mnist(decode_image(data))
 
 
 # --- arrays -> PNG ------------------------------------------------------------------------
+
 
 def encode_png(pixels, scale: int = 1, invert: bool = False) -> bytes:
     """A square grey-level image (784 values or 28 x 28, 0..255) as PNG bytes, each pixel

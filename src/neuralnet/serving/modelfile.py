@@ -51,9 +51,21 @@ from ..engine.losses import get_loss
 from ..engine.network import FLOAT_DTYPES, Network, build_network
 from .files import ModelFileError, atomic_write_bytes, check_format, read_safetensors, safetensors_bytes
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "READABLE_VERSIONS", "MODEL_FILENAME", "ModelFileError",
-           "architecture_of", "network_from_architecture", "network_from_tensors", "upgrade_architecture",
-           "check_header", "save_model", "load_model", "resolve_model_path"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "READABLE_VERSIONS",
+    "MODEL_FILENAME",
+    "ModelFileError",
+    "architecture_of",
+    "network_from_architecture",
+    "network_from_tensors",
+    "upgrade_architecture",
+    "check_header",
+    "save_model",
+    "load_model",
+    "resolve_model_path",
+]
 
 FORMAT = "neuralnet-model"
 FORMAT_VERSION = 2
@@ -63,22 +75,38 @@ MODEL_FILENAME = "model.safetensors"
 
 # --- the architecture: a stack of layer specs ------------------------------------------------
 
+
 def architecture_of(network: Network) -> dict:
     """What a file records of ``network`` to build it again: input shape, layer specs, loss, dtype."""
-    return {"input_shape": list(network.input_shape), "layers": network.specs(),
-            "loss": network.loss.name, "dtype": network.dtype.name}
+    return {
+        "input_shape": list(network.input_shape),
+        "layers": network.specs(),
+        "loss": network.loss.name,
+        "dtype": network.dtype.name,
+    }
 
 
 def network_from_architecture(architecture: dict) -> Network:
     """The network an architecture describes, with placeholder weights (to be loaded)."""
-    return build_network(architecture["layers"], tuple(architecture["input_shape"]), architecture["loss"],
-                         architecture["dtype"], seed=0)
+    return build_network(
+        architecture["layers"], tuple(architecture["input_shape"]), architecture["loss"], architecture["dtype"], seed=0
+    )
 
 
 #: the fields of a version-1 architecture (neuralnet 0.1's ``Architecture``) and their defaults
-V1_FIELDS = {"n_features": None, "hidden": None, "n_outputs": None, "activation": "sigmoid",
-             "output_activation": None, "loss": "mse", "init": "normal", "dropout": 0.0, "shift": 0,
-             "dtype": "float32", "extra": {}}
+V1_FIELDS: dict[str, Any] = {
+    "n_features": None,
+    "hidden": None,
+    "n_outputs": None,
+    "activation": "sigmoid",
+    "output_activation": None,
+    "loss": "mse",
+    "init": "normal",
+    "dropout": 0.0,
+    "shift": 0,
+    "dtype": "float32",
+    "extra": {},
+}
 
 
 def upgrade_architecture(old: Any) -> dict:
@@ -102,8 +130,10 @@ def upgrade_architecture(old: Any) -> dict:
         layers.append({"type": "RandomShift", "max_shift": arch["shift"]})
     sizes = [arch["n_features"], *hidden]
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layers += [{"type": "Dense", "n_in": n_in, "n_out": n_out, "init": arch["init"]},
-                   {"type": "Activation", "name": arch["activation"]}]
+        layers += [
+            {"type": "Dense", "n_in": n_in, "n_out": n_out, "init": arch["init"]},
+            {"type": "Activation", "name": arch["activation"]},
+        ]
         if arch["dropout"]:
             layers.append({"type": "Dropout", "p": float(arch["dropout"])})
     layers.append({"type": "Dense", "n_in": sizes[-1], "n_out": arch["n_outputs"], "init": arch["init"]})
@@ -129,9 +159,14 @@ def _checked_architecture(path: Path, data: Any, version: int, error: type[Value
     return architecture, network
 
 
-def network_from_tensors(path: Path, architecture_data: Any, tensors: dict[str, np.ndarray],
-                         error: type[ValueError] = ModelFileError, prefix: str = "",
-                         version: int = FORMAT_VERSION) -> tuple[dict, Network]:
+def network_from_tensors(
+    path: Path,
+    architecture_data: Any,
+    tensors: dict[str, np.ndarray],
+    error: type[ValueError] = ModelFileError,
+    prefix: str = "",
+    version: int = FORMAT_VERSION,
+) -> tuple[dict, Network]:
     """Check ``tensors`` (named ``prefix`` + parameter name) against the architecture and build
     the network holding them; ``error`` names what does not match. Returns the architecture
     (in the current version's form) and the network."""
@@ -139,16 +174,17 @@ def network_from_tensors(path: Path, architecture_data: Any, tensors: dict[str, 
         raise error(f"{path}: the header has no architecture (an object with input_shape, layers, loss, dtype)")
     architecture, network = _checked_architecture(path, architecture_data, version, error)
     expected = {name: p.value for name, p in network.named_parameters()}
-    weights = {name[len(prefix):]: value for name, value in tensors.items() if name.startswith(prefix)}
+    weights = {name[len(prefix) :]: value for name, value in tensors.items() if name.startswith(prefix)}
     missing, unexpected = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
     if missing or unexpected:
-        raise error(f"{path}: the weights do not match the architecture: missing {missing}, "
-                    f"unexpected {unexpected}")
+        raise error(f"{path}: the weights do not match the architecture: missing {missing}, unexpected {unexpected}")
     for name, placeholder in expected.items():
         value = weights[name]
         if value.shape != placeholder.shape:
-            raise error(f"{path}: {prefix}{name} has shape {value.shape}, but the architecture "
-                        f"({_describe(architecture)}) needs {placeholder.shape}")
+            raise error(
+                f"{path}: {prefix}{name} has shape {value.shape}, but the architecture "
+                f"({_describe(architecture)}) needs {placeholder.shape}"
+            )
         if value.dtype != network.dtype:
             raise error(f"{path}: {prefix}{name} is {value.dtype}, but the architecture says {network.dtype}")
         if value.size and not (np.isfinite(value.min()) and np.isfinite(value.max())):
@@ -158,11 +194,13 @@ def network_from_tensors(path: Path, architecture_data: Any, tensors: dict[str, 
 
 
 def _describe(architecture: dict) -> str:
-    return " -> ".join(spec["type"] + (f"({spec['n_out']})" if "n_out" in spec else "")
-                       for spec in architecture["layers"])
+    return " -> ".join(
+        spec["type"] + (f"({spec['n_out']})" if "n_out" in spec else "") for spec in architecture["layers"]
+    )
 
 
 # --- the header ------------------------------------------------------------------------------
+
 
 def _is_label(value) -> bool:
     return isinstance(value, (str, int, float)) and not isinstance(value, bool)
@@ -176,8 +214,10 @@ def check_header(path: Path, header: dict, network: Network) -> dict:
     except ValueError as error:
         raise ModelFileError(f"{path}: {error}") from None
     if isinstance(preprocessing, Standardization) and preprocessing.mean.size != network.n_features:
-        raise ModelFileError(f"{path}: the preprocessing standardizes {preprocessing.mean.size} features, but the "
-                             f"network takes {network.n_features}")
+        raise ModelFileError(
+            f"{path}: the preprocessing standardizes {preprocessing.mean.size} features, but the "
+            f"network takes {network.n_features}"
+        )
     targets = header.get("targets")
     if targets is not None:
         try:
@@ -188,8 +228,9 @@ def check_header(path: Path, header: dict, network: Network) -> dict:
             raise ModelFileError(f"{path}: 'targets' must hold the mean and std of the {network.n_outputs} targets")
     classes = header.get("classes")
     if not isinstance(classes, list) or len(classes) != network.n_outputs or not all(map(_is_label, classes)):
-        raise ModelFileError(f"{path}: 'classes' must list {network.n_outputs} labels (strings or numbers), "
-                             f"got {classes!r}")
+        raise ModelFileError(
+            f"{path}: 'classes' must list {network.n_outputs} labels (strings or numbers), got {classes!r}"
+        )
     for key in ("training", "metrics"):
         if not isinstance(header.get(key, {}), dict):
             raise ModelFileError(f"{path}: {key!r} must be an object, got {header[key]!r}")
@@ -198,12 +239,54 @@ def check_header(path: Path, header: dict, network: Network) -> dict:
 
 # --- model files ---------------------------------------------------------------------------
 
-def save_model(path: str | Path, network: Network, *, classes: list | None = None,
-               preprocessing: dict | None = None, training: dict | None = None, metrics: dict | None = None,
-               targets: dict | None = None, overwrite: bool = False) -> Path:
+
+def save_model(
+    path: str | Path,
+    network: Network,
+    *,
+    classes: list | None = None,
+    preprocessing: dict | None = None,
+    training: dict | None = None,
+    metrics: dict | None = None,
+    targets: dict | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write ``network``'s parameters and the JSON header to ``path`` (atomically).
 
-    Refuses to replace an existing file unless ``overwrite`` is true.
+    Parameters
+    ----------
+    path : str or path
+        The model file to write.
+    network : Network
+        The network; its parameters become the file's tensors.
+    classes : list, optional
+        One label (string or number) per output; by default 0, 1, ...
+    preprocessing : dict, optional
+        What turns raw inputs into the network's input; by default the chapter's pixel scaling
+        (``CHAPTER_PREPROCESSING``).
+    training : dict, optional
+        How the network was trained (the TrainingConfig).
+    metrics : dict, optional
+        What was measured of it.
+    targets : dict, optional
+        A regression's target scaling, {"mean": [...], "std": [...]}: predictions are
+        output * std + mean.
+    overwrite : bool, default False
+        Replace an existing file (refused otherwise).
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    ValueError
+        If the number of classes is not the network's number of outputs.
+    ModelFileError
+        For a header that does not fit the schema (``check_header``).
+    FileExistsError
+        If the file exists and ``overwrite`` is false.
     """
     preprocessing = preprocessing if preprocessing is not None else CHAPTER_PREPROCESSING
     classes = list(classes) if classes is not None else list(range(network.n_outputs))
@@ -230,8 +313,10 @@ def resolve_model_path(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         if not (path / MODEL_FILENAME).exists():
-            raise FileNotFoundError(f"{path} holds no {MODEL_FILENAME} (expected a run folder whose "
-                                    "training finished, or a .safetensors model file)")
+            raise FileNotFoundError(
+                f"{path} holds no {MODEL_FILENAME} (expected a run folder whose "
+                "training finished, or a .safetensors model file)"
+            )
         path = path / MODEL_FILENAME
     if not path.exists():
         raise FileNotFoundError(f"no model file at {path} (expected a run folder or a .safetensors file)")
@@ -239,11 +324,27 @@ def resolve_model_path(path: str | Path) -> Path:
 
 
 def load_model(path: str | Path) -> tuple[Network, dict]:
-    """Rebuild the network stored in ``path`` (a model file or a run folder) and its header
-    (with the architecture in the current version's form).
+    """Rebuild the network stored in ``path`` and its header.
 
-    Raises ``FileNotFoundError`` if there is no such file and ``ModelFileError`` for a file
-    that is not a valid model file of a version this code reads (see the module's docstring).
+    Parameters
+    ----------
+    path : str or path
+        A model file, or a run folder holding ``model.safetensors``.
+
+    Returns
+    -------
+    network : Network
+        The network, with the file's weights.
+    header : dict
+        The file's JSON header, with the architecture in the current version's form.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ModelFileError
+        For a file that is not a valid model file of a version this code reads (see the
+        module's docstring).
     """
     path = resolve_model_path(path)
     tensors, header = read_safetensors(path)

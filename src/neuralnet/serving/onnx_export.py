@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ ACTIVATION_OPERATORS: dict[str, tuple[str, dict] | None] = {
 
 #: loss name -> what turns the network's output into probabilities (Loss.probabilities)
 PROBABILITY_OPERATORS: dict[str, tuple[str, dict] | None] = {
-    "mse": None,                                # the sigmoid (or other) outputs themselves
+    "mse": None,  # the sigmoid (or other) outputs themselves
     "cross-entropy": ("Softmax", {"axis": 1}),  # softmax of the logits
 }
 
@@ -79,6 +80,7 @@ class _GraphBuilder:
 
     def __init__(self, dtype: np.dtype):
         from onnx import helper
+
         self.helper, self.dtype = helper, np.dtype(dtype)
         self.nodes: list = []
         self.initializers: list = []
@@ -90,12 +92,14 @@ class _GraphBuilder:
 
     def constant(self, stem: str, value, dtype=None) -> str:
         from onnx import numpy_helper
+
         name = self.name(stem)
         self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=dtype or self.dtype), name))
         return name
 
     def cast(self, x: str, dtype, stem: str) -> str:
         from onnx import TensorProto
+
         to = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}[np.dtype(dtype)]
         return self.node("Cast", [x], stem, to=to)
 
@@ -106,6 +110,7 @@ class _GraphBuilder:
 
 
 # --- the preprocessing, the layers and the probabilities as nodes ---------------------------
+
 
 def _chapter_preprocessing(graph: _GraphBuilder, x: str, preprocessing: dict) -> str:
     if graph.dtype != np.float32:
@@ -131,7 +136,9 @@ def _standardization(graph: _GraphBuilder, x: str, preprocessing: dict) -> str:
 
 
 PREPROCESSING_GRAPHS: dict[str, Callable[[_GraphBuilder, str, dict], str]] = {
-    "chapter": _chapter_preprocessing, "standardize": _standardization}
+    "chapter": _chapter_preprocessing,
+    "standardize": _standardization,
+}
 
 
 def onnx_names(header: dict | None) -> tuple[str, str]:
@@ -139,7 +146,8 @@ def onnx_names(header: dict | None) -> tuple[str, str]:
     header = header or {}
     regression = (header.get("training") or {}).get("task") == "regression"
     name = (header.get("preprocessing") or CHAPTER_PREPROCESSING).get("name")
-    return INPUT_NAMES.get(name, INPUT_NAME), REGRESSION_OUTPUT_NAME if regression else OUTPUT_NAME
+    input_name = INPUT_NAME if name is None else INPUT_NAMES.get(name, INPUT_NAME)
+    return input_name, REGRESSION_OUTPUT_NAME if regression else OUTPUT_NAME
 
 
 def _dense(graph: _GraphBuilder, layer: Dense, x: str, index: int) -> str:
@@ -151,8 +159,9 @@ def _dense(graph: _GraphBuilder, layer: Dense, x: str, index: int) -> str:
 
 def _activation(graph: _GraphBuilder, layer: Activation, x: str, index: int) -> str:
     if layer.name not in ACTIVATION_OPERATORS:
-        raise ValueError(f"activation {layer.name!r} has no ONNX operator here; expected one of "
-                         f"{sorted(ACTIVATION_OPERATORS)}")
+        raise ValueError(
+            f"activation {layer.name!r} has no ONNX operator here; expected one of {sorted(ACTIVATION_OPERATORS)}"
+        )
     operator = ACTIVATION_OPERATORS[layer.name]
     if operator is None:
         return x
@@ -169,16 +178,30 @@ def _conv(graph: _GraphBuilder, layer: Conv2D, x: str, index: int) -> str:
     weight = graph.constant(f"layers.{index}.weight", layer.weight)
     bias = graph.constant(f"layers.{index}.bias", layer.bias)
     ph, pw = layer.padding
-    return graph.node("Conv", [x, weight, bias], f"layers.{index}.z", kernel_shape=list(layer.kernel_size),
-                      strides=list(layer.stride), pads=[ph, pw, ph, pw])
+    return graph.node(
+        "Conv",
+        [x, weight, bias],
+        f"layers.{index}.z",
+        kernel_shape=list(layer.kernel_size),
+        strides=list(layer.stride),
+        pads=[ph, pw, ph, pw],
+    )
 
 
 def _pool(operator: str):
-    def build(graph: _GraphBuilder, layer: Layer, x: str, index: int) -> str:
+    def build(graph: _GraphBuilder, layer: MaxPool2D | AvgPool2D, x: str, index: int) -> str:
         ph, pw = layer.padding
         extra = {"count_include_pad": 1} if operator == "AveragePool" else {}
-        return graph.node(operator, [x], f"layers.{index}.{operator.lower()}", kernel_shape=list(layer.kernel_size),
-                          strides=list(layer.stride), pads=[ph, pw, ph, pw], **extra)
+        return graph.node(
+            operator,
+            [x],
+            f"layers.{index}.{operator.lower()}",
+            kernel_shape=list(layer.kernel_size),
+            strides=list(layer.stride),
+            pads=[ph, pw, ph, pw],
+            **extra,
+        )
+
     return build
 
 
@@ -188,12 +211,15 @@ def _flatten(graph: _GraphBuilder, layer: Layer, x: str, index: int) -> str:
 
 def _batch_norm(graph: _GraphBuilder, layer: BatchNorm, x: str, index: int) -> str:
     # y = gamma (x - running_mean) / sqrt(running_var + eps) + beta, per feature or channel
-    names = [graph.constant(f"layers.{index}.{name}", getattr(layer, name))
-             for name in ("weight", "bias", "running_mean", "running_var")]
+    names = [
+        graph.constant(f"layers.{index}.{name}", getattr(layer, name))
+        for name in ("weight", "bias", "running_mean", "running_var")
+    ]
     return graph.node("BatchNormalization", [x, *names], f"layers.{index}.normalized", epsilon=layer.eps)
 
 
-LAYER_GRAPHS: dict[type, Callable[[_GraphBuilder, Layer, str, int], str]] = {
+#: layer type -> the function that adds its nodes (each takes a layer of its own type)
+LAYER_GRAPHS: dict[type[Layer], Callable[[_GraphBuilder, Any, str, int], str]] = {
     Dense: _dense,
     Activation: _activation,
     Dropout: _identity_at_inference,
@@ -209,8 +235,25 @@ LAYER_GRAPHS: dict[type, Callable[[_GraphBuilder, Layer, str, int], str]] = {
 def to_onnx(network: Network, *, preprocessing: dict | None = None, header: dict | None = None):
     """Build the ONNX model (an ``onnx.ModelProto``) of ``network`` with its preprocessing.
 
-    ``header``: the model file's JSON header, kept in the ONNX metadata. Raises ValueError
-    for a layer, activation, loss or preprocessing that has no ONNX form here.
+    Parameters
+    ----------
+    network : Network
+        The network.
+    preprocessing : dict, optional
+        The model's preprocessing; by default the chapter's pixel scaling.
+    header : dict, optional
+        The model file's JSON header, kept in the ONNX metadata.
+
+    Returns
+    -------
+    onnx.ModelProto
+        Checked with ``onnx.checker``: input float32 [N, n_features], output float32
+        [N, n_outputs] (see the module).
+
+    Raises
+    ------
+    ValueError
+        For a layer, activation, loss or preprocessing that has no ONNX form here.
     """
     import onnx
     from onnx import TensorProto, helper
@@ -220,21 +263,25 @@ def to_onnx(network: Network, *, preprocessing: dict | None = None, header: dict
     if name not in PREPROCESSING_GRAPHS:
         raise ValueError(f"preprocessing {name!r} cannot be exported; expected one of {sorted(PREPROCESSING_GRAPHS)}")
     if network.loss.name not in PROBABILITY_OPERATORS:
-        raise ValueError(f"loss {network.loss.name!r} cannot be exported; expected one of "
-                         f"{sorted(PROBABILITY_OPERATORS)}")
+        raise ValueError(
+            f"loss {network.loss.name!r} cannot be exported; expected one of {sorted(PROBABILITY_OPERATORS)}"
+        )
     input_name, output_name = onnx_names({**(header or {}), "preprocessing": preprocessing})
     graph = _GraphBuilder(network.dtype)
     x = PREPROCESSING_GRAPHS[name](graph, input_name, preprocessing)
     if len(network.input_shape) > 1:  # rows of pixels -> images [N, channels, height, width]
-        shape = graph.helper.make_tensor(graph.name("image_shape"), TensorProto.INT64, [len(network.input_shape) + 1],
-                                         [-1, *network.input_shape])
+        shape = graph.helper.make_tensor(
+            graph.name("image_shape"), TensorProto.INT64, [len(network.input_shape) + 1], [-1, *network.input_shape]
+        )
         graph.initializers.append(shape)
         x = graph.node("Reshape", [x, shape.name], "images")
     for index, layer in enumerate(network.layers):
         build = LAYER_GRAPHS.get(type(layer))
         if build is None:
-            raise ValueError(f"layer {index} ({type(layer).__name__}) cannot be exported to ONNX; expected "
-                             f"one of {[kind.__name__ for kind in LAYER_GRAPHS]}")
+            raise ValueError(
+                f"layer {index} ({type(layer).__name__}) cannot be exported to ONNX; expected "
+                f"one of {[kind.__name__ for kind in LAYER_GRAPHS]}"
+            )
         x = build(graph, layer, x, index)
     targets = (header or {}).get("targets")
     if output_name == REGRESSION_OUTPUT_NAME:
@@ -257,17 +304,20 @@ def to_onnx(network: Network, *, preprocessing: dict | None = None, header: dict
     inputs = "raw pixels in 0..255" if input_name == INPUT_NAME else "the raw values of the feature columns"
     outputs = "the predicted targets" if output_name == REGRESSION_OUTPUT_NAME else "class probabilities"
     onnx_graph = helper.make_graph(
-        graph.nodes, "neuralnet_network",
+        graph.nodes,
+        "neuralnet_network",
         [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", network.n_features])],
         [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["N", network.n_outputs])],
         initializer=graph.initializers,
-        doc_string=f"{inputs} (N, {network.n_features}) -> {outputs} (N, {network.n_outputs})")
-    model = helper.make_model(onnx_graph, producer_name="neuralnet",
-                              opset_imports=[helper.make_opsetid("", OPSET)])
+        doc_string=f"{inputs} (N, {network.n_features}) -> {outputs} (N, {network.n_outputs})",
+    )
+    model = helper.make_model(onnx_graph, producer_name="neuralnet", opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
-    model.doc_string = (f"A neuralnet network ({network.loss.name} loss) with the {name!r} preprocessing: input "
-                        f"'{input_name}' float32 (N, {network.n_features}), {inputs}; output '{output_name}' "
-                        f"float32 (N, {network.n_outputs}), {outputs}.")
+    model.doc_string = (
+        f"A neuralnet network ({network.loss.name} loss) with the {name!r} preprocessing: input "
+        f"'{input_name}' float32 (N, {network.n_features}), {inputs}; output '{output_name}' "
+        f"float32 (N, {network.n_outputs}), {outputs}."
+    )
     if header is not None:
         helper.set_model_props(model, {"neuralnet": json.dumps(header)})
     onnx.checker.check_model(model, full_check=True)
@@ -275,12 +325,36 @@ def to_onnx(network: Network, *, preprocessing: dict | None = None, header: dict
 
 
 def export_onnx(source: str | Path, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Export the model of ``source`` (a run folder or a model file) to the ONNX file
-    ``path``, atomically; an existing file is replaced only with ``overwrite``."""
+    """Export the model of ``source`` to the ONNX file ``path``, atomically.
+
+    Parameters
+    ----------
+    source : str or path
+        A run folder or a model file.
+    path : str or path
+        The ONNX file to write.
+    overwrite : bool, default False
+        Replace an existing file (refused otherwise).
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is false.
+    FileNotFoundError, ModelFileError
+        For a source that is not a readable model (see ``load_model``).
+    ValueError
+        For a model that has no ONNX form here (see ``to_onnx``).
+    """
     path = Path(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; refusing to overwrite it (add --overwrite, or "
-                              "overwrite=True, to replace it)")
+        raise FileExistsError(
+            f"{path} already exists; refusing to overwrite it (add --overwrite, or overwrite=True, to replace it)"
+        )
     network, header = load_model(source)
     model = to_onnx(network, preprocessing=header.get("preprocessing"), header=header)
     return atomic_write_bytes(path, model.SerializeToString(), overwrite=overwrite)

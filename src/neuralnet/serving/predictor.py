@@ -25,6 +25,14 @@ class Predictor:
     inputs (softmax for cross-entropy, the sigmoid outputs for mse), and ``predict(raw)`` the
     class labels of the file (``classes``), or for a regression the predicted targets in their
     own units. A predictor keeps no state between calls: many threads may use one at once.
+
+    Parameters
+    ----------
+    network : Network
+        The trained network.
+    header : dict
+        The model file's JSON header: its "preprocessing" (default: the chapter's scaling),
+        "classes", "targets" (a regression's target scaling) and "training".
     """
 
     network: Network
@@ -37,24 +45,40 @@ class Predictor:
 
     @property
     def classes(self) -> list:
+        """The class labels of the file, one per output (by default 0, 1, ...)."""
         return self.header.get("classes", list(range(self.network.n_outputs)))
 
     @property
     def preprocessing(self) -> dict:
+        """The preprocessing the file records (by default the chapter's pixel scaling)."""
         return self.header.get("preprocessing", CHAPTER_PREPROCESSING)
 
     @property
     def is_regression(self) -> bool:
+        """True for a model trained on regression targets (the file's training task)."""
         return (self.header.get("training") or {}).get("task") == "regression"
 
     def preprocess(self, pixels) -> np.ndarray:
-        """Raw inputs (n, features) -> the network's input, as in training: pixels (n, 784) in
-        [0, 255] for the chapter's scaling, or a table's rows.
+        """Raw inputs -> the network's input, as in training.
 
-        One example may be given as a 1-D array, and images as arrays of the network's input
-        shape (e.g. (n, 28, 28) or (n, 1, 28, 28) for a convolutional one). Raises ``TypeError``
-        for arrays that do not hold real numbers (strings, booleans, complex) and ``ValueError``
-        for a wrong shape, NaN or infinite values, or pixels outside [0, 255].
+        Parameters
+        ----------
+        pixels : array_like of shape [n, n_features]
+            Pixels [n, 784] in [0, 255] for the chapter's scaling, or a table's rows. One example
+            may be given as a 1-D array, and images as arrays of the network's input shape (e.g.
+            [n, 28, 28] or [n, 1, 28, 28] for a convolutional one).
+
+        Returns
+        -------
+        ndarray of shape [n, *input_shape]
+            In the network's dtype.
+
+        Raises
+        ------
+        TypeError
+            For arrays that do not hold real numbers (strings, booleans, complex).
+        ValueError
+            For a wrong shape, NaN or infinite values, or pixels outside [0, 255].
         """
         noun = self._preprocessing.noun
         n_features = self.network.n_features
@@ -71,12 +95,34 @@ class Predictor:
         return self.network.as_input(self._preprocessing.apply(pixels, self.network.dtype))
 
     def predict_proba(self, pixels) -> np.ndarray:
-        """Class probabilities (n, classes) for raw pixels (n, 784)."""
+        """Class probabilities for raw inputs: ``Network.predict_proba`` of the preprocessed inputs.
+
+        Parameters
+        ----------
+        pixels : array_like of shape [n, n_features]
+            Raw inputs, e.g. pixels [n, 784] (see ``preprocess``).
+
+        Returns
+        -------
+        ndarray of shape [n, n_classes]
+            Softmax for cross-entropy, the sigmoid outputs for mse.
+        """
         return self.network.predict_proba(self.preprocess(pixels))
 
     def predict(self, pixels) -> np.ndarray:
-        """The class label (from ``classes``) of each raw example; for a regression, the
-        predicted targets [n] or [n, targets] in their own units."""
+        """The class label (from ``classes``) of each raw example, or a regression's predictions.
+
+        Parameters
+        ----------
+        pixels : array_like of shape [n, n_features]
+            Raw inputs (see ``preprocess``).
+
+        Returns
+        -------
+        ndarray of shape [n] or [n, n_targets]
+            The labels; for a regression, the predicted targets in their own units ([n] for one
+            target).
+        """
         if self.is_regression:
             output = self.network.predict_output(self.preprocess(pixels)).astype(np.float64)
             if self._targets is not None:
@@ -90,8 +136,23 @@ class Predictor:
         return next((i for i, layer in enumerate(self.network.layers) if isinstance(layer, Conv2D)), None)
 
     def feature_maps(self, pixels) -> np.ndarray:
-        """What the first convolution (and the activation right after it) makes of raw images:
-        [n, channels, height, width], at inference. A ValueError for a network without one."""
+        """What the first convolution (and the activation right after it) makes of raw images, at
+        inference.
+
+        Parameters
+        ----------
+        pixels : array_like of shape [n, n_features]
+            Raw images (see ``preprocess``).
+
+        Returns
+        -------
+        ndarray of shape [n, channels, height, width]
+
+        Raises
+        ------
+        ValueError
+            For a network without a convolution.
+        """
         index = self.first_convolution()
         if index is None:
             raise ValueError("the network has no convolution, so no feature maps")
@@ -104,6 +165,23 @@ class Predictor:
 
 
 def load(path: str | Path) -> Predictor:
-    """Load a model file or run folder as a ``Predictor`` of raw pixels."""
+    """Load a model file or run folder as a ``Predictor`` of raw pixels.
+
+    Parameters
+    ----------
+    path : str or path
+        A model file (``.safetensors``) or a run folder holding ``model.safetensors``.
+
+    Returns
+    -------
+    Predictor
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ModelFileError
+        For a file that is not a valid model file (see ``load_model``).
+    """
     network, header = load_model(path)
     return Predictor(network, header)

@@ -58,8 +58,13 @@ def _linear(layer: Dense, shape):
 
 
 def _conv(layer: Conv2D, shape):
-    module = _torch().nn.Conv2d(layer.in_channels, layer.out_channels, tuple(layer.kernel_size),
-                                stride=tuple(layer.stride), padding=tuple(layer.padding))
+    module = _torch().nn.Conv2d(
+        layer.in_channels,
+        layer.out_channels,
+        tuple(layer.kernel_size),
+        stride=tuple(layer.stride),
+        padding=tuple(layer.padding),
+    )
     _copy(module.weight, layer.weight)  # [out, in, kh, kw]
     _copy(module.bias, layer.bias)
     return module
@@ -67,31 +72,38 @@ def _conv(layer: Conv2D, shape):
 
 def _pool(kind: str):
     def build(layer, shape):
-        return getattr(_torch().nn, kind)(tuple(layer.kernel_size), stride=tuple(layer.stride),
-                                          padding=tuple(layer.padding))
+        return getattr(_torch().nn, kind)(
+            tuple(layer.kernel_size), stride=tuple(layer.stride), padding=tuple(layer.padding)
+        )
+
     return build
 
 
 def _batch_norm(layer: BatchNorm, shape):
     nn = _torch().nn
-    module = (nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d)(layer.num_features, eps=layer.eps,
-                                                                      momentum=layer.momentum)
+    module = (nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d)(
+        layer.num_features, eps=layer.eps, momentum=layer.momentum
+    )
     for name in ("weight", "bias", "running_mean", "running_var"):
         _copy(getattr(module, name), getattr(layer, name))
     return module
 
 
 _ACTIVATIONS: dict[str, Callable] = {
-    "sigmoid": lambda nn: nn.Sigmoid(), "tanh": lambda nn: nn.Tanh(), "relu": lambda nn: nn.ReLU(),
-    "leaky_relu": lambda nn: nn.LeakyReLU(LEAKY_SLOPE), "softmax": lambda nn: nn.Softmax(dim=1),
+    "sigmoid": lambda nn: nn.Sigmoid(),
+    "tanh": lambda nn: nn.Tanh(),
+    "relu": lambda nn: nn.ReLU(),
+    "leaky_relu": lambda nn: nn.LeakyReLU(LEAKY_SLOPE),
+    "softmax": lambda nn: nn.Softmax(dim=1),
     "identity": lambda nn: nn.Identity(),
 }
 
 
 def _activation(layer: Activation, shape):
     if layer.name not in _ACTIVATIONS:
-        raise ValueError(f"activation {layer.name!r} has no PyTorch module here; expected one of "
-                         f"{sorted(_ACTIVATIONS)}")
+        raise ValueError(
+            f"activation {layer.name!r} has no PyTorch module here; expected one of {sorted(_ACTIVATIONS)}"
+        )
     return _ACTIVATIONS[layer.name](_torch().nn)
 
 
@@ -118,8 +130,10 @@ def to_torch(source: Network | str | Path):
     for index, layer in enumerate(network.layers):
         build = LAYER_MODULES.get(type(layer))
         if build is None:
-            raise ValueError(f"layer {index} ({type(layer).__name__}) has no PyTorch module here; expected one of "
-                             f"{[kind.__name__ for kind in LAYER_MODULES]}")
+            raise ValueError(
+                f"layer {index} ({type(layer).__name__}) has no PyTorch module here; expected one of "
+                f"{[kind.__name__ for kind in LAYER_MODULES]}"
+            )
         modules.append(build(layer, shape))
         shape = network.layer_shapes[index]
     model = torch.nn.Sequential(*modules)
@@ -133,8 +147,9 @@ def export_torch(source: Network | str | Path, path: str | Path, *, overwrite: b
 
     path = Path(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; refusing to overwrite it (add --overwrite, or "
-                              "overwrite=True, to replace it)")
+        raise FileExistsError(
+            f"{path} already exists; refusing to overwrite it (add --overwrite, or overwrite=True, to replace it)"
+        )
     torch = _torch()
     network = source if isinstance(source, Network) else load_model(source)[0]
     model = to_torch(network)

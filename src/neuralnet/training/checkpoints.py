@@ -48,8 +48,18 @@ from ..serving.modelfile import architecture_of, network_from_tensors
 from .callbacks import Callback
 from .trainer import EpochSnapshot, Trainer
 
-__all__ = ["CHECKPOINT_FILENAME", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "Checkpoint", "CheckpointError",
-           "Checkpointer", "checkpoint_bytes", "save_checkpoint", "load_checkpoint", "restore_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FILENAME",
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "Checkpoint",
+    "CheckpointError",
+    "Checkpointer",
+    "checkpoint_bytes",
+    "save_checkpoint",
+    "load_checkpoint",
+    "restore_checkpoint",
+]
 
 CHECKPOINT_FILENAME = "checkpoint.safetensors"
 CHECKPOINT_FORMAT = "neuralnet-checkpoint"
@@ -63,6 +73,7 @@ class CheckpointError(ModelFileError):
 
 
 # --- states as JSON plus tensors ------------------------------------------------------------
+
 
 def _encode(value: Any, name: str, tensors: dict[str, np.ndarray]) -> Any:
     """``value`` as JSON-ready data; each array goes to ``tensors[name]`` and is replaced by
@@ -87,8 +98,9 @@ def _decode(value: Any, tensors: dict[str, np.ndarray], path: Path) -> Any:
             try:
                 return tensors[value[TENSOR_KEY]]
             except (KeyError, TypeError):
-                raise CheckpointError(f"{path}: the header refers to a tensor {value[TENSOR_KEY]!r} "
-                                      "that the file does not hold") from None
+                raise CheckpointError(
+                    f"{path}: the header refers to a tensor {value[TENSOR_KEY]!r} that the file does not hold"
+                ) from None
         return {key: _decode(item, tensors, path) for key, item in value.items()}
     if isinstance(value, list):
         return [_decode(item, tensors, path) for item in value]
@@ -99,24 +111,26 @@ def _check_same_structure(current: Any, saved: Any, where: str, path: Path) -> N
     """Refuse a saved state whose keys, lengths, shapes or dtypes differ from the current one's."""
     if isinstance(current, np.ndarray):
         if not isinstance(saved, np.ndarray) or saved.shape != current.shape or saved.dtype != current.dtype:
-            found = (f"{saved.dtype} {saved.shape}" if isinstance(saved, np.ndarray) else repr(saved))
+            found = f"{saved.dtype} {saved.shape}" if isinstance(saved, np.ndarray) else repr(saved)
             raise CheckpointError(f"{path}: {where} is {found}, but this run needs {current.dtype} {current.shape}")
     elif isinstance(current, dict):
         if not isinstance(saved, dict) or set(saved) != set(current):
             entries = sorted(saved) if isinstance(saved, dict) else saved
-            raise CheckpointError(f"{path}: {where} has entries {entries!r}, "
-                                  f"but this run needs {sorted(current)}")
+            raise CheckpointError(f"{path}: {where} has entries {entries!r}, but this run needs {sorted(current)}")
         for key in current:
             _check_same_structure(current[key], saved[key], f"{where}.{key}", path)
     elif isinstance(current, (list, tuple)):
         if not isinstance(saved, (list, tuple)) or len(saved) != len(current):
-            raise CheckpointError(f"{path}: {where} holds {len(saved) if isinstance(saved, list) else saved!r} "
-                                  f"entries, but this run needs {len(current)}")
+            raise CheckpointError(
+                f"{path}: {where} holds {len(saved) if isinstance(saved, list) else saved!r} "
+                f"entries, but this run needs {len(current)}"
+            )
         for index, (mine, theirs) in enumerate(zip(current, saved)):
             _check_same_structure(mine, theirs, f"{where}.{index}", path)
 
 
 # --- the checkpoint ------------------------------------------------------------------------
+
 
 @dataclass
 class Checkpoint:
@@ -136,9 +150,15 @@ class Checkpoint:
     callbacks: dict = field(default_factory=dict)
 
 
-def checkpoint_bytes(trainer: Trainer, snapshot: EpochSnapshot | None = None, *,
-                     config: dict | None = None, data: dict | None = None,
-                     callbacks: dict[str, Callback] | None = None, scratch: Network | None = None) -> bytes:
+def checkpoint_bytes(
+    trainer: Trainer,
+    snapshot: EpochSnapshot | None = None,
+    *,
+    config: dict | None = None,
+    data: dict | None = None,
+    callbacks: dict[str, Callback] | None = None,
+    scratch: Network | None = None,
+) -> bytes:
     """The bytes of the checkpoint file of ``snapshot`` (see ``save_checkpoint``)."""
     if snapshot is None:
         snapshot = trainer.snapshot if trainer.snapshot is not None else trainer.capture()
@@ -156,17 +176,28 @@ def checkpoint_bytes(trainer: Trainer, snapshot: EpochSnapshot | None = None, *,
         "data": data or {},
         "history": [row for row in trainer.history.rows if row["epoch"] <= snapshot.epoch],
         "optimizer": _encode(snapshot.optimizer_state, "state.optimizer", tensors),
-        "rng": {"shuffle": _encode(snapshot.rng_state, "state.rng.shuffle", tensors),
-                "dropout": _encode(list(snapshot.dropout_rng_states), "state.rng.dropout", tensors)},
-        "callbacks": {name: _encode(callback.state_dict(), f"state.callbacks.{name}", tensors)
-                      for name, callback in (callbacks or {}).items()},
+        "rng": {
+            "shuffle": _encode(snapshot.rng_state, "state.rng.shuffle", tensors),
+            "dropout": _encode(list(snapshot.dropout_rng_states), "state.rng.dropout", tensors),
+        },
+        "callbacks": {
+            name: _encode(callback.state_dict(), f"state.callbacks.{name}", tensors)
+            for name, callback in (callbacks or {}).items()
+        },
     }
     return safetensors_bytes(tensors, header)
 
 
-def save_checkpoint(path: str | Path, trainer: Trainer, snapshot: EpochSnapshot | None = None, *,
-                    config: dict | None = None, data: dict | None = None,
-                    callbacks: dict[str, Callback] | None = None, scratch: Network | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path,
+    trainer: Trainer,
+    snapshot: EpochSnapshot | None = None,
+    *,
+    config: dict | None = None,
+    data: dict | None = None,
+    callbacks: dict[str, Callback] | None = None,
+    scratch: Network | None = None,
+) -> Path:
     """Write ``snapshot`` (default: ``trainer.snapshot``, else the trainer's state now), the
     history up to it, and the callbacks' states to ``path``, atomically, replacing the
     previous checkpoint.
@@ -187,16 +218,18 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise FileNotFoundError(f"no checkpoint at {path}")
     tensors, header = read_safetensors(path, CheckpointError)
     version = check_format(path, header, CHECKPOINT_FORMAT, READABLE_VERSIONS, CheckpointError)
-    architecture, _ = network_from_tensors(path, header.get("architecture"), tensors, CheckpointError,
-                                           prefix="weights.", version=version)
+    architecture, _ = network_from_tensors(
+        path, header.get("architecture"), tensors, CheckpointError, prefix="weights.", version=version
+    )
     epoch, history = header.get("epoch"), header.get("history")
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
         raise CheckpointError(f"{path}: epoch {epoch!r} is not a positive integer")
     if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
         raise CheckpointError(f"{path}: the history is not a list of rows")
     if [row.get("epoch") for row in history] != list(range(1, epoch + 1)):
-        raise CheckpointError(f"{path}: the history has epochs {[row.get('epoch') for row in history]}, "
-                              f"expected 1 to {epoch}")
+        raise CheckpointError(
+            f"{path}: the history has epochs {[row.get('epoch') for row in history]}, expected 1 to {epoch}"
+        )
     rng = header.get("rng")
     if not isinstance(rng, dict) or not isinstance(rng.get("dropout"), list):
         raise CheckpointError(f"{path}: the random generators' states are missing")
@@ -213,13 +246,17 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     _check_generator_states(path, shuffle_state, dropout_states)
     return Checkpoint(
         epoch=epoch,
-        weights={name[len("weights."):]: value for name, value in tensors.items() if name.startswith("weights.")},
+        weights={name[len("weights.") :]: value for name, value in tensors.items() if name.startswith("weights.")},
         optimizer_state=optimizer,
         rng_state=shuffle_state,
         dropout_rng_states=dropout_states,
-        lr=lr, seconds=seconds, history=history,
+        lr=lr,
+        seconds=seconds,
+        history=history,
         architecture=architecture,
-        config=header.get("config") or {}, data=header.get("data") or {}, callbacks=callbacks,
+        config=header.get("config") or {},
+        data=header.get("data") or {},
+        callbacks=callbacks,
     )
 
 
@@ -239,12 +276,17 @@ def _check_generator_states(path: Path, shuffle_state: Any, dropout_states: list
                 raise ValueError(f"unknown bit generator {name!r}; expected one of {list(BIT_GENERATORS)}")
             getattr(np.random, name)().state = state
     except (ValueError, TypeError, KeyError, OverflowError, AttributeError, IndexError) as problem:
-        raise CheckpointError(f"{path}: a random generator's state cannot be restored ({type(problem).__name__}: "
-                              f"{problem})") from None
+        raise CheckpointError(
+            f"{path}: a random generator's state cannot be restored ({type(problem).__name__}: {problem})"
+        ) from None
 
 
-def restore_checkpoint(trainer: Trainer, checkpoint: Checkpoint, callbacks: dict[str, Callback] | None = None,
-                       path: str | Path = "the checkpoint") -> EpochSnapshot:
+def restore_checkpoint(
+    trainer: Trainer,
+    checkpoint: Checkpoint,
+    callbacks: dict[str, Callback] | None = None,
+    path: str | Path = "the checkpoint",
+) -> EpochSnapshot:
     """Put ``trainer`` (its network, optimizer, generators, history, epoch count) and the
     named ``callbacks`` back into the state ``checkpoint`` recorded; ``trainer.fit`` then
     continues with the next epoch. Raises ``CheckpointError`` if the checkpoint does not fit."""
@@ -255,16 +297,24 @@ def restore_checkpoint(trainer: Trainer, checkpoint: Checkpoint, callbacks: dict
     except ValueError as problem:
         raise CheckpointError(f"{path}: the weights do not fit this network ({problem})") from None
     _check_same_structure(trainer.optimizer.state_dict(), checkpoint.optimizer_state, "optimizer", path)
-    snapshot = EpochSnapshot(checkpoint.epoch, network.flat_values.copy(), checkpoint.optimizer_state,
-                             checkpoint.rng_state, checkpoint.lr, checkpoint.seconds,
-                             list(checkpoint.dropout_rng_states))
+    snapshot = EpochSnapshot(
+        checkpoint.epoch,
+        network.flat_values.copy(),
+        checkpoint.optimizer_state,
+        checkpoint.rng_state,
+        checkpoint.lr,
+        checkpoint.seconds,
+        list(checkpoint.dropout_rng_states),
+    )
     saved_callbacks = checkpoint.callbacks
     for name, callback in (callbacks or {}).items():
         if name not in saved_callbacks:
-            raise CheckpointError(f"{path}: holds no state for the callback {name!r} "
-                                  f"(it has {sorted(saved_callbacks)})")
-        _check_same_structure(_structure_of(callback.state_dict()), _structure_of(saved_callbacks[name]),
-                              f"callbacks.{name}", path)
+            raise CheckpointError(
+                f"{path}: holds no state for the callback {name!r} (it has {sorted(saved_callbacks)})"
+            )
+        _check_same_structure(
+            _structure_of(callback.state_dict()), _structure_of(saved_callbacks[name]), f"callbacks.{name}", path
+        )
     try:
         trainer.resume_from(snapshot, checkpoint.history)
     except (ValueError, TypeError, KeyError, OverflowError) as problem:
@@ -293,8 +343,14 @@ class Checkpointer(Callback):
     error, if any. ``saved_epoch`` is the epoch of the checkpoint last written to disk.
     """
 
-    def __init__(self, path: str | Path, *, config: dict | None = None,
-                 data: dict | None = None, callbacks: dict[str, Callback] | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        config: dict | None = None,
+        data: dict | None = None,
+        callbacks: dict[str, Callback] | None = None,
+    ):
         self.path = Path(path)
         self.config, self.data = config, data
         self.callbacks = dict(callbacks or {})
@@ -304,12 +360,21 @@ class Checkpointer(Callback):
         self._pending: Future | None = None
 
     def on_train_begin(self, trainer):
+        """Make the scratch network the checkpoints are written from (a clone of the trainer's)."""
         self._scratch = trainer.network.clone()
 
     def on_epoch_end(self, trainer, row):
+        """Wait for the previous write, make the checkpoint of ``trainer.snapshot`` and hand it to
+        the writing thread; never stops training."""
         self.wait()
-        content = checkpoint_bytes(trainer, trainer.snapshot, config=self.config, data=self.data,
-                                   callbacks=self.callbacks, scratch=self._scratch)
+        content = checkpoint_bytes(
+            trainer,
+            trainer.snapshot,
+            config=self.config,
+            data=self.data,
+            callbacks=self.callbacks,
+            scratch=self._scratch,
+        )
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuralnet-checkpoint")
         self._pending = self._writer.submit(self._write, content, trainer.snapshot.epoch)
@@ -332,6 +397,7 @@ class Checkpointer(Callback):
             pending.result()
 
     def on_train_end(self, trainer):
+        """Wait for the last write (raising its error, if any) and stop the writing thread."""
         try:
             self.wait()
         finally:

@@ -11,7 +11,28 @@ __all__ = ["one_hot", "prepare_targets", "check_data", "check_weights"]
 
 
 def one_hot(labels: np.ndarray, num_classes: int, dtype=np.float32) -> np.ndarray:
-    """Integer labels [n] -> one-hot rows [n, num_classes], without a Python loop."""
+    """Integer labels -> one-hot rows, without a Python loop.
+
+    Parameters
+    ----------
+    labels : ndarray of shape [n]
+        Class indices in [0, num_classes) (integers, or floats with whole values).
+    num_classes : int
+        The number of classes.
+    dtype : numpy dtype, default float32
+        The rows' dtype.
+
+    Returns
+    -------
+    ndarray of shape [n, num_classes]
+
+    Raises
+    ------
+    TypeError
+        For labels that are not numbers.
+    ValueError
+        For labels that are not 1-D, not whole numbers, or out of range.
+    """
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
@@ -32,8 +53,20 @@ def one_hot(labels: np.ndarray, num_classes: int, dtype=np.float32) -> np.ndarra
 def prepare_targets(network: Network, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """Targets for the loss and labels for accuracy.
 
-    Integer class labels [n] become one-hot rows [n, n_outputs] (returned with the labels);
-    a float matrix [n, n_outputs] is used as is (regression: no labels, no accuracy).
+    Parameters
+    ----------
+    network : Network
+        The network the targets are for.
+    y : ndarray of shape [n] or [n, n_outputs]
+        Integer class labels [n], which become one-hot rows (returned with the labels), or a
+        float matrix [n, n_outputs], used as is (regression: no labels, no accuracy).
+
+    Returns
+    -------
+    targets : ndarray of shape [n, n_outputs]
+        In the network's dtype.
+    labels : ndarray of int64, shape [n], or None
+        The class indices; None for regression targets.
     """
     y = np.asarray(y)
     if y.ndim == 1:
@@ -45,31 +78,58 @@ def prepare_targets(network: Network, y: np.ndarray) -> tuple[np.ndarray, np.nda
         if y.size and not (np.isfinite(y.min()) and np.isfinite(y.max())):
             raise ValueError("targets y contain NaN or infinite values; expected finite numbers")
         return np.ascontiguousarray(y, dtype=network.dtype), None
-    raise ValueError(
-        f"y must be class labels [n] or targets [n, {network.n_outputs}], got shape {y.shape}")
+    raise ValueError(f"y must be class labels [n] or targets [n, {network.n_outputs}], got shape {y.shape}")
 
 
-def check_data(network: Network, X, y, name: str = "train", raw: bool = False
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def check_data(
+    network: Network, X, y, name: str = "train", raw: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The one place that checks a data set before training on it or evaluating it.
 
-    Returns (X, Y, labels) as ``Trainer.fit`` uses them: X in the network's dtype and input
-    shape (left as it is when ``raw``, i.e. converted batch by batch by a ``preprocess``
-    function), Y the targets for the loss and labels the class indices (None for regression
-    targets). Raises TypeError for arrays that do not hold numbers and ValueError, naming the
-    bad value and what was expected, for everything else: wrong shape, no examples, NaN or
-    infinite values, labels out of range, X and y of different lengths.
+    Parameters
+    ----------
+    network : Network
+        The network the data are for.
+    X : array_like of shape [n, *input_shape] or [n, n_features]
+        The examples.
+    y : array_like of shape [n] or [n, n_outputs]
+        Class labels, or regression targets.
+    name : str, default "train"
+        The set's name in messages (``X_train``, ``y_train``).
+    raw : bool, default False
+        Leave X as it is (converted batch by batch by a ``preprocess`` function).
+
+    Returns
+    -------
+    X : ndarray of shape [n, *input_shape]
+        In the network's dtype and input shape (as given when ``raw``).
+    Y : ndarray of shape [n, n_outputs]
+        The targets for the loss.
+    labels : ndarray of shape [n] or None
+        The class indices (None for regression targets).
+
+    Raises
+    ------
+    TypeError
+        For arrays that do not hold numbers.
+    ValueError
+        Naming the bad value and what was expected, for everything else: wrong shape, no
+        examples, NaN or infinite values, labels out of range, X and y of different lengths.
     """
     x_name, y_name = f"X_{name}", f"y_{name}"
     X = np.asarray(X)
     if X.dtype.kind not in "iuf":
         raise TypeError(f"{x_name} must hold numbers (floats, or integer pixels), got an array of dtype {X.dtype}")
-    expected = f"[n_examples, {network.n_features}]" if len(network.input_shape) == 1 else \
-        f"[n_examples, {', '.join(map(str, network.input_shape))}] or [n_examples, {network.n_features}]"
+    expected = (
+        f"[n_examples, {network.n_features}]"
+        if len(network.input_shape) == 1
+        else f"[n_examples, {', '.join(map(str, network.input_shape))}] or [n_examples, {network.n_features}]"
+    )
     if X.ndim < 2:
         hint = "; for a single example use X.reshape(1, -1)" if X.ndim == 1 else ""
-        raise ValueError(f"{x_name} must be {'2-D ' if len(network.input_shape) == 1 else ''}{expected}, "
-                         f"got shape {X.shape}{hint}")
+        raise ValueError(
+            f"{x_name} must be {'2-D ' if len(network.input_shape) == 1 else ''}{expected}, got shape {X.shape}{hint}"
+        )
     if X.shape[0] == 0:
         raise ValueError(f"{x_name} is empty (shape {X.shape}): expected at least one example")
     if X.ndim == 2 and len(network.input_shape) == 1 and X.shape[1] != network.n_features:
@@ -93,7 +153,28 @@ def check_data(network: Network, X, y, name: str = "train", raw: bool = False
 
 
 def check_weights(weights, n: int, name: str = "sample_weight") -> np.ndarray | None:
-    """Per-example weights as float64 [n] (None stays None): finite, >= 0, not all zero."""
+    """Per-example weights, checked: finite, >= 0, not all zero.
+
+    Parameters
+    ----------
+    weights : array_like of shape [n] or None
+        One weight per example (None stays None).
+    n : int
+        The number of examples.
+    name : str, default "sample_weight"
+        The weights' name in messages.
+
+    Returns
+    -------
+    ndarray of float64, shape [n], or None
+
+    Raises
+    ------
+    TypeError
+        For weights that are not numbers.
+    ValueError
+        For a wrong shape, negative or non-finite weights, or weights that are all zero.
+    """
     if weights is None:
         return None
     weights = np.asarray(weights)

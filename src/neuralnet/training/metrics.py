@@ -11,18 +11,50 @@ from ..engine.network import Network
 __all__ = ["evaluate", "confusion_matrix"]
 
 
-def evaluate(network: Network, X: np.ndarray, Y: np.ndarray, labels: np.ndarray | None = None,
-             batch_size: int = 10_000, preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
-             weights: np.ndarray | None = None, progress: bool = False) -> dict[str, float]:
+def evaluate(
+    network: Network,
+    X: np.ndarray,
+    Y: np.ndarray,
+    labels: np.ndarray | None = None,
+    batch_size: int = 10_000,
+    preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+    weights: np.ndarray | None = None,
+    progress: bool = False,
+) -> dict[str, float]:
     """Mean loss, mean squared error and accuracy over all of X, in batches of batch_size.
 
-    ``mse`` is the chapter's ``mse_loss``: the mean of (probability - target)^2 over every
-    example *and* output. Sums are accumulated over all batches and divided by the number
-    of examples (not the number of batches), so a smaller last batch is weighted right. Batches are
-    smaller than ``batch_size`` where the network's activations would be large (convolutions).
-    ``preprocess`` turns each batch of raw X into network input (e.g. ``PixelScaler``).
-    ``weights`` [n]: each example's weight (the means are sum_i w_i m_i / sum_i w_i).
-    ``progress``: a progress bar (rate, time left) on a terminal when it takes over 2 seconds.
+    Sums are accumulated over all batches and divided by the number of examples (not the
+    number of batches), so a smaller last batch is weighted right.
+
+    Parameters
+    ----------
+    network : Network
+        The network, evaluated at inference.
+    X : ndarray of shape [n, *input_shape] or [n, n_features]
+        The examples (raw with ``preprocess``).
+    Y : ndarray of shape [n, n_outputs]
+        The targets.
+    labels : ndarray of shape [n], optional
+        The class indices, for the accuracy (NaN without them).
+    batch_size : int, default 10_000
+        Examples per batch; fewer where the network's activations would be large (convolutions).
+    preprocess : callable, optional
+        Turns each batch of raw X into network input (e.g. ``PixelScaler``).
+    weights : ndarray of shape [n], optional
+        Each example's weight (the means are sum_i w_i m_i / sum_i w_i).
+    progress : bool, default False
+        A progress bar (rate, time left) on a terminal when it takes over 2 seconds.
+
+    Returns
+    -------
+    dict of str to float
+        "loss", the mean loss; "mse", the chapter's ``mse_loss``: the mean of
+        (probability - target)^2 over every example *and* output; "acc", the accuracy.
+
+    Raises
+    ------
+    ValueError
+        For an empty data set.
     """
     n = X.shape[0]
     if n == 0:
@@ -30,7 +62,7 @@ def evaluate(network: Network, X: np.ndarray, Y: np.ndarray, labels: np.ndarray 
     batch_size = network.inference_batch(batch_size)
     loss_total = 0.0
     squared_total = 0.0
-    correct = 0
+    correct: float = 0  # a count, or with weights the sum of the weights of the right answers
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -64,7 +96,19 @@ def evaluate(network: Network, X: np.ndarray, Y: np.ndarray, labels: np.ndarray 
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """counts[i, j] = number of examples of class i predicted as class j."""
+    """counts[i, j] = number of examples of class i predicted as class j.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of int, shape [n]
+        The true and the predicted classes.
+    n_classes : int
+        The number of classes.
+
+    Returns
+    -------
+    ndarray of int64, shape [n_classes, n_classes]
+    """
     counts = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(counts, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
     return counts

@@ -10,17 +10,28 @@ them with ``tensorboard --logdir RUN/tensorboard``.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .callbacks import Callback
 
+if TYPE_CHECKING:  # pragma: no cover
+    from tensorboardX import SummaryWriter
+
 __all__ = ["TensorBoardLogger", "SCALARS", "require_tensorboard"]
 
 #: history column -> the scalar's tag
-SCALARS = {"train_loss": "loss/train", "valid_loss": "loss/valid", "train_acc": "accuracy/train",
-           "valid_acc": "accuracy/valid", "train_mse": "mse/train", "valid_mse": "mse/valid", "lr": "lr",
-           "seconds": "seconds_per_epoch"}
+SCALARS = {
+    "train_loss": "loss/train",
+    "valid_loss": "loss/valid",
+    "train_acc": "accuracy/train",
+    "valid_acc": "accuracy/valid",
+    "train_mse": "mse/train",
+    "valid_mse": "mse/valid",
+    "lr": "lr",
+    "seconds": "seconds_per_epoch",
+}
 
 
 def require_tensorboard():
@@ -28,8 +39,9 @@ def require_tensorboard():
     try:
         from tensorboardX import SummaryWriter
     except ImportError:  # pragma: no cover - depends on the installation
-        raise ImportError("--tensorboard needs the tensorboardX package: pip install "
-                          "'neuralnet-from-scratch[tensorboard]'") from None
+        raise ImportError(
+            "--tensorboard needs the tensorboardX package: pip install 'neuralnet-from-scratch[tensorboard]'"
+        ) from None
     return SummaryWriter
 
 
@@ -38,18 +50,28 @@ def _writer(log_dir):
 
 
 class TensorBoardLogger(Callback):
-    """Scalars and weight/gradient histograms for every epoch, in ``log_dir`` (see the module)."""
+    """Scalars and weight/gradient histograms for every epoch, in ``log_dir`` (see the module).
+
+    Parameters
+    ----------
+    log_dir : str or path
+        The folder of the event files.
+    histograms : bool, default True
+        Also write the histograms of the weights and gradients.
+    """
 
     def __init__(self, log_dir, histograms: bool = True):
         self.log_dir, self.histograms = log_dir, histograms
-        self._writer = None
+        self._writer: SummaryWriter | None = None
         self._gradients: dict[int, np.ndarray] = {}  # epoch -> the flat gradients of its last batch
 
     def on_train_begin(self, trainer):
+        """Open the writer on ``log_dir`` (an ImportError without tensorboardX)."""
         if self._writer is None:
             self._writer = _writer(self.log_dir)
 
     def on_epoch_trained(self, trainer):
+        """Keep a copy of the gradients of the epoch's last mini-batch (with ``histograms``)."""
         if self.histograms:
             self._gradients[trainer.epoch] = trainer.network.flat_grads.copy()
 
@@ -60,22 +82,27 @@ class TensorBoardLogger(Callback):
             offset += p.value.size
 
     def on_epoch_end(self, trainer, row):
+        """Write the row's finite numbers as scalars and, with ``histograms``, the histograms of the
+        weights the row describes and of the epoch's last gradients; never stops training."""
+        writer = self._writer
+        assert writer is not None  # made by on_train_begin
         epoch = int(row["epoch"])
         for column, tag in SCALARS.items():
             value = row.get(column)
             if isinstance(value, (int, float)) and math.isfinite(value):
-                self._writer.add_scalar(tag, float(value), epoch)
+                writer.add_scalar(tag, float(value), epoch)
         if self.histograms:
             weights = trainer.snapshot.weights  # the weights the row describes
             gradients = self._gradients.pop(epoch, None)
             for name, part in self._slices(trainer.network):
-                self._writer.add_histogram(f"weights/{name}", weights[part], epoch)
+                writer.add_histogram(f"weights/{name}", weights[part], epoch)
                 if gradients is not None:
-                    self._writer.add_histogram(f"gradients/{name}", gradients[part], epoch)
-        self._writer.flush()
+                    writer.add_histogram(f"gradients/{name}", gradients[part], epoch)
+        writer.flush()
         return False
 
     def on_train_end(self, trainer):
+        """Close the writer."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None

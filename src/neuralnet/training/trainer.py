@@ -35,11 +35,12 @@ class TrainingDiverged(FloatingPointError):
     epoch and batch where it happened. ``note`` adds a sentence (e.g. where the last good
     checkpoint is)."""
 
-    def __init__(self, epoch: int, batch: int, loss: float, lr: float, note: str = "",
-                 what: str = "the loss"):
+    def __init__(self, epoch: int, batch: int, loss: float, lr: float, note: str = "", what: str = "the loss"):
         self.epoch, self.batch, self.loss, self.lr, self.note, self.what = epoch, batch, loss, lr, note, what
-        message = (f"training diverged: {what} became {loss} at epoch {epoch}, batch {batch} "
-                   f"(learning rate {lr:g}); try a lower learning rate, e.g. --lr {lr / 10:g}")
+        message = (
+            f"training diverged: {what} became {loss} at epoch {epoch}, batch {batch} "
+            f"(learning rate {lr:g}); try a lower learning rate, e.g. --lr {lr / 10:g}"
+        )
         super().__init__(message + (f"; {note}" if note else ""))
 
     def __reduce__(self):  # keep the fields when the exception crosses a process boundary
@@ -51,11 +52,11 @@ class EpochSnapshot:
     """The state at the end of an epoch: enough to evaluate it, resume from it or roll back."""
 
     epoch: int
-    weights: np.ndarray          # copy of network.flat_values
+    weights: np.ndarray  # copy of network.flat_values
     optimizer_state: dict
     rng_state: object
     lr: float
-    seconds: float               # wall time of the epoch's mini-batch loop
+    seconds: float  # wall time of the epoch's mini-batch loop
     dropout_rng_states: list = field(default_factory=list)  # one per random layer (Dropout, RandomShift), in order
 
 
@@ -80,25 +81,41 @@ def _set_rng_state(rng, state) -> None:
 class Trainer:
     """Trains a network with an optimizer; keeps the history, epoch count and shuffling RNG.
 
-    ``rng``: what shuffles the mini-batches: an int seed or a ``np.random.RandomState``
-    (the chapter's ``np.random.seed(123)`` is ``RandomState(123)``), or None for NumPy's
-    global random state, exactly as the chapter's ``minibatch_generator`` uses it.
-    ``schedule``: a schedule's name or function f(base_lr, epoch, epochs) -> lr, where
-    base_lr is the optimizer's learning rate when the trainer got it, times ``lr_scale``
-    (which reduce-on-plateau lowers). ``warmup_epochs``: the learning rate rises linearly
-    over the first mini-batches of that many epochs, lr * (step / warm-up steps), from the
-    first step (1 / warm-up steps) to the full rate.
-
     Evaluation of an epoch (the whole training and validation sets, with the weights at the
     end of that epoch) can run on a second thread while the next epoch trains: the
     numbers are the same, they only arrive later. Callbacks then see each row in order
     together with ``trainer.snapshot``, the state the row describes; if one of them stops
     training, the trainer rolls back to that snapshot, so the outcome does not depend on
     how far the next epoch had got.
+
+    Parameters
+    ----------
+    network : Network
+        The network to train.
+    optimizer : Optimizer
+        What updates its parameters.
+    schedule : str or callable, optional
+        A schedule's name or function f(base_lr, epoch, epochs) -> lr, where base_lr is the
+        optimizer's learning rate when the trainer got it, times ``lr_scale`` (which
+        reduce-on-plateau lowers); None: the constant rate.
+    rng : int or numpy.random.RandomState or None
+        What shuffles the mini-batches: an int seed or a ``np.random.RandomState`` (the
+        chapter's ``np.random.seed(123)`` is ``RandomState(123)``), or None for NumPy's global
+        random state, exactly as the chapter's ``minibatch_generator`` uses it.
+    warmup_epochs : int, default 0
+        The learning rate rises linearly over the first mini-batches of that many epochs,
+        lr * (step / warm-up steps), from the first step (1 / warm-up steps) to the full rate.
     """
 
-    def __init__(self, network: Network, optimizer: Optimizer, *, schedule: str | Schedule | None = None,
-                 rng: int | np.random.RandomState | None = None, warmup_epochs: int = 0):
+    def __init__(
+        self,
+        network: Network,
+        optimizer: Optimizer,
+        *,
+        schedule: str | Schedule | None = None,
+        rng: int | np.random.RandomState | None = None,
+        warmup_epochs: int = 0,
+    ):
         if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, (int, np.integer)) or warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be a whole number >= 0, got {warmup_epochs!r}")
         self.warmup_epochs = int(warmup_epochs)
@@ -112,11 +129,15 @@ class Trainer:
         self.history = History()
         self.epoch = 0  # epochs completed
         self._snapshot: EpochSnapshot | None = None  # the state the latest history row describes
+        #: (epoch, mini-batch, mini-batches per epoch, its loss) of the epoch training now, updated
+        #: every ``POLL_EVERY`` mini-batches (before the callbacks' ``poll``); None before the first
+        self.progress: tuple[int, int, int, float] | None = None
 
     network = property(lambda self: self._network, doc="the network being trained")
     optimizer = property(lambda self: self._optimizer, doc="the optimizer that updates it")
-    snapshot = property(lambda self: self._snapshot,
-                        doc="the state the latest history row describes (None before the first row)")
+    snapshot = property(
+        lambda self: self._snapshot, doc="the state the latest history row describes (None before the first row)"
+    )
 
     # -- what callers may change ---------------------------------------------------------------
     def replace_optimizer(self, optimizer: Optimizer) -> None:
@@ -148,9 +169,15 @@ class Trainer:
     # -- snapshots ---------------------------------------------------------------------------
     def capture(self, seconds: float = 0.0) -> EpochSnapshot:
         """The state now: weights, optimizer, shuffling and dropout RNGs, epoch count."""
-        return EpochSnapshot(self.epoch, self._network.flat_values.copy(), self._optimizer.state_dict(),
-                             _get_rng_state(self.rng), self._optimizer.lr, seconds,
-                             self._network.generator_states())
+        return EpochSnapshot(
+            self.epoch,
+            self._network.flat_values.copy(),
+            self._optimizer.state_dict(),
+            _get_rng_state(self.rng),
+            self._optimizer.lr,
+            seconds,
+            self._network.generator_states(),
+        )
 
     def restore(self, snapshot: EpochSnapshot) -> None:
         """Put weights, optimizer, shuffling and dropout RNGs and epoch count back to ``snapshot``
@@ -178,41 +205,115 @@ class Trainer:
     def __reduce__(self):
         optimizer = self._optimizer
         flat = len(optimizer.params) == 1 and optimizer.params[0].value is self._network.flat_values
-        return (_rebuild_trainer, (self._network, type(optimizer), optimizer.hyperparameters(), flat,
-                                   optimizer.state_dict(), self._base_lr, self._schedule, self._schedule_start,
-                                   self.rng, self.history, self.epoch, self._snapshot, self.warmup_epochs,
-                                   self.lr_scale))
+        return (
+            _rebuild_trainer,
+            (
+                self._network,
+                type(optimizer),
+                optimizer.hyperparameters(),
+                flat,
+                optimizer.state_dict(),
+                self._base_lr,
+                self._schedule,
+                self._schedule_start,
+                self.rng,
+                self.history,
+                self.epoch,
+                self._snapshot,
+                self.warmup_epochs,
+                self.lr_scale,
+            ),
+        )
 
     # -- training ------------------------------------------------------------------------------
-    def fit(self, X_train: np.ndarray, y_train: np.ndarray, *, epochs: int, batch_size: int = 100,
-            X_valid: np.ndarray | None = None, y_valid: np.ndarray | None = None,
-            callbacks: Sequence[Callback] = (), evaluate_train: bool = True, drop_last: bool = True,
-            eval_batch_size: int = 10_000, progress: bool | None = None,
-            log: Callable[[dict], None] | None = None, threads: int | None = None,
-            asynchronous_evaluation: bool | None = None,
-            preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
-            allow_single_class: bool = False, sample_weight: np.ndarray | None = None,
-            valid_weight: np.ndarray | None = None) -> History:
+    def fit(
+        self,
+        X_train: np.ndarray,
+        y_train: np.ndarray,
+        *,
+        epochs: int,
+        batch_size: int = 100,
+        X_valid: np.ndarray | None = None,
+        y_valid: np.ndarray | None = None,
+        callbacks: Sequence[Callback] = (),
+        evaluate_train: bool = True,
+        drop_last: bool = True,
+        eval_batch_size: int = 10_000,
+        progress: bool | None = None,
+        log: Callable[[dict], None] | None = None,
+        threads: int | None = None,
+        asynchronous_evaluation: bool | None = None,
+        preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+        allow_single_class: bool = False,
+        sample_weight: np.ndarray | None = None,
+        valid_weight: np.ndarray | None = None,
+    ) -> History:
         """Train until ``epochs`` epochs are complete (counting earlier ones, so a resumed
         trainer continues where it stopped) or a callback stops it.
 
-        ``threads``: BLAS threads (None: one for the mini-batch loop when its matrix products
-        are small, the library's default otherwise). ``asynchronous_evaluation`` (None: when
-        the loop runs on one thread) evaluates each epoch on a second thread.
-        ``preprocess``: X_train and X_valid are raw (e.g. uint8 pixels) and each mini-batch is
-        converted as it is used (``PixelScaler``: a quarter of the memory traffic).
-        ``allow_single_class``: accept class labels y_train of one class only (refused by
-        default, as a classifier cannot learn from them; incremental training on small
-        batches, such as scikit-learn's ``partial_fit``, may need it).
-        ``sample_weight`` [n] (and ``valid_weight`` for the validation set): each example's weight
-        in the loss, scikit-learn's meaning: a mini-batch's loss is sum_i w_i l_i / sum_i w_i, so
-        weight 2 counts an example twice; the history's losses and accuracies are weighted too.
-        A callback whose ``synchronous`` attribute is true (it changes training, as
-        reduce-on-plateau does) makes every evaluation synchronous.
+        Each epoch: the learning rate from the schedule; for each shuffled mini-batch, forward,
+        loss gradient, backward, optimizer step; then the evaluation of the training and
+        validation sets, a history row, and the callbacks.
 
-        The inputs are checked first (``check_data``): TypeError or ValueError, naming the bad
-        value and what was expected, for wrong shapes, NaN or infinite values, labels out of
-        range, a single class, X and y of different lengths, or no examples.
+        Parameters
+        ----------
+        X_train : ndarray of shape [n, *input_shape] or [n, n_features]
+            The training examples (raw with ``preprocess``).
+        y_train : ndarray of shape [n] or [n, n_outputs]
+            Their class labels, or targets (see ``check_data``).
+        epochs : int
+            The epoch count to reach (a positive integer).
+        batch_size : int, default 100
+            Examples per mini-batch.
+        X_valid, y_valid : ndarray, optional
+            A validation set, evaluated after every epoch (both or neither).
+        callbacks : sequence of Callback, default ()
+            Hooks into training (see ``Callback``). One whose ``synchronous`` attribute is true
+            (it changes training, as reduce-on-plateau does) makes every evaluation synchronous.
+        evaluate_train : bool, default True
+            Evaluate the whole training set after every epoch (else its columns are NaN).
+        drop_last : bool, default True
+            Skip a last, partial mini-batch (the chapter's ``minibatch_generator``).
+        eval_batch_size : int, default 10_000
+            Examples per batch of the evaluations.
+        progress : bool, optional
+            A progress bar per epoch (None: on a terminal).
+        log : callable, optional
+            Called with each history row.
+        threads : int, optional
+            BLAS threads (None: one for the mini-batch loop when its matrix products are small,
+            the library's default otherwise).
+        asynchronous_evaluation : bool, optional
+            Evaluate each epoch on a second thread while the next one trains (None: when the
+            loop runs on one thread).
+        preprocess : callable, optional
+            X_train and X_valid are raw (e.g. uint8 pixels) and each mini-batch is converted as it
+            is used (``PixelScaler``: a quarter of the memory traffic).
+        allow_single_class : bool, default False
+            Accept class labels y_train of one class only (refused by default, as a classifier
+            cannot learn from them; incremental training on small batches, such as
+            scikit-learn's ``partial_fit``, may need it).
+        sample_weight : ndarray of shape [n], optional
+            Each example's weight in the loss, scikit-learn's meaning: a mini-batch's loss is
+            sum_i w_i l_i / sum_i w_i, so weight 2 counts an example twice; the history's losses
+            and accuracies are weighted too.
+        valid_weight : ndarray of shape [n_valid], optional
+            The same for the validation set.
+
+        Returns
+        -------
+        History
+            The trainer's history, one row per epoch.
+
+        Raises
+        ------
+        TypeError, ValueError
+            The inputs are checked first (``check_data``), naming the bad value and what was
+            expected, for wrong shapes, NaN or infinite values, labels out of range, a single
+            class, X and y of different lengths, or no examples.
+        TrainingDiverged
+            When the loss or a weight becomes NaN or infinite (the last good epoch's state is
+            kept in memory).
         """
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -221,8 +322,10 @@ class Trainer:
         raw = preprocess is not None
         X_train, Y_train, labels_train = check_data(net, X_train, y_train, "train", raw=raw)
         if not allow_single_class and labels_train is not None and labels_train.min() == labels_train.max():
-            raise ValueError(f"y_train holds a single class ({labels_train[0]}): a classifier needs "
-                             f"examples of at least two of the {net.n_outputs} classes")
+            raise ValueError(
+                f"y_train holds a single class ({labels_train[0]}): a classifier needs "
+                f"examples of at least two of the {net.n_outputs} classes"
+            )
         if X_train.shape[0] < batch_size and drop_last:
             raise ValueError(f"batch_size {batch_size} is larger than the {X_train.shape[0]} training examples")
         weights = check_weights(sample_weight, X_train.shape[0], "sample_weight")
@@ -240,8 +343,21 @@ class Trainer:
             asynchronous_evaluation = loop_threads == 1
         if any(getattr(callback, "synchronous", False) for callback in callbacks):
             asynchronous_evaluation = False  # the next epoch depends on this one's row
-        run = _EpochRunner(self, X_train, Y_train, sets, epochs, batch_size, drop_last, eval_batch_size,
-                           progress, log, list(callbacks), preprocess, weights)
+        run = _EpochRunner(
+            self,
+            X_train,
+            Y_train,
+            sets,
+            epochs,
+            batch_size,
+            drop_last,
+            eval_batch_size,
+            progress,
+            log,
+            list(callbacks),
+            preprocess,
+            weights,
+        )
         for callback in callbacks:
             callback.on_train_begin(self)
         # BLAS products on one thread and on two differ in their last bits, so every evaluation,
@@ -249,8 +365,10 @@ class Trainer:
         # limit (``threads`` when given) holds for the whole fit (else an evaluation would see
         # whichever limit was set at the time, and the history would depend on timing and on
         # asynchronous_evaluation)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuralnet-eval") as executor, \
-                blas.limit(loop_threads):
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuralnet-eval") as executor,
+            blas.limit(loop_threads),
+        ):
             run.executor = executor if asynchronous_evaluation else None
             try:
                 while self.epoch < epochs and not run.stopped:
@@ -267,8 +385,22 @@ class Trainer:
         return self.history
 
 
-def _rebuild_trainer(network, optimizer_type, hyperparameters, flat, optimizer_state, base_lr, schedule,
-                     schedule_start, rng, history, epoch, snapshot, warmup_epochs=0, lr_scale=1.0) -> Trainer:
+def _rebuild_trainer(
+    network,
+    optimizer_type,
+    hyperparameters,
+    flat,
+    optimizer_state,
+    base_lr,
+    schedule,
+    schedule_start,
+    rng,
+    history,
+    epoch,
+    snapshot,
+    warmup_epochs=0,
+    lr_scale=1.0,
+) -> Trainer:
     params = network.flat_parameters() if flat else network.parameters()
     optimizer = optimizer_type(params, **hyperparameters)
     optimizer.load_state_dict(optimizer_state)
@@ -284,8 +416,22 @@ class _EpochRunner:
 
     POLL_EVERY = 64  # batches between checks for a finished evaluation
 
-    def __init__(self, trainer, X, Y, sets, epochs, batch_size, drop_last, eval_batch_size, progress,
-                 log, callbacks, preprocess, weights=None):
+    def __init__(
+        self,
+        trainer,
+        X,
+        Y,
+        sets,
+        epochs,
+        batch_size,
+        drop_last,
+        eval_batch_size,
+        progress,
+        log,
+        callbacks,
+        preprocess,
+        weights=None,
+    ):
         self.trainer, self.X, self.Y, self.sets, self.preprocess = trainer, X, Y, sets, preprocess
         self.weights = weights
         self.epochs, self.batch_size, self.drop_last = epochs, batch_size, drop_last
@@ -293,8 +439,9 @@ class _EpochRunner:
         self.n_batches = X.shape[0] // batch_size if drop_last else -(-X.shape[0] // batch_size)
         # callbacks written without the base class need not have poll
         self.polls = [callback.poll for callback in callbacks if hasattr(callback, "poll")]
-        self.trained_hooks = [callback.on_epoch_trained for callback in callbacks
-                              if hasattr(callback, "on_epoch_trained")]
+        self.trained_hooks = [
+            callback.on_epoch_trained for callback in callbacks if hasattr(callback, "on_epoch_trained")
+        ]
         self.executor = None  # evaluates epochs on its thread (None: in this thread)
         self.epoch_seconds: list[float] = []  # each epoch's mini-batch loop, for the time left
         self.pending: list = []  # (snapshot, future) in epoch order
@@ -309,8 +456,13 @@ class _EpochRunner:
         optimizer.lr = lr = trainer.learning_rate(self.epochs)
         warming = trainer.epoch - trainer._schedule_start < trainer.warmup_epochs
         weights = self.weights
-        bar = tqdm(total=self.n_batches, desc=f"Epoch {epoch_number:03d}/{self.epochs:03d}", unit="batch",
-                   leave=False, disable=None if self.progress is None else not self.progress)
+        bar = tqdm(
+            total=self.n_batches,
+            desc=f"Epoch {epoch_number:03d}/{self.epochs:03d}",
+            unit="batch",
+            leave=False,
+            disable=None if self.progress is None else not self.progress,
+        )
         if self.epoch_seconds:  # the whole run's time left, from the epochs trained so far in this fit
             left = sum(self.epoch_seconds) / len(self.epoch_seconds) * (self.epochs - trainer.epoch)
             bar.set_postfix_str(f"run: {tqdm.format_interval(left)} left")
@@ -323,7 +475,7 @@ class _EpochRunner:
             # a diverging step is reported by the loss check, not by NumPy's overflow warnings
             with np.errstate(over="ignore", invalid="ignore"):
                 for batch_number, start in enumerate(range(0, stop, size), start=1):
-                    batch = order[start:start + size]  # the rows of minibatch_generator's batch
+                    batch = order[start : start + size]  # the rows of minibatch_generator's batch
                     x = X[batch] if preprocess is None else preprocess(X[batch])
                     if reshape is not None:
                         x = x.reshape(reshape)  # rows of raw values -> the network's input shape
@@ -335,6 +487,8 @@ class _EpochRunner:
                     optimizer.step()
                     bar.update()
                     if batch_number % self.POLL_EVERY == 0:
+                        # where the epoch is, for callbacks that show it: (epoch, batch, batches, loss)
+                        trainer.progress = (epoch_number, batch_number, self.n_batches, batch_loss)
                         for poll in self.polls:
                             poll(trainer)
                         if self.pending:
@@ -342,6 +496,7 @@ class _EpochRunner:
         finally:
             bar.close()
         optimizer.lr = lr  # the epoch's rate (after a warm-up's last step, the same)
+        trainer.progress = (epoch_number, batch_number, self.n_batches, batch_loss)
         for poll in self.polls:  # and once per epoch, however short it is
             poll(trainer)
         # the last step of an epoch may overflow a weight before any loss shows it: once per
@@ -373,11 +528,11 @@ class _EpochRunner:
             if name in self.sets:
                 X, Y, labels, weights = self.sets[name]
                 metrics = evaluate(network, X, Y, labels, self.eval_batch_size, self.preprocess, weights)
-                row.update({f"{name}_loss": metrics["loss"], f"{name}_mse": metrics["mse"],
-                            f"{name}_acc": metrics["acc"]})
+                row.update(
+                    {f"{name}_loss": metrics["loss"], f"{name}_mse": metrics["mse"], f"{name}_acc": metrics["acc"]}
+                )
             else:
-                row.update({f"{name}_loss": float("nan"), f"{name}_mse": float("nan"),
-                            f"{name}_acc": float("nan")})
+                row.update({f"{name}_loss": float("nan"), f"{name}_mse": float("nan"), f"{name}_acc": float("nan")})
         row["seconds"] = snapshot.seconds
         return row
 
@@ -387,8 +542,9 @@ class _EpochRunner:
         while self.pending and not self.stopped:
             snapshot, future = self.pending[0]
             if future is None:
-                row = self._evaluate(snapshot, trainer.network if snapshot.epoch == trainer.epoch
-                                     else self._clone_with(snapshot))
+                row = self._evaluate(
+                    snapshot, trainer.network if snapshot.epoch == trainer.epoch else self._clone_with(snapshot)
+                )
             elif block or future.done():
                 row = future.result()
             else:
