@@ -630,3 +630,81 @@ def test_neuralnet_serve_answers_on_127_0_0_1(run_folder):
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
     assert f"at http://127.0.0.1:{port}/" in output
+
+
+# --- large pictures: bounded memory, a clear refusal, a bounded queue ----------------------------------
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header says ``width`` x ``height`` (1-bit grey), with no image data: enough
+    for a decoder to read the size."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+def test_a_picture_above_pillows_own_limit_is_called_too_large(client):
+    response = client.post(
+        "/api/predict", content=_png_header_only(20_000, 10_000), headers={"Content-Type": "image/png"}
+    )
+    assert response.status_code == 422
+    assert "too large" in response.json()["detail"] and "200000000 pixels" in response.json()["detail"]
+    response = client.post("/api/predict", content=_png_header_only(5000, 5000), headers={"Content-Type": "image/png"})
+    assert response.status_code == 422 and "5000 x 5000 pixels" in response.json()["detail"]
+
+
+def test_a_4096_pixel_drawing_is_decoded_in_bounded_memory():
+    """A 4096 x 4096 RGBA drawing (about 80 KB of PNG) is read in a fresh process: its peak
+    memory is the decoded picture (67 MB) and a little, not the 0.5 GB it cost when its ink
+    was found at full size; and the digit comes out as from the same drawing at 1024 pixels."""
+    script = """
+import io, resource
+from PIL import Image, ImageDraw
+def drawing(side):
+    img = Image.new("RGBA", (side, side), (255, 255, 255, 255))
+    ImageDraw.Draw(img).line([(side * 0.37, side * 0.15), (side * 0.63, side * 0.15), (side * 0.44, side * 0.85)],
+                             fill=(0, 0, 0, 255), width=side // 16)
+    buffer = io.BytesIO(); img.save(buffer, format="PNG"); return buffer.getvalue()
+big, small = drawing(4096), drawing(1024)
+import numpy as np
+from neuralnet.serving.imaging import image_to_mnist
+image_to_mnist(small)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+a = image_to_mnist(big)
+grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+b = image_to_mnist(small)
+print(grown, np.abs(a.astype(int) - b.astype(int)).mean())
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    grown, difference = map(float, out.split())
+    assert grown < 150, f"decoding a 4096 x 4096 picture grew the peak memory by {grown:.0f} MB"
+    assert difference < 4  # the same digit, to a few grey levels on average
+
+
+def test_predictions_beyond_the_bound_in_flight_are_refused_with_503(run_folder, monkeypatch):
+    import neuralnet.web.app as web_app
+
+    monkeypatch.setattr(web_app, "MAX_REQUESTS_IN_FLIGHT", 0)  # every request finds the queue full
+    with TestClient(create_app(run_folder)) as busy:
+        response = busy.post("/api/predict", json={"pixels": [0] * 784})
+    assert response.status_code == 503 and "try again" in response.json()["detail"]
+
+
+def test_the_hidden_activations_are_the_first_layers_units(client, predictor, digits):
+    X, _ = digits
+    response = client.post("/api/hidden-activations", json={"pixels": X[0].tolist()})
+    assert response.status_code == 200
+    answer = response.json()
+    dense = predictor.network.layers[0]
+    x = (X[0].astype(np.float64) / 255.0 - 0.5) * 2  # the chapter's scaling
+    by_hand = 1.0 / (1.0 + np.exp(-(x @ dense.weight.T.astype(np.float64) + dense.bias)))  # sigmoid(x W^T + b)
+    np.testing.assert_allclose(answer["activations"], by_hand, rtol=1e-5, atol=1e-6)
+    assert answer["layer"] == "Dense(784 -> 50) + sigmoid" and answer["low"] == 0.0
+    assert (
+        client.post("/api/hidden-activations", content=b"x", headers={"Content-Type": "image/png"}).status_code == 415
+    )

@@ -18,7 +18,7 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -323,6 +323,7 @@ def train_run(
     model_out: str | Path | None = None,
     overwrite: bool = False,
     tensorboard: bool = False,
+    callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Train ``config`` on its data set and write a new run folder under ``out``.
 
@@ -351,6 +352,10 @@ def train_run(
         Let ``model_out`` replace an existing file (without it, an existing file is refused).
     tensorboard : bool
         Also write TensorBoard logs to the run's ``tensorboard/`` folder (needs tensorboardX).
+    callbacks : sequence of Callback
+        More training callbacks, e.g. to watch the run (``web.training`` reports to the page
+        with one); a callback with a ``run_folder`` attribute gets the run folder's path
+        before training starts.
 
     Returns
     -------
@@ -386,6 +391,7 @@ def train_run(
             tensorboard=tensorboard,
             model_out=model_out,
             overwrite=overwrite,
+            extra_callbacks=callbacks,
         )
 
 
@@ -421,6 +427,7 @@ def resume_run(
     model_out: str | Path | None = None,
     overwrite: bool = False,
     tensorboard: bool = False,
+    callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Continue the interrupted run in folder ``path`` from its checkpoint.
 
@@ -433,7 +440,7 @@ def resume_run(
         The run folder.
     data_dir : str or Path or None
         The folder of the data files (None: the one the run's ``config.json`` names).
-    log, progress, figures, download, model_out, overwrite, tensorboard
+    log, progress, figures, download, model_out, overwrite, tensorboard, callbacks
         As in ``train_run``.
 
     Returns
@@ -487,6 +494,7 @@ def resume_run(
             tensorboard=tensorboard,
             model_out=model_out,
             overwrite=overwrite,
+            extra_callbacks=callbacks,
         )
 
 
@@ -503,6 +511,7 @@ def continue_run(
     model_out: str | Path | None = None,
     overwrite: bool = False,
     tensorboard: bool = False,
+    callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Train the finished run in folder ``path`` on to ``epochs`` epochs, in a new run folder.
 
@@ -521,7 +530,7 @@ def continue_run(
         The folder of the data files (None: the one the run's ``config.json`` names).
     out : str or Path
         The folder in which the new run folder is made (not inside ``path``).
-    log, progress, figures, download, model_out, overwrite, tensorboard
+    log, progress, figures, download, model_out, overwrite, tensorboard, callbacks
         As in ``train_run`` (``model_out`` not inside ``path``).
 
     Returns
@@ -588,6 +597,7 @@ def continue_run(
             model_out=model_out,
             overwrite=overwrite,
             origin="continued",
+            extra_callbacks=callbacks,
         )
 
 
@@ -650,9 +660,13 @@ def _train(
     overwrite,
     origin: str = "resumed",
     tensorboard: bool = False,
+    extra_callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Train (from scratch, or on from ``checkpoint``: ``origin`` "resumed" or "continued")
-    and write the rest of the run folder."""
+    and write the rest of the run folder; ``extra_callbacks`` train along (the caller's)."""
+    for callback in extra_callbacks:
+        if hasattr(callback, "run_folder"):
+            callback.run_folder = run.path
     regression = is_regression(config)
     assert data.class_names is not None  # load_data names the classes (or targets) of every split
     n_outputs = len(data.class_names)
@@ -707,6 +721,7 @@ def _train(
                     checkpointer,
                     _HistoryWriter(run, log_lines),
                     *([recorder] if recorder else []),
+                    *extra_callbacks,
                     *([board] if board else []),
                 ],
                 progress=progress,

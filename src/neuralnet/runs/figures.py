@@ -240,7 +240,7 @@ def plot_misclassified(
     fig, axes = _image_grid(5, 5, (8, 8.5))
     for i, (ax, index) in enumerate(zip(axes, wrong)):
         ax.imshow(_image(X[index]), cmap="Greys", interpolation="nearest")
-        ax.set_title(f"{i + 1}) True: {name(y_true[index])}\n Predicted: {name(y_pred[index])}", fontsize=9)
+        ax.set_title(f"{i + 1}) True: {name(y_true[index])}\n Predicted: {name(y_pred[index])}", fontsize=11)
     for ax in axes[len(wrong) :]:
         ax.axis("off")
     return _save(fig, path)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..datasets.preprocessing import CHAPTER_PREPROCESSING, Standardization, preprocessing_from_dict
 from ..engine.conv import Conv2D
-from ..engine.layers import Activation
+from ..engine.layers import Activation, Dense, RandomShift
 from ..engine.network import Network
 from .modelfile import load_model
 
@@ -156,6 +156,41 @@ class Predictor:
         index = self.first_convolution()
         if index is None:
             raise ValueError("the network has no convolution, so no feature maps")
+        layers = self.network.layers
+        stop = index + 2 if index + 1 < len(layers) and isinstance(layers[index + 1], Activation) else index + 1
+        x = self.preprocess(pixels)
+        for layer in layers[:stop]:
+            x = layer.forward(x)
+        return np.ascontiguousarray(x)
+
+    def first_dense(self) -> int | None:
+        """The index of the network's first Dense layer when it takes the image's pixels (only a
+        shift may come before it), None otherwise."""
+        layers = self.network.layers
+        index = next((i for i, layer in enumerate(layers) if isinstance(layer, Dense)), None)
+        return index if index is not None and all(isinstance(layer, RandomShift) for layer in layers[:index]) else None
+
+    def hidden_activations(self, pixels) -> np.ndarray:
+        """What the units of the first dense layer (and the activation right after it) make of
+        raw images, at inference: which hidden units fire.
+
+        Parameters
+        ----------
+        pixels : array_like of shape [n, n_features]
+            Raw images (see ``preprocess``).
+
+        Returns
+        -------
+        ndarray of shape [n, n_hidden]
+
+        Raises
+        ------
+        ValueError
+            For a network whose first layer with weights is not dense on the pixels.
+        """
+        index = self.first_dense()
+        if index is None:
+            raise ValueError("the network's first layer is not dense on the pixels, so it has no hidden units")
         layers = self.network.layers
         stop = index + 2 if index + 1 < len(layers) and isinstance(layers[index + 1], Activation) else index + 1
         x = self.preprocess(pixels)

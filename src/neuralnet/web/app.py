@@ -21,15 +21,18 @@ predictor keeps no state between calls, so requests are answered in parallel.
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
@@ -40,6 +43,7 @@ from .. import __version__
 from ..engine.conv import Conv2D
 from ..engine.layers import Dense
 from ..engine.specs import describe_spec
+from ..explain import walk_through
 from ..runs.folders import FIGURE_FILES, RunFolder
 from ..serving.imaging import ImageError, UnreadableImageError, image_to_mnist, render_map, render_weights
 from ..serving.predictor import load
@@ -54,10 +58,13 @@ from .requests import (
     pixels_from_json,
     read_body,
 )
+from .training import TrainingManager, add_training_routes
 
 __all__ = ["create_app", "MAX_UPLOAD_BYTES"]
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024  # 2 MB: larger request bodies get 413 while being read
+DECODERS = 2  # pictures decoded at the same time (the others wait their turn)
+MAX_REQUESTS_IN_FLIGHT = 32  # predictions read, waiting or computed at once; more get 503
 STATIC_DIR = Path(__file__).parent / "static"
 
 
@@ -117,7 +124,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         400: "a body that cannot be parsed (broken JSON or multipart)",
         413: f"a body larger than {MAX_UPLOAD_BYTES} bytes",
         415: f"a Content-Type other than {', '.join(ACCEPTED_TYPES)}, or a file that is not a PNG/JPEG image",
-        422: "an image without ink, JSON of the wrong shape, non-finite or out-of-range pixels",
+        422: "an image without ink or too large (over 4096 x 4096 pixels), JSON of the wrong shape, non-finite "
+        "or out-of-range pixels",
+        503: f"more than {MAX_REQUESTS_IN_FLIGHT} predictions in flight at once: try again",
     }.items()
 }
 
@@ -140,7 +149,14 @@ def _read_optional(read):
         return None
 
 
-def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
+def create_app(
+    run_folder: str | Path,
+    *,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    train_out: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    max_trainings: int = 1,
+) -> FastAPI:
     """A FastAPI app serving the model and figures of a run.
 
     The run's model is loaded once; ``app.state.predictor`` and ``app.state.run`` hold the
@@ -153,6 +169,13 @@ def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYT
         inputs).
     max_upload_bytes : int
         The largest request body accepted (larger ones get 413).
+    train_out : str or Path or None
+        Where the trainings started from the page write their run folders (default: the folder
+        that holds ``run_folder``, e.g. ``runs/``).
+    data_dir : str or Path or None
+        Where those trainings find MNIST and Fashion-MNIST (as ``--data-dir``).
+    max_trainings : int
+        Trainings that may run at the same time (one more is refused with 409).
 
     Returns
     -------
@@ -189,11 +212,22 @@ def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYT
 
     # FastAPIOffline: FastAPI, with Swagger UI's and ReDoc's files served from the package
     # instead of a CDN, so that /docs works without a network
+    manager = TrainingManager(train_out if train_out is not None else run.path.parent, data_dir, max_trainings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        manager.shutdown()  # no training process outlives the server (their runs stay resumable)
+
     app = FastAPIOffline(
         title="neuralnet",
         version=__version__,
-        description="Draw a digit and watch the network answer. The page at / uses this JSON API: "
-        "`POST /api/predict` and `GET /api/model`.",
+        docs_url=None,  # /docs is below, with a way back to the page
+        lifespan=lifespan,
+        description="Draw a digit and watch the network answer, train a network and watch it learn, step "
+        "through backpropagation. The page at / uses this JSON API: `POST /api/predict` and `GET /api/model` "
+        "(Draw and Model views), `POST /api/trainings` and `GET /api/trainings/{id}/events` (Train view), "
+        "`GET /api/explain` (Backprop view).",
     )
 
     # -- errors: always {"detail": "..."} with a message saying what was expected ------------------
@@ -218,6 +252,11 @@ def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYT
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     # -- the API ----------------------------------------------------------------------------------
+    # bounds on the work of the pictures sent: at most DECODERS decoded at once (each costs its
+    # decoded size, up to 67 MB for 4096 x 4096 RGBA), at most MAX_REQUESTS_IN_FLIGHT read or waiting
+    decoding = threading.BoundedSemaphore(DECODERS)
+    waiting = threading.BoundedSemaphore(MAX_REQUESTS_IN_FLIGHT)
+
     def predict_pixels(pixels):
         return predictor.predict_proba(pixels)[0]
 
@@ -232,7 +271,8 @@ def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYT
 
     def predict_image(data: bytes) -> dict:
         try:
-            image = image_to_mnist(data)
+            with decoding:  # a few pictures decoded at a time: their memory is bounded
+                image = image_to_mnist(data)
         except ImageError as error:
             status = 415 if isinstance(error, UnreadableImageError) else 422  # not PNG/JPEG; blank or huge
             raise RequestError(status, str(error)) from None
@@ -261,8 +301,13 @@ def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYT
         refused with 413."""
         content_type = request.headers.get("content-type")
         kind = media_type(content_type)
-        body = await read_body(request, max_upload_bytes)  # in memory; 413 past the limit
-        return await run_in_threadpool(answer, kind, content_type, body)  # off the event loop
+        if not waiting.acquire(blocking=False):  # the queue of requests in flight is full: busy
+            raise RequestError(503, f"the server is answering {MAX_REQUESTS_IN_FLIGHT} pictures already; try again")
+        try:
+            body = await read_body(request, max_upload_bytes)  # in memory; 413 past the limit
+            return await run_in_threadpool(answer, kind, content_type, body)  # off the event loop
+        finally:
+            waiting.release()
 
     @app.get("/api/model", summary="The model: architecture, hyper-parameters, metrics, history")
     def model_info():
@@ -383,6 +428,82 @@ def create_app(run_folder: str | Path, *, max_upload_bytes: int = MAX_UPLOAD_BYT
 
         return await run_in_threadpool(answer)
 
+    # -- the Draw view's hidden layer: which units fire for the drawing ------------------------------
+    class HiddenActivations(BaseModel):
+        layer: str = Field(description="the layer, e.g. Dense(784 -> 50) and its activation")
+        activations: list[float] = Field(description="one number per hidden unit, in the order of /api/hidden-units")
+        low: float = Field(description="the smallest value the activation can take (0 for sigmoid and ReLU, -1 tanh)")
+
+    @app.post(
+        "/api/hidden-activations",
+        response_model=HiddenActivations,
+        summary="The first hidden layer's activations for a 28 x 28 image",
+        responses=ERRORS,
+    )
+    async def hidden_activations(request: Request):
+        """Send `{"pixels": [784 numbers]}` (the `image` a prediction answers with): the answer is
+        each unit of the first dense layer, after its activation, for that image (the units whose
+        incoming weights /api/hidden-units/{k}.png shows)."""
+        index = predictor.first_dense()
+        if index is None:
+            raise RequestError(404, "this network's first layer is not dense on the pixels, so no hidden units")
+        kind = media_type(request.headers.get("content-type"))
+        if kind != JSON_TYPE:
+            raise RequestError(415, f'expected {JSON_TYPE} {{"pixels": [784 numbers]}}')
+        body = await read_body(request, max_upload_bytes)
+
+        def answer():
+            values = predictor.hidden_activations(pixels_from_json(body, predictor.network.n_features))[0]
+            layers = predictor.network.layers
+            after = layers[index + 1].config() if index + 1 < len(layers) else None
+            name = describe_spec(layers[index].config()) + (
+                f" + {after['name']}" if after and after["type"] == "Activation" else ""
+            )
+            low = (
+                -1.0
+                if after and after.get("name") == "tanh"
+                else 0.0
+                if after and after.get("name") in ("sigmoid", "relu")
+                else float(values.min())
+            )
+            return {"layer": name, "activations": [float(v) for v in values], "low": low}
+
+        return await run_in_threadpool(answer)
+
+    # -- the Backprop view: one training step of the chapter's small network, every number -----------
+    @app.get("/api/explain", summary="Every number of one training step (neuralnet explain --json)")
+    def explain(
+        activation: str = "sigmoid", loss: str = "mse", seed: int = Query(123, ge=0, le=2**32 - 1), hidden: int = 3
+    ) -> dict:
+        """The walk-through of one SGD step of the 2-``hidden``-2 network of the chapter's Figure
+        11.11: the same JSON as ``neuralnet explain --json`` with these options."""
+        if not 1 <= hidden <= 8:
+            raise RequestError(422, f"hidden must be from 1 to 8 units (the graph shows each), got {hidden}")
+        try:
+            return walk_through(hidden, activation=activation, loss=loss, seed=seed).to_dict()
+        except ValueError as error:
+            raise RequestError(422, str(error)) from None
+
+    # -- the trainings of the Train view ----------------------------------------------------------------
+    add_training_routes(app, manager)
+
+    # -- the API documentation, with a way back ---------------------------------------------------------
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        page = get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="neuralnet - API",
+            swagger_js_url="/static-offline-docs/swagger-ui-bundle.js",
+            swagger_css_url="/static-offline-docs/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+        back = (
+            '<p style="font-family: system-ui, sans-serif; margin: 0.8rem 1.2rem;">'
+            '<a href="/">&larr; back to the neuralnet page</a></p>'
+        )
+        return HTMLResponse(bytes(page.body).decode().replace("<body>", "<body>" + back, 1))
+
     app.state.predictor = predictor
     app.state.run = run
+    app.state.trainings = manager
     return app

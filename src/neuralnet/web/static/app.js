@@ -12,9 +12,15 @@
   const bars = $("bars");
   const status = $("status");
 
-  const STROKE_WIDTH = 20;     // on the 280 x 280 pad: about 2 pixels of the 28 x 28 image
+  // The pen's width follows the drawing's size, about an eighth of it (MNIST's strokes are 2 to 3
+  // pixels of a 20-pixel digit), so that a small digit is not a blob once the server has scaled
+  // it to 20 pixels; the pad shows exactly the picture that is sent.
+  const PEN = { fraction: 0.12, min: 5, max: 20 };
+  const SMALL_DRAWING = 100;   // pad pixels: a drawing smaller than this gets the hint to draw bigger
+  const SURE = 0.8, LIKELY = 0.5; // the top probability from which the answer is stated, or "probably"
   let classes = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
   let hasInk = false;
+  let strokes = [];            // each stroke a list of {x, y} pad points, for the pen width and Undo
   let drawing = false;
   let last = null;
   let generation = 0;          // bumped by Clear: answers to older requests are dropped
@@ -22,12 +28,27 @@
   let pending = false;
   let openRequests = 0;
   let hasFilters = false;      // a convolutional network: show the feature maps of each drawing
+  let hiddenUnits = 0;         // a dense first layer on the pixels: show which of its units fire
+  let unitUrl = "";
 
   // -- the drawing pad ---------------------------------------------------------------------------
   function clearPad() {
     padContext.fillStyle = "black";
     padContext.fillRect(0, 0, pad.width, pad.height);
     hasInk = false;
+    strokes = [];
+    $("undo").disabled = true;
+  }
+
+  function drawingSize() {
+    const points = strokes.flat();
+    if (!points.length) return 0;
+    const xs = points.map((p) => p.x), ys = points.map((p) => p.y);
+    return Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys));
+  }
+
+  function penWidth() {
+    return Math.max(PEN.min, Math.min(PEN.max, PEN.fraction * drawingSize()));
   }
 
   function padPoint(event) {
@@ -38,24 +59,36 @@
     };
   }
 
-  function strokeTo(point) {
+  // every stroke drawn again at the pen width of the whole drawing
+  function renderStrokes() {
+    padContext.fillStyle = "black";
+    padContext.fillRect(0, 0, pad.width, pad.height);
+    const width = penWidth();
     padContext.strokeStyle = "white";
     padContext.fillStyle = "white";
-    padContext.lineWidth = STROKE_WIDTH;
+    padContext.lineWidth = width;
     padContext.lineCap = "round";
     padContext.lineJoin = "round";
-    if (last === null) {
+    for (const points of strokes) {
       padContext.beginPath();
-      padContext.arc(point.x, point.y, STROKE_WIDTH / 2, 0, 2 * Math.PI);
-      padContext.fill();
-    } else {
-      padContext.beginPath();
-      padContext.moveTo(last.x, last.y);
-      padContext.lineTo(point.x, point.y);
+      if (points.length === 1) {
+        padContext.arc(points[0].x, points[0].y, width / 2, 0, 2 * Math.PI);
+        padContext.fill();
+        continue;
+      }
+      padContext.moveTo(points[0].x, points[0].y);
+      for (const point of points.slice(1)) padContext.lineTo(point.x, point.y);
       padContext.stroke();
     }
+    hasInk = strokes.length > 0;
+    $("undo").disabled = !hasInk;
+  }
+
+  function strokeTo(point) {
+    if (last === null) strokes.push([point]);
+    else strokes[strokes.length - 1].push(point);
     last = point;
-    hasInk = true;
+    renderStrokes();
   }
 
   pad.addEventListener("pointerdown", (event) => {
@@ -91,6 +124,19 @@
     setStatus("Cleared. Draw a digit.");
   });
 
+  $("undo").addEventListener("click", () => {
+    if (!strokes.length) return;
+    generation += 1;
+    strokes.pop();
+    renderStrokes();
+    if (strokes.length) {
+      requestPrediction();
+    } else {
+      showNothing();
+      setStatus("Nothing left to undo. Draw a digit.");
+    }
+  });
+
   // -- asking the server ---------------------------------------------------------------------------
   // At most one request in flight; strokes made meanwhile are sent as soon as it returns.
   function requestPrediction() {
@@ -119,7 +165,12 @@
       try { answer = JSON.parse(text); } catch { answer = { detail: text }; }
       if (!response.ok) throw new Error(answer.detail || `HTTP ${response.status}`);
     } catch (error) {
-      if (asked === generation) setStatus(`Error: ${error.message}`, true);
+      if (asked === generation) {
+        showNothing();  // no earlier answer or picture beside the error
+        const unreachable = error instanceof TypeError;  // fetch itself failed: no server
+        setStatus(unreachable ? "Error: the server does not answer. Is `neuralnet serve` still running?"
+          : `Error: ${error.message}`, true);
+      }
       return;
     } finally {
       openRequests -= 1;
@@ -127,7 +178,35 @@
     if (asked !== generation) return;
     show(answer);
     if (hasFilters) showFeatureMaps(answer.image, asked);
-    setStatus(describe ? describe(answer) : `It looks like a ${answer.label}.`);
+    if (hiddenUnits > 0) showHiddenActivity(answer.image, asked);
+    setStatus(describe ? describe(answer) : capitalized(verdict(answer)) + sizeHint());
+  }
+
+  // "a 5", "an 8", "an ankle boot"
+  function withArticle(label) {
+    const text = String(label);
+    const vowelSound = /^(8|11$|18$|1[18]\d\d$)/.test(text) || /^[aeiou]/i.test(text);
+    return `${vowelSound ? "an" : "a"} ${text}`;
+  }
+
+  function capitalized(text) {
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
+  // the answer in words as sure as the network is: stated from SURE on, "probably" from LIKELY on
+  function verdict(answer) {
+    const p = answer.probabilities;
+    const order = p.map((value, k) => k).sort((a, b) => p[b] - p[a]);
+    const [top, second] = order;
+    const name = (k) => withArticle(classes[k] ?? k);
+    if (p[top] >= SURE) return `it looks like ${name(top)}.`;
+    if (p[top] >= LIKELY) return `probably ${name(top)}, perhaps ${name(second)}.`;
+    return `not sure: ${name(top)} or ${name(second)}?`;
+  }
+
+  function sizeHint() {
+    const size = drawingSize();
+    return strokes.length && size < SMALL_DRAWING ? " Draw bigger: fill most of the box, as in the digits it learned from." : "";
   }
 
   $("upload").addEventListener("change", (event) => {
@@ -135,13 +214,19 @@
     if (!file) return;
     generation += 1;
     clearPad();
+    showNothing();
     const preview = $("upload-preview");
+    if (preview.src.startsWith("blob:")) URL.revokeObjectURL(preview.src);
+    preview.onerror = () => { preview.hidden = true; };  // a picture the browser cannot show
     preview.src = URL.createObjectURL(file);
-    preview.hidden = false;
     const form = new FormData();
     form.append("file", file, file.name);
     setStatus(`Sending ${file.name}...`);
-    predict(form, generation, (answer) => `${file.name}: it looks like a ${answer.label}.`);
+    const asked = generation;
+    predict(form, asked, (answer) => {
+      preview.hidden = false;
+      return `${file.name}: ${verdict(answer)}`;
+    });
     event.target.value = "";
   });
 
@@ -202,6 +287,49 @@
       maps.dataset.updates = String(Number(maps.dataset.updates || 0) + 1);
     } catch (error) {
       // the maps are an extra: the answer itself is already shown
+    } finally {
+      openRequests -= 1;
+    }
+  }
+
+  // the first hidden layer for the drawing: each unit's weight image, its activation as a bar
+  async function showHiddenActivity(pixels, asked) {
+    openRequests += 1;
+    try {
+      const response = await fetch("/api/hidden-activations", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ pixels }),
+      });
+      const answer = await response.json();
+      if (!response.ok || asked !== generation) return;
+      $("activity-layer").textContent = answer.layer;
+      const values = answer.activations;
+      const high = Math.max(...values), low = Math.min(answer.low, ...values);
+      const ranked = values.map((v, k) => k).sort((a, b) => values[b] - values[a]);
+      const firing = new Set(ranked.slice(0, Math.max(1, Math.round(values.length / 10))));
+      const list = $("activity");
+      if (list.children.length !== values.length) {
+        list.replaceChildren();
+        values.forEach((v, k) => {
+          const figure = element("figure");
+          const img = element("img");
+          img.src = unitUrl.replace("{k}", String(k));
+          img.alt = `hidden unit ${k}`;
+          const bar = element("span", undefined, "activation");
+          bar.append(element("span", undefined, "level"));
+          figure.append(img, bar, element("figcaption", String(k)));
+          list.append(figure);
+        });
+      }
+      Array.from(list.children).forEach((figure, k) => {
+        const level = high > low ? (values[k] - low) / (high - low) : 0;
+        figure.querySelector(".level").style.width = `${(level * 100).toFixed(1)}%`;
+        figure.dataset.activation = String(values[k]);
+        figure.classList.toggle("firing", firing.has(k));
+        figure.title = `unit ${k}: ${values[k].toFixed(3)}`;
+      });
+      list.dataset.updates = String(Number(list.dataset.updates || 0) + 1);
+    } catch (error) {
+      // an extra, like the feature maps: the answer itself is already shown
     } finally {
       openRequests -= 1;
     }
@@ -282,12 +410,24 @@
       list.append(element("dt", key), element("dd", String(value ?? "\u2013")));
     }
 
+    // the settings that make the run first; the unset ones and the rest behind "show all"
+    const MAIN_SETTINGS = ["dataset", "data", "layers", "hidden", "activation", "loss", "optimizer", "lr",
+                           "schedule", "epochs", "batch_size", "dropout", "shift", "weight_decay", "seed"];
     const table = $("hyperparameters");
     table.replaceChildren();
-    for (const [key, value] of Object.entries(model.training || {})) {
+    table.classList.remove("unfolded");
+    const settings = Object.entries(model.training || {});
+    const main = (key, value) => MAIN_SETTINGS.includes(key) && value !== null;
+    const ordered = [...settings.filter(([k, v]) => main(k, v)), ...settings.filter(([k, v]) => !main(k, v))];
+    for (const [key, value] of ordered) {
       const row = table.insertRow();
-      row.append(element("th", key), element("td", Array.isArray(value) ? value.join(", ") : String(value)));
+      if (!main(key, value)) row.classList.add("folded");
+      const text = key === "layers" && Array.isArray(value) ? `${value.length} layers (see the layer stack)`
+        : Array.isArray(value) ? value.join(", ") : String(value);
+      row.append(element("th", key), element("td", text));
     }
+    $("settings-all").hidden = ordered.every(([k, v]) => main(k, v));
+    $("settings-all").textContent = `Show all ${ordered.length} settings`;
 
     const history = $("history");
     history.replaceChildren();
@@ -296,15 +436,20 @@
     const head = history.createTHead().insertRow();
     columns.forEach(([, title]) => head.append(element("th", title)));
     const body = history.createTBody();
-    for (const row of model.history) {
+    const HISTORY_SHOWN = 10;  // the last epochs; the others behind "show all"
+    const hiddenRows = Math.max(0, model.history.length - HISTORY_SHOWN);
+    $("history-all").hidden = hiddenRows === 0;
+    $("history-all").textContent = `Show all ${model.history.length} epochs`;
+    model.history.forEach((row, index) => {
       const tr = body.insertRow();
+      if (index < hiddenRows) tr.classList.add("folded");
       for (const [key] of columns) {
         const value = row[key];
         const text = key.endsWith("acc") ? percent(value) : key === "epoch" ? String(value)
           : typeof value === "number" ? value.toFixed(4) : "\u2013";
         tr.append(element("td", text));
       }
-    }
+    });
 
     const figures = $("figures");
     figures.replaceChildren();
@@ -312,11 +457,16 @@
       const url = model.figures[name];
       if (!url) continue;
       const figure = element("figure");
+      const link = element("a");
+      link.href = url;
+      link.target = "_blank";
+      link.title = "open the figure at full size";
       const img = element("img");
       img.src = url;
       img.alt = FIGURE_CAPTIONS[name];
       img.dataset.figure = name;
-      figure.append(img, element("figcaption", FIGURE_CAPTIONS[name]));
+      link.append(img);
+      figure.append(link, element("figcaption", FIGURE_CAPTIONS[name]));
       figures.append(figure);
     }
     if (!figures.children.length) {
@@ -351,6 +501,9 @@
       units.append(figure);
     }
 
+    hiddenUnits = count;
+    unitUrl = model.hidden_units.url;
+    $("activity-panel").hidden = count === 0;
     const filters = model.filters || { count: 0 };
     hasFilters = filters.count > 0;
     $("hidden-panel").hidden = count === 0;
@@ -373,16 +526,31 @@
   }
 
   // -- views -----------------------------------------------------------------------------------------
+  const VIEWS = ["draw", "model", "train", "backprop"];
+
   function showView() {
-    const name = location.hash === "#model" ? "model" : "draw";
-    $("draw-view").hidden = name !== "draw";
-    $("model-view").hidden = name !== "model";
-    $("tab-draw").toggleAttribute("aria-current", name === "draw");
-    $("tab-model").toggleAttribute("aria-current", name === "model");
-    if (name === "draw") $("tab-draw").setAttribute("aria-current", "page");
-    if (name === "model") $("tab-model").setAttribute("aria-current", "page");
+    const asked = location.hash.slice(1);
+    const name = VIEWS.includes(asked) ? asked : "draw";
+    for (const view of VIEWS) {
+      $(`${view}-view`).hidden = view !== name;
+      if (view === name) $(`tab-${view}`).setAttribute("aria-current", "page");
+      else $(`tab-${view}`).removeAttribute("aria-current");
+    }
   }
   window.addEventListener("hashchange", showView);
+
+  $("settings-all").addEventListener("click", () => {
+    const unfolded = $("hyperparameters").classList.toggle("unfolded");
+    $("settings-all").textContent = unfolded ? "Show the main settings only"
+      : `Show all ${$("hyperparameters").rows.length} settings`;
+  });
+
+  $("history-all").addEventListener("click", () => {
+    const table = $("history");
+    const unfolded = table.classList.toggle("unfolded");
+    $("history-all").textContent = unfolded ? "Show the last epochs only"
+      : `Show all ${table.tBodies[0].rows.length} epochs`;
+  });
 
   async function start() {
     clearPad();
