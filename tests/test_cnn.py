@@ -218,3 +218,14 @@ def test_a_convolutional_model_without_images_is_refused_clearly(tmp_path):
     with pytest.raises(ValueError, match=r"X has examples of shape \(6, 6\), but the network expects \(1, 5, 5\)"):
         network.predict(np.zeros((3, 6, 6)))
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_the_recipes_use_the_named_cnn_stack():
+    from pathlib import Path
+
+    recipes = Path(__file__).resolve().parents[1] / "recipes"
+    named = TrainingConfig(layers="cnn").layers
+    for name in ("mnist-cnn.toml", "fashion-mnist-cnn.toml"):
+        config = TrainingConfig.from_toml(recipes / name)
+        assert config.layers == named and config.loss == "cross-entropy" and config.epochs == 15
+    assert TrainingConfig.from_toml(recipes / "fashion-mnist-cnn.toml").dataset == "fashion-mnist"

@@ -36,10 +36,9 @@ NAMED_STACKS = {
     # LeCun et al. (1998)'s LeNet-5 on 28 x 28 inputs (padded to the paper's 32 x 32 by the first layer)
     "lenet5": "conv2d(6, 5, padding=2), tanh, avgpool2d(2), conv2d(16, 5), tanh, avgpool2d(2), flatten, "
     "dense(120), tanh, dense(84), tanh",
-    # two 3 x 3 convolution blocks and a dense layer: recipes/mnist-cnn.toml's network
-    "cnn": "conv2d(32, 3, padding=1), relu, conv2d(32, 3, padding=1), relu, maxpool2d(2), "
-    "conv2d(64, 3, padding=1), relu, conv2d(64, 3, padding=1), relu, maxpool2d(2), flatten, "
-    "dense(256), relu, dropout(0.4)",
+    # recipes/mnist-cnn.toml's network: two 5 x 5 convolutions (32, 64 filters) with max-pooling, dense 512
+    "cnn": "conv2d(32, 5, padding=2), relu, maxpool2d(2), conv2d(64, 5, padding=2), relu, maxpool2d(2), flatten, "
+    "dense(512), relu, dropout(0.5)",
 }
 
 #: other spellings of the types (lower case, no "-" or "_"); an activation's name stands for itself
