@@ -28,17 +28,40 @@ HERE = Path(__file__).resolve().parent
 
 
 def run_reference(reference: Path, data_dir: Path, epochs: int) -> dict:
-    out = subprocess.run([sys.executable, str(reference), str(data_dir / "mnist"), str(epochs)],
-                         capture_output=True, text=True, check=True).stdout
-    return {"seconds": float(re.search(r"train_seconds=([\d.]+)", out).group(1)),
-            "test_acc": float(re.search(r"test_acc=([\d.]+)", out).group(1))}
+    out = subprocess.run(
+        [sys.executable, str(reference), str(data_dir / "mnist"), str(epochs)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {
+        "seconds": float(re.search(r"train_seconds=([\d.]+)", out).group(1)),
+        "test_acc": float(re.search(r"test_acc=([\d.]+)", out).group(1)),
+    }
 
 
 def run_neuralnet(data_dir: Path, epochs: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run([sys.executable, "-m", "neuralnet", "train", "--data-dir", str(data_dir), "--out", out,
-                        "--epochs", str(epochs), "--no-figures", "--no-progress", "--quiet"],
-                       capture_output=True, text=True, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "neuralnet",
+                "train",
+                "--data-dir",
+                str(data_dir),
+                "--out",
+                out,
+                "--epochs",
+                str(epochs),
+                "--no-figures",
+                "--no-progress",
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         metrics = json.loads(next(Path(out).glob("*/metrics.json")).read_text())
     return {"seconds": metrics["train_seconds"], "test_acc": metrics["test_acc"] * 100}
 
@@ -54,16 +77,25 @@ def main(argv=None) -> int:
 
     runs = {"seed reference": [], "neuralnet": []}
     for round_number in range(1, args.rounds + 1):
-        for name, fn in (("seed reference", lambda: run_reference(args.reference, args.data_dir, args.epochs)),
-                         ("neuralnet", lambda: run_neuralnet(args.data_dir, args.epochs))):
+        for name, fn in (
+            ("seed reference", lambda: run_reference(args.reference, args.data_dir, args.epochs)),
+            ("neuralnet", lambda: run_neuralnet(args.data_dir, args.epochs)),
+        ):
             result = fn()
             runs[name].append(result)
-            print(f"round {round_number}: {name}: {result['seconds']:.2f} s, test accuracy "
-                  f"{result['test_acc']:.2f}%", flush=True)
+            print(
+                f"round {round_number}: {name}: {result['seconds']:.2f} s, test accuracy {result['test_acc']:.2f}%",
+                flush=True,
+            )
 
-    summary = {name: {"median_seconds": statistics.median(r["seconds"] for r in rs),
-                      "seconds": [r["seconds"] for r in rs],
-                      "test_acc": [r["test_acc"] for r in rs]} for name, rs in runs.items()}
+    summary = {
+        name: {
+            "median_seconds": statistics.median(r["seconds"] for r in rs),
+            "seconds": [r["seconds"] for r in rs],
+            "test_acc": [r["test_acc"] for r in rs],
+        }
+        for name, rs in runs.items()
+    }
     speedup = summary["seed reference"]["median_seconds"] / summary["neuralnet"]["median_seconds"]
     lines = [
         f"Chapter configuration, {args.epochs} epochs, median of {args.rounds} alternating runs "
@@ -74,14 +106,14 @@ def main(argv=None) -> int:
     ]
     for name, s in summary.items():
         ratio = summary["seed reference"]["median_seconds"] / s["median_seconds"]
-        lines.append(f"| {name} | {s['median_seconds']:.2f} | {statistics.median(s['test_acc']):.2f}% "
-                     f"| {ratio:.2f}x |")
+        lines.append(f"| {name} | {s['median_seconds']:.2f} | {statistics.median(s['test_acc']):.2f}% | {ratio:.2f}x |")
     table = "\n".join(lines)
     print("\n" + table)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "chapter_speed.md").write_text(table + "\n")
-    (args.out / "chapter_speed.json").write_text(json.dumps({"summary": summary, "speedup": speedup,
-                                                             "epochs": args.epochs}, indent=2) + "\n")
+    (args.out / "chapter_speed.json").write_text(
+        json.dumps({"summary": summary, "speedup": speedup, "epochs": args.epochs}, indent=2) + "\n"
+    )
     return 0
 
 

@@ -41,9 +41,17 @@ def timed_fit(workload: Workload, data, asynchronous_evaluation: bool | None, th
 
     trainer = build_trainer(training_config(workload), build_network(workload))
     started = time.perf_counter()
-    trainer.fit(data.X_train, data.y_train, epochs=workload.epochs, batch_size=workload.batch_size,
-                X_valid=data.X_valid, y_valid=data.y_valid, progress=False, threads=threads,
-                asynchronous_evaluation=asynchronous_evaluation)
+    trainer.fit(
+        data.X_train,
+        data.y_train,
+        epochs=workload.epochs,
+        batch_size=workload.batch_size,
+        X_valid=data.X_valid,
+        y_valid=data.y_valid,
+        progress=False,
+        threads=threads,
+        asynchronous_evaluation=asynchronous_evaluation,
+    )
     return time.perf_counter() - started
 
 
@@ -54,9 +62,12 @@ def profile_with_pyinstrument(run) -> str:
     profiler.start()
     run()
     profiler.stop()
-    return ("Self time per function (pyinstrument, flat):\n\n"
-            + profiler.output_text(flat=True, show_all=False)
-            + "\n\nCall tree (pyinstrument, wall-clock samples):\n\n" + profiler.output_text(show_all=False))
+    return (
+        "Self time per function (pyinstrument, flat):\n\n"
+        + profiler.output_text(flat=True, show_all=False)
+        + "\n\nCall tree (pyinstrument, wall-clock samples):\n\n"
+        + profiler.output_text(show_all=False)
+    )
 
 
 def profile_with_cprofile(run) -> str:
@@ -78,30 +89,45 @@ def profile(run) -> str:
     return profile_with_pyinstrument(run)
 
 
-def summary(workload: Workload, data, seconds_default: float, seconds_synchronous: float,
-            seconds_threaded: float | None, peak: float, threads: int) -> str:
+def summary(
+    workload: Workload,
+    data,
+    seconds_default: float,
+    seconds_synchronous: float,
+    seconds_threaded: float | None,
+    peak: float,
+    threads: int,
+) -> str:
     n_train = len(data.y_train) - len(data.y_train) % workload.batch_size
     n_evaluated = len(data.y_train) + len(data.y_valid)
     gflop = loop_flops(workload.products, n_train * workload.epochs, n_evaluated * workload.epochs) / 1e9
-    return "\n".join([
-        f"Profile of neuralnet on {workload.title}, {workload.epochs} epochs,",
-        "training and validation sets evaluated after every epoch.",
-        f"Command: python {' '.join(sys.argv)}",
-        f"Date: {time.strftime('%Y-%m-%d %H:%M')}; {cpu_model()}, {os.cpu_count()} logical CPUs, "
-        f"{threads} threads allowed; Python {platform.python_version()}",
-        "",
-        f"Wall time of Trainer.fit, evaluation on its second thread (as `neuralnet train`): "
-        f"{seconds_default:.2f} s ({seconds_default / workload.epochs:.3f} s per epoch)",
-        f"Wall time of Trainer.fit, evaluation in the training thread (as profiled below):  "
-        f"{seconds_synchronous:.2f} s ({seconds_synchronous / workload.epochs:.3f} s per epoch)",
-        *([] if seconds_threaded is None else [
-            f"Wall time of Trainer.fit, {threads} BLAS threads for the mini-batches too, evaluation in between: "
-            f"{seconds_threaded:.2f} s ({seconds_threaded / workload.epochs:.3f} s per epoch)"]),
-        f"Matrix products: {gflop:.1f} GFLOP; at this machine's float32 peak ({peak:.0f} GFLOP/s, NumPy, "
-        f"4096x4096) they need {gflop / peak:.2f} s: the default run reaches "
-        f"{gflop / seconds_default:.1f} GFLOP/s, {gflop / seconds_default / peak:.1%} of peak.",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"Profile of neuralnet on {workload.title}, {workload.epochs} epochs,",
+            "training and validation sets evaluated after every epoch.",
+            f"Command: python {' '.join(sys.argv)}",
+            f"Date: {time.strftime('%Y-%m-%d %H:%M')}; {cpu_model()}, {os.cpu_count()} logical CPUs, "
+            f"{threads} threads allowed; Python {platform.python_version()}",
+            "",
+            f"Wall time of Trainer.fit, evaluation on its second thread (as `neuralnet train`): "
+            f"{seconds_default:.2f} s ({seconds_default / workload.epochs:.3f} s per epoch)",
+            f"Wall time of Trainer.fit, evaluation in the training thread (as profiled below):  "
+            f"{seconds_synchronous:.2f} s ({seconds_synchronous / workload.epochs:.3f} s per epoch)",
+            *(
+                []
+                if seconds_threaded is None
+                else [
+                    f"Wall time of Trainer.fit, {threads} BLAS threads for the mini-batches too, evaluation in "
+                    "between: "
+                    f"{seconds_threaded:.2f} s ({seconds_threaded / workload.epochs:.3f} s per epoch)"
+                ]
+            ),
+            f"Matrix products: {gflop:.1f} GFLOP; at this machine's float32 peak ({peak:.0f} GFLOP/s, NumPy, "
+            f"4096x4096) they need {gflop / peak:.2f} s: the default run reaches "
+            f"{gflop / seconds_default:.1f} GFLOP/s, {gflop / seconds_default / peak:.1%} of peak.",
+            "",
+        ]
+    )
 
 
 def _per_batch(run_batch, batches) -> float:
@@ -125,7 +151,7 @@ def one_core_budget(workload: Workload, data) -> str:
 
     size = workload.batch_size
     order = np.random.RandomState(0).permutation(len(data.y_train))
-    batches = [order[start:start + size] for start in range(0, len(order) - size + 1, size)]
+    batches = [order[start : start + size] for start in range(0, len(order) - size + 1, size)]
     X = np.ascontiguousarray(data.X_train, dtype=np.float32)
     onehot = np.eye(N_CLASSES, dtype=np.float32)[data.y_train]
     hidden = workload.hidden[0]
@@ -138,16 +164,16 @@ def one_core_budget(workload: Workload, data) -> str:
         trainer = build_trainer(training_config(workload), build_network(workload))
         # the history's seconds: each epoch's mini-batch loop alone, without fit's checks of the
         # data (about 25 ms per call); the first epoch is a warm-up (imports, buffers)
-        history = trainer.fit(X, data.y_train, epochs=3, batch_size=size, evaluate_train=False,
-                              progress=False, threads=1)
+        history = trainer.fit(
+            X, data.y_train, epochs=3, batch_size=size, evaluate_train=False, progress=False, threads=1
+        )
         loop = min(history["seconds"][1:]) / len(batches)
         step = _per_batch(lambda b: plain.sgd_step(X[b], onehot[b], workload.lr), batches)
         products = _per_batch(lambda b: (x @ weight_t, np.matmul(x.T, delta, out=gradient)), batches)
         one_core_peak = numpy_sgemm_gflops()
         gather = _per_batch(lambda b: X[b], batches)
         network = trainer.network
-        sets = [check_data(network, X, data.y_train, "train"),
-                check_data(network, data.X_valid, data.y_valid, "valid")]
+        sets = [check_data(network, X, data.y_train, "train"), check_data(network, data.X_valid, data.y_valid, "valid")]
         started = time.perf_counter()
         for _ in range(3):
             for X_set, Y_set, labels in sets:
@@ -155,32 +181,41 @@ def one_core_budget(workload: Workload, data) -> str:
         evaluation = (time.perf_counter() - started) / 3
     per_epoch = len(batches)
     epochs = CHAPTER.epochs
-    return "\n".join([
-        f"One core's cost of each part of an epoch ({per_epoch} mini-batches of {size}; one BLAS thread, "
-        "each part timed alone):",
-        f"  neuralnet's mini-batch loop (Trainer.fit, no evaluation)  {loop * 1e6:6.0f} µs per batch, "
-        f"{loop * per_epoch * 1e3:5.0f} ms per epoch",
-        f"  the plain NumPy loop's step (numpy_loop.py)               {step * 1e6:6.0f} µs per batch, "
-        f"{step * per_epoch * 1e3:5.0f} ms per epoch",
-        f"    of which the first layer's two matrix products         {products * 1e6:6.0f} µs per batch "
-        f"({4 * size * X.shape[1] * hidden / products / 1e9:.0f} GFLOP/s; one core's float32 peak: "
-        f"{one_core_peak:.0f} GFLOP/s)",
-        f"    and gathering the batch's {size} rows                     {gather * 1e6:6.0f} µs per batch",
-        f"  evaluating the training and validation sets            {evaluation * 1e3:14.0f} ms per epoch",
-        f"With the evaluation on the second core, {epochs} epochs take at least {epochs} mini-batch loops: "
-        f"{loop * per_epoch * epochs:.1f} s for neuralnet's,",
-        f"{step * per_epoch * epochs:.1f} s for the plain step's (and {(step * per_epoch + evaluation) * epochs:.1f} s "
-        "with its evaluation in the same thread).",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"One core's cost of each part of an epoch ({per_epoch} mini-batches of {size}; one BLAS thread, "
+            "each part timed alone):",
+            f"  neuralnet's mini-batch loop (Trainer.fit, no evaluation)  {loop * 1e6:6.0f} µs per batch, "
+            f"{loop * per_epoch * 1e3:5.0f} ms per epoch",
+            f"  the plain NumPy loop's step (numpy_loop.py)               {step * 1e6:6.0f} µs per batch, "
+            f"{step * per_epoch * 1e3:5.0f} ms per epoch",
+            f"    of which the first layer's two matrix products         {products * 1e6:6.0f} µs per batch "
+            f"({4 * size * X.shape[1] * hidden / products / 1e9:.0f} GFLOP/s; one core's float32 peak: "
+            f"{one_core_peak:.0f} GFLOP/s)",
+            f"    and gathering the batch's {size} rows                     {gather * 1e6:6.0f} µs per batch",
+            f"  evaluating the training and validation sets            {evaluation * 1e3:14.0f} ms per epoch",
+            f"With the evaluation on the second core, {epochs} epochs take at least {epochs} mini-batch loops: "
+            f"{loop * per_epoch * epochs:.1f} s for neuralnet's,",
+            f"{step * per_epoch * epochs:.1f} s for the plain step's (and "
+            f"{(step * per_epoch + evaluation) * epochs:.1f} s "
+            "with its evaluation in the same thread).",
+            "",
+        ]
+    )
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    parser.add_argument("--data-dir", type=Path, default=os.environ.get("NEURALNET_DATA_DIR"),
-                        help="folder holding mnist/ (default: $NEURALNET_DATA_DIR)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=os.environ.get("NEURALNET_DATA_DIR"),
+        help="folder holding mnist/ (default: $NEURALNET_DATA_DIR)",
+    )
     parser.add_argument("--epochs", type=int, default=5, help="epochs to profile (default 5)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads (default: all, %(default)s)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "profile.txt")
@@ -200,13 +235,18 @@ def main(argv=None) -> int:
         peak = numpy_sgemm_gflops()
         seconds_default = timed_fit(workload, data, asynchronous_evaluation=None)
         seconds_synchronous = timed_fit(workload, data, asynchronous_evaluation=False)
-        seconds_threaded = (timed_fit(workload, data, asynchronous_evaluation=False, threads=args.threads)
-                            if args.threads > 1 else None)
+        seconds_threaded = (
+            timed_fit(workload, data, asynchronous_evaluation=False, threads=args.threads) if args.threads > 1 else None
+        )
         report = profile(lambda: timed_fit(workload, data, asynchronous_evaluation=False))
     budget = one_core_budget(workload, data)
-    text = (summary(workload, data, seconds_default, seconds_synchronous, seconds_threaded, peak, args.threads)
-            + "\n" + budget
-            + "\n" + report)
+    text = (
+        summary(workload, data, seconds_default, seconds_synchronous, seconds_threaded, peak, args.threads)
+        + "\n"
+        + budget
+        + "\n"
+        + report
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

@@ -46,8 +46,9 @@ def run_recipe(path: Path, seeds: list[int], data_dir: Path | None, dataset: str
         config = TrainingConfig.from_dict({**base.to_dict(), "seed": seed})
         load_before = os.getloadavg()[0]
         with tempfile.TemporaryDirectory() as out:
-            result = train_run(config, data_dir=data_dir, out=out, log=None, progress=False, figures=False,
-                               download=data_dir is None)
+            result = train_run(
+                config, data_dir=data_dir, out=out, log=None, progress=False, figures=False, download=data_dir is None
+            )
         history = result.history
         run = {
             "seed": seed,
@@ -61,25 +62,38 @@ def run_recipe(path: Path, seeds: list[int], data_dir: Path | None, dataset: str
             "load_after": os.getloadavg()[0],
         }
         runs.append(run)
-        print(f"{path.name} [{config.dataset}] seed {seed}: test accuracy {run['test_acc']:.2f}%, "
-              f"{run['train_seconds']:.1f} s ({run['epochs_run']} epochs, load {load_before:.2f})", flush=True)
-    return {"recipe": str(path), "dataset": base.dataset, "config": base.to_dict(), "runs": runs,
-            "summary": summarize(runs)}
+        print(
+            f"{path.name} [{config.dataset}] seed {seed}: test accuracy {run['test_acc']:.2f}%, "
+            f"{run['train_seconds']:.1f} s ({run['epochs_run']} epochs, load {load_before:.2f})",
+            flush=True,
+        )
+    return {
+        "recipe": str(path),
+        "dataset": base.dataset,
+        "config": base.to_dict(),
+        "runs": runs,
+        "summary": summarize(runs),
+    }
 
 
 def summarize(runs: list[dict]) -> dict:
     summary = {}
     for key in ("test_acc", "train_seconds", "final_valid_acc", "load_before"):
         values = [run[key] for run in runs]
-        summary[key] = {"mean": statistics.fmean(values),
-                        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-                        "min": min(values), "max": max(values)}
+        summary[key] = {
+            "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values),
+            "max": max(values),
+        }
     return summary
 
 
 def command_for(recipe: dict, seeds: list[int]) -> str:
-    return (f"for seed in {' '.join(map(str, seeds))}; do neuralnet train --config {recipe['recipe']} "
-            f"--data-dir ../shared/data --seed $seed; done")
+    return (
+        f"for seed in {' '.join(map(str, seeds))}; do neuralnet train --config {recipe['recipe']} "
+        f"--data-dir ../shared/data --seed $seed; done"
+    )
 
 
 def markdown(recipes: list[dict], seeds: list[int]) -> str:
@@ -99,7 +113,8 @@ def markdown(recipes: list[dict], seeds: list[int]) -> str:
             f"| `{recipe['recipe']}` | {recipe['dataset']} | {s['test_acc']['mean']:.2f}% ± {s['test_acc']['std']:.2f} "
             f"| {per_seed} | {s['final_valid_acc']['mean']:.2f}% "
             f"| {s['train_seconds']['mean']:.1f} ± {s['train_seconds']['std']:.1f} "
-            f"| {'/'.join(map(str, epochs))} | {s['load_before']['mean']:.2f} |")
+            f"| {'/'.join(map(str, epochs))} | {s['load_before']['mean']:.2f} |"
+        )
     lines += ["", "Commands (one run per seed):", ""]
     lines += [f"    {command_for(recipe, seeds)}" for recipe in recipes]
     return "\n".join(lines)
@@ -107,14 +122,22 @@ def markdown(recipes: list[dict], seeds: list[int]) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("recipes", nargs="*", type=Path,
-                        default=[ROOT / "recipes" / "mnist-deep.toml", ROOT / "recipes" / "fashion-mnist-deep.toml"],
-                        help="recipe TOML files (default: the MNIST and Fashion-MNIST recipes)")
+    parser.add_argument(
+        "recipes",
+        nargs="*",
+        type=Path,
+        default=[ROOT / "recipes" / "mnist-deep.toml", ROOT / "recipes" / "fashion-mnist-deep.toml"],
+        help="recipe TOML files (default: the MNIST and Fashion-MNIST recipes)",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="seeds (default 1 2 3)")
     parser.add_argument("--data-dir", type=Path, help="folder holding mnist/ and fashion-mnist/")
     parser.add_argument("--dataset", choices=DATASET_NAMES, help="train every recipe on this data set instead")
-    parser.add_argument("--out", type=Path, default=HERE / "results",
-                        help="where recipes.md and recipes.json go (default benchmarks/results)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=HERE / "results",
+        help="where recipes.md and recipes.json go (default benchmarks/results)",
+    )
     args = parser.parse_args(argv)
     if len(set(args.seeds)) != len(args.seeds):
         parser.error(f"--seeds must be distinct, got {args.seeds}")
@@ -132,10 +155,17 @@ def main(argv=None) -> int:
     print("\n" + table)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "recipes.md").write_text(table + "\n")
-    info = {"neuralnet": __version__, "python": sys.version.split()[0], "numpy": np.__version__,
-            "platform": platform.platform(), "cpu_count": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M")}
-    (args.out / "recipes.json").write_text(json.dumps({"machine": info, "seeds": args.seeds, "recipes": recipes},
-                                                      indent=2) + "\n")
+    info = {
+        "neuralnet": __version__,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    (args.out / "recipes.json").write_text(
+        json.dumps({"machine": info, "seeds": args.seeds, "recipes": recipes}, indent=2) + "\n"
+    )
     return 0
 
 

@@ -36,7 +36,7 @@ REFERENCE = {"batch_size": CHAPTER.batch_size, "hidden": CHAPTER.hidden[0], "exa
 
 @dataclass(frozen=True)
 class Sweep:
-    name: str        # the parameter that changes
+    name: str  # the parameter that changes
     title: str
     values: tuple[int, ...]
     quick_values: tuple[int, ...]
@@ -51,8 +51,9 @@ SWEEPS = (
 
 def point_workload(parameters: dict, epochs: int) -> Workload:
     """The chapter's workload with one parameter changed, and no evaluation."""
-    return CHAPTER.with_changes(hidden=(parameters["hidden"],), batch_size=parameters["batch_size"],
-                                epochs=epochs, evaluated=())
+    return CHAPTER.with_changes(
+        hidden=(parameters["hidden"],), batch_size=parameters["batch_size"], epochs=epochs, evaluated=()
+    )
 
 
 def epoch_flops(parameters: dict) -> int:
@@ -66,6 +67,7 @@ def sweep_points(sweep: Sweep, quick: bool) -> list[dict]:
 
 
 # -- inside the measuring process ------------------------------------------------------------
+
 
 def measure_sweep(implementation: str, points: list[dict], data_dir: Path, epochs: int, threads: int) -> list[dict]:
     """Seconds per epoch of each point (median of the epochs after the first)."""
@@ -92,14 +94,33 @@ def measure_sweep(implementation: str, points: list[dict], data_dir: Path, epoch
 
 # -- the orchestrating process -------------------------------------------------------------------
 
+
 def run_sweep(implementation: str, sweep: Sweep, args) -> list[dict]:
     """One implementation's sweep, in a fresh process."""
     with tempfile.TemporaryDirectory() as folder:
         result = Path(folder) / "result.json"
-        run_child([sys.executable, __file__, "--data-dir", str(args.data_dir), "--threads", str(args.threads),
-                   "--epochs", str(args.epochs), "--measure", implementation, "--sweep", sweep.name,
-                   "--result", str(result)] + (["--quick"] if args.quick else []),
-                  child_environment(args.threads), echo=print, cpus=cpu_subset(args.threads))
+        run_child(
+            [
+                sys.executable,
+                __file__,
+                "--data-dir",
+                str(args.data_dir),
+                "--threads",
+                str(args.threads),
+                "--epochs",
+                str(args.epochs),
+                "--measure",
+                implementation,
+                "--sweep",
+                sweep.name,
+                "--result",
+                str(result),
+            ]
+            + (["--quick"] if args.quick else []),
+            child_environment(args.threads),
+            echo=print,
+            cpus=cpu_subset(args.threads),
+        )
         return json.loads(result.read_text())
 
 
@@ -108,8 +129,11 @@ def measure_peak_gflops(threads: int) -> float:
     with tempfile.TemporaryDirectory() as folder:
         task, result = Path(folder) / "task.json", Path(folder) / "result.json"
         task.write_text(json.dumps({"kind": "peak", "size": 4096, "repeats": 3, "threads": threads}))
-        run_child([sys.executable, "-m", "implementations.worker", str(task), str(result)],
-                  child_environment(threads), cpus=cpu_subset(threads))
+        run_child(
+            [sys.executable, "-m", "implementations.worker", str(task), str(result)],
+            child_environment(threads),
+            cpus=cpu_subset(threads),
+        )
         return json.loads(result.read_text())["peak_gflops"]
 
 
@@ -126,26 +150,35 @@ def add_ideal_times(points: list[dict], peak_gflops: float) -> None:
 
 def markdown(results: dict, args, peak_gflops: float) -> str:
     implementations = list(next(iter(results.values())))
-    lines = ["# How time per epoch grows", "",
-             f"Measured {time.strftime('%Y-%m-%d %H:%M')}: `python {' '.join(sys.argv)}`; "
-             f"{args.threads} threads, median of epochs 2..{args.epochs}, the mini-batch loop only (no evaluation). "
-             f"Around the chapter's point (batch {REFERENCE['batch_size']}, {REFERENCE['hidden']} hidden units, "
-             f"{REFERENCE['examples']:,} examples). **FLOP-proportional**: the chapter point's time scaled by the "
-             f"FLOPs; **at peak**: the matrix products alone at {peak_gflops:.0f} GFLOP/s.", ""]
+    lines = [
+        "# How time per epoch grows",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')}: `python {' '.join(sys.argv)}`; "
+        f"{args.threads} threads, median of epochs 2..{args.epochs}, the mini-batch loop only (no evaluation). "
+        f"Around the chapter's point (batch {REFERENCE['batch_size']}, {REFERENCE['hidden']} hidden units, "
+        f"{REFERENCE['examples']:,} examples). **FLOP-proportional**: the chapter point's time scaled by the "
+        f"FLOPs; **at peak**: the matrix products alone at {peak_gflops:.0f} GFLOP/s.",
+        "",
+    ]
     if args.quick:
         lines += ["**Quick run (`--quick`): a check that the script works, not a measurement.**", ""]
     for sweep in SWEEPS:
         header = " | ".join(f"{IMPLEMENTATIONS[i][1]} s / epoch" for i in implementations)
-        lines += [f"## {sweep.title}", "",
-                  f"| {sweep.title} | GFLOP / epoch | {header} | FLOP-proportional s | at peak s "
-                  f"| neuralnet / FLOP-proportional | neuralnet GFLOP/s |",
-                  "|" + "---:|" * (6 + len(implementations))]
+        lines += [
+            f"## {sweep.title}",
+            "",
+            f"| {sweep.title} | GFLOP / epoch | {header} | FLOP-proportional s | at peak s "
+            f"| neuralnet / FLOP-proportional | neuralnet GFLOP/s |",
+            "|" + "---:|" * (6 + len(implementations)),
+        ]
         by_implementation = {i: results[sweep.name][i] for i in implementations}
         for index, point in enumerate(by_implementation["neuralnet"]):
             times = " | ".join(f"{by_implementation[i][index]['seconds']:.3f}" for i in implementations)
-            lines.append(f"| {point[sweep.name]:,} | {point['gflop']:.2f} | {times} | {point['ideal_seconds']:.3f} "
-                         f"| {point['peak_seconds']:.3f} | {point['seconds'] / point['ideal_seconds']:.2f} "
-                         f"| {point['gflops']:.1f} |")
+            lines.append(
+                f"| {point[sweep.name]:,} | {point['gflop']:.2f} | {times} | {point['ideal_seconds']:.3f} "
+                f"| {point['peak_seconds']:.3f} | {point['seconds'] / point['ideal_seconds']:.2f} "
+                f"| {point['gflops']:.1f} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -164,8 +197,13 @@ def plot(results: dict, path: Path) -> None:
             ax.plot(x, [p["seconds"] for p in points], "o-", label=IMPLEMENTATIONS[implementation][1])
         ax.plot(x, [p["ideal_seconds"] for p in reference], "k--", label="FLOP-proportional")
         ax.plot(x, [p["peak_seconds"] for p in reference], "k:", label="matrix products at peak")
-        ax.set(xscale="log", yscale="log", xlabel=sweep.title, ylabel="seconds per epoch",
-               title=f"time per epoch vs {sweep.title}")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel=sweep.title,
+            ylabel="seconds per epoch",
+            title=f"time per epoch vs {sweep.title}",
+        )
         ax.set_xticks(x, labels=[f"{value:,}" for value in x], minor=False)
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.grid(True, which="both", alpha=0.3)
@@ -174,11 +212,17 @@ def plot(results: dict, path: Path) -> None:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    parser.add_argument("--data-dir", type=Path, default=os.environ.get("NEURALNET_DATA_DIR"),
-                        help="folder holding mnist/ (default: $NEURALNET_DATA_DIR)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=os.environ.get("NEURALNET_DATA_DIR"),
+        help="folder holding mnist/ (default: $NEURALNET_DATA_DIR)",
+    )
     parser.add_argument("--torch", action="store_true", help="also measure PyTorch eager")
     parser.add_argument("--quick", action="store_true", help="fewer points and epochs: a check that it runs")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads (default: all, %(default)s)")
@@ -209,8 +253,9 @@ def main(argv=None) -> int:
     peak_gflops = measure_peak_gflops(args.threads)
     results = {}
     for sweep in SWEEPS:
-        results[sweep.name] = {implementation: run_sweep(implementation, sweep, args)
-                               for implementation in implementations}
+        results[sweep.name] = {
+            implementation: run_sweep(implementation, sweep, args) for implementation in implementations
+        }
         for points in results[sweep.name].values():
             add_ideal_times(points, peak_gflops)
     text = markdown(results, args, peak_gflops)
@@ -218,8 +263,12 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "scaling_quick" if args.quick else "scaling"
     (args.out / f"{stem}.md").write_text(text)
-    (args.out / f"{stem}.json").write_text(json.dumps({"peak_gflops": peak_gflops, "threads": args.threads,
-                                                       "epochs": args.epochs, "results": results}, indent=1) + "\n")
+    (args.out / f"{stem}.json").write_text(
+        json.dumps(
+            {"peak_gflops": peak_gflops, "threads": args.threads, "epochs": args.epochs, "results": results}, indent=1
+        )
+        + "\n"
+    )
     plot(results, args.out / f"{stem}.png")
     print(f"wrote {args.out / stem}.md, .json and .png")
     return 0

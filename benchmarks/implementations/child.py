@@ -36,8 +36,8 @@ class ChildFailed(RuntimeError):
 @dataclass
 class ChildRun:
     lines: list[str]
-    peak_rss: int | None = None         # bytes, as the child reported it (None: it did not)
-    rss_ready: int | None = None        # bytes, when the child printed "ready"
+    peak_rss: int | None = None  # bytes, as the child reported it (None: it did not)
+    rss_ready: int | None = None  # bytes, when the child printed "ready"
     rss_epochs: list[int] = field(default_factory=list)  # bytes, after each epoch line
 
 
@@ -63,15 +63,15 @@ def _rss(process: psutil.Process) -> int | None:
         return None
 
 
-def run_child(command: list[str], env: dict | None = None, echo: Callable[[str], None] | None = None,
-              cpus: set[int] | None = None) -> ChildRun:
+def run_child(
+    command: list[str], env: dict | None = None, echo: Callable[[str], None] | None = None, cpus: set[int] | None = None
+) -> ChildRun:
     """Run ``command`` (on ``cpus`` only, if given: threads of every kind, BLAS or Python,
     then share those cores); return its output lines and memory. Raises ChildFailed on a
     non-zero exit."""
     pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
     with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
-                                   preexec_fn=pin)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, preexec_fn=pin)
         watched = psutil.Process(process.pid)
         run = ChildRun(lines=[])
         for line in process.stdout:

@@ -15,14 +15,15 @@ def _seconds(function: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def measure_inference(predict_proba: Callable[[np.ndarray], np.ndarray], X: np.ndarray,
-                      calls: int, batch_repeats: int) -> dict:
+def measure_inference(
+    predict_proba: Callable[[np.ndarray], np.ndarray], X: np.ndarray, calls: int, batch_repeats: int
+) -> dict:
     """Median seconds of predict_proba(X) over ``batch_repeats`` calls, and the median and
     90th percentile of predict_proba on one image over ``calls`` calls (a different image
     each time), each after a few warm-up calls."""
     predict_proba(X)
     batch = [_seconds(lambda: predict_proba(X)) for _ in range(batch_repeats)]
-    images = [X[i % len(X):i % len(X) + 1] for i in range(calls)]
+    images = [X[i % len(X) : i % len(X) + 1] for i in range(calls)]
     for image in images[:20]:
         predict_proba(image)
     single = sorted(_seconds(lambda image=image: predict_proba(image)) for image in images)

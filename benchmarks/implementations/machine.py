@@ -44,9 +44,9 @@ def _memory_gib() -> float | None:
 def numpy_blas() -> list[dict]:
     """NumPy's BLAS libraries as threadpoolctl sees them (name, version, architecture, threads)."""
     from threadpoolctl import threadpool_info
+
     keys = ("internal_api", "version", "architecture", "threading_layer", "num_threads")
-    return [{key: info.get(key) for key in keys} for info in threadpool_info()
-            if info.get("user_api") == "blas"]
+    return [{key: info.get(key) for key in keys} for info in threadpool_info() if info.get("user_api") == "blas"]
 
 
 def describe_machine() -> dict:
@@ -59,6 +59,8 @@ def describe_machine() -> dict:
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "torch": _version("torch"),
+        "jax": _version("jax"),
+        "jaxlib": _version("jaxlib"),
         "scikit-learn": _version("scikit-learn"),
         "onnxruntime": _version("onnxruntime"),
         "neuralnet": _version("neuralnet"),
@@ -100,14 +102,22 @@ def torch_backend() -> dict | None:
         import torch
     except ImportError:
         return None
-    return {"threads": torch.get_num_threads(), "mkl": torch.backends.mkl.is_available(),
-            "mkldnn": torch.backends.mkldnn.is_available()}
+    return {
+        "threads": torch.get_num_threads(),
+        "mkl": torch.backends.mkl.is_available(),
+        "mkldnn": torch.backends.mkldnn.is_available(),
+    }
 
 
 def measure_peak(size: int = 4096, repeats: int = 3) -> dict:
     """float32 GFLOP/s of a size x size product with NumPy and with PyTorch; ``peak`` is the larger."""
     numpy_rate = numpy_sgemm_gflops(size, repeats)
     torch_rate = torch_sgemm_gflops(size, repeats)
-    return {"size": size, "repeats": repeats, "numpy_gflops": numpy_rate, "torch_gflops": torch_rate,
-            "peak_gflops": max(rate for rate in (numpy_rate, torch_rate) if rate is not None),
-            "torch_backend": torch_backend()}
+    return {
+        "size": size,
+        "repeats": repeats,
+        "numpy_gflops": numpy_rate,
+        "torch_gflops": torch_rate,
+        "peak_gflops": max(rate for rate in (numpy_rate, torch_rate) if rate is not None),
+        "torch_backend": torch_backend(),
+    }

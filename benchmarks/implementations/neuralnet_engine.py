@@ -29,13 +29,28 @@ def describe(workload: Workload) -> str:
 
 def training_config(workload: Workload) -> TrainingConfig:
     if workload.layers is not None:
-        return TrainingConfig(layers=workload.layers, loss=workload.loss, init=workload.init,
-                              optimizer=workload.optimizer, lr=workload.lr, batch_size=workload.batch_size,
-                              epochs=workload.epochs, seed=workload.seed)
-    return TrainingConfig(hidden=list(workload.hidden), activation=workload.activation, loss=workload.loss,
-                          init=workload.init, dropout=workload.dropout, optimizer=workload.optimizer,
-                          lr=workload.lr, batch_size=workload.batch_size, epochs=workload.epochs,
-                          seed=workload.seed)
+        return TrainingConfig(
+            layers=workload.layers,
+            loss=workload.loss,
+            init=workload.init,
+            optimizer=workload.optimizer,
+            lr=workload.lr,
+            batch_size=workload.batch_size,
+            epochs=workload.epochs,
+            seed=workload.seed,
+        )
+    return TrainingConfig(
+        hidden=list(workload.hidden),
+        activation=workload.activation,
+        loss=workload.loss,
+        init=workload.init,
+        dropout=workload.dropout,
+        optimizer=workload.optimizer,
+        lr=workload.lr,
+        batch_size=workload.batch_size,
+        epochs=workload.epochs,
+        seed=workload.seed,
+    )
 
 
 def build_network(workload: Workload) -> Network:
@@ -48,7 +63,7 @@ def initial_weights(workload: Workload) -> list[tuple[np.ndarray, np.ndarray]]:
     as the builder draws them."""
     state = build_network(workload).state_dict()
     weights = [name for name in state if name.endswith(".weight")]
-    return [(state[name], state[name[:-len("weight")] + "bias"]) for name in weights]
+    return [(state[name], state[name[: -len("weight")] + "bias"]) for name in weights]
 
 
 def _other_set(workload: Workload) -> str | None:
@@ -83,10 +98,16 @@ def train(workload: Workload, arrays: Arrays, weights, on_epoch: Callable[[int, 
     trainer = build_trainer(config, network)
     evaluation = _fit_evaluation_arguments(workload, arrays)
     started = time.perf_counter()
-    history = trainer.fit(arrays.X_train, arrays.y_train, epochs=config.epochs, batch_size=config.batch_size,
-                          progress=False, threads=config.threads,
-                          log=lambda row: on_epoch(row["epoch"], config.epochs, _epoch_metrics(row, workload)),
-                          **evaluation)
+    history = trainer.fit(
+        arrays.X_train,
+        arrays.y_train,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        progress=False,
+        threads=config.threads,
+        log=lambda row: on_epoch(row["epoch"], config.epochs, _epoch_metrics(row, workload)),
+        **evaluation,
+    )
     seconds = time.perf_counter() - started
     n_train = arrays.X_train.shape[0]
     return {

@@ -28,8 +28,10 @@ EVAL_BATCH_SIZE = 10_000  # as neuralnet's Trainer evaluates
 
 
 def describe(workload: Workload) -> str:
-    return ("the chapter's network by hand in float32 NumPy (no layers), neuralnet's initial weights "
-            "and shuffling order, evaluation in the training thread")
+    return (
+        "the chapter's network by hand in float32 NumPy (no layers), neuralnet's initial weights "
+        "and shuffling order, evaluation in the training thread"
+    )
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -47,7 +49,7 @@ class ChapterNetwork:
         (w_hidden, b_hidden), (w_out, b_out) = weights  # W [n_out, n_in], as the chapter stores them
         self.w_hidden_t = np.ascontiguousarray(w_hidden.T, dtype=np.float32)  # [784, 50]
         self.b_hidden = b_hidden.astype(np.float32)
-        self.w_out_t = np.ascontiguousarray(w_out.T, dtype=np.float32)        # [50, 10]
+        self.w_out_t = np.ascontiguousarray(w_out.T, dtype=np.float32)  # [50, 10]
         self.b_out = b_out.astype(np.float32)
         self.grad_w_hidden_t = np.empty_like(self.w_hidden_t)
         self.grad_w_out_t = np.empty_like(self.w_out_t)
@@ -87,8 +89,8 @@ class ChapterNetwork:
         neuralnet and the PyTorch run report it) and the accuracy."""
         squared, correct = 0.0, 0
         for start in range(0, X.shape[0], EVAL_BATCH_SIZE):
-            _, out = self.forward(X[start:start + EVAL_BATCH_SIZE])
-            labels = y[start:start + EVAL_BATCH_SIZE]
+            _, out = self.forward(X[start : start + EVAL_BATCH_SIZE])
+            labels = y[start : start + EVAL_BATCH_SIZE]
             correct += int(np.count_nonzero(out.argmax(axis=1) == labels))
             out[np.arange(out.shape[0]), labels] -= 1.0  # a - y for one-hot y
             squared += float(np.vdot(out, out))
@@ -109,7 +111,7 @@ def train(workload: Workload, arrays: Arrays, weights, on_epoch: Callable[[int, 
             order = np.arange(X.shape[0])
             rng.shuffle(order)
             for start in range(0, stop, workload.batch_size):
-                batch = order[start:start + workload.batch_size]
+                batch = order[start : start + workload.batch_size]
                 network.sgd_step(X[batch], onehot[batch], workload.lr)
             epoch_seconds.append(time.perf_counter() - epoch_started)
             metrics = {}

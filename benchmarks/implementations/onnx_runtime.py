@@ -38,6 +38,7 @@ def make_predictor(workload: Workload, weights, threads: int) -> Callable[[np.nd
     from neuralnet.serving.onnx_export import INPUT_NAME, to_onnx
 
     from .neuralnet_engine import build_network
+
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     model = to_onnx(build_network(workload)).SerializeToString()

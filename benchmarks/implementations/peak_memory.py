@@ -43,7 +43,7 @@ def print_peak() -> None:
 
 def parse_peak(line: str) -> int | None:
     """The bytes in a line printed by ``print_peak``; None for any other line."""
-    return int(line[len(PEAK_PREFIX):]) if line.startswith(PEAK_PREFIX) else None
+    return int(line[len(PEAK_PREFIX) :]) if line.startswith(PEAK_PREFIX) else None
 
 
 def main(argv: list[str]) -> int:

@@ -27,8 +27,14 @@ def mnist_folder(data_dir: Path) -> Path:
 
 def command(script: Path, data_dir: Path, workload: Workload) -> list[str]:
     # run under peak_memory, which reports the script's own peak RSS when it ends
-    return [sys.executable, "-m", "implementations.peak_memory", str(script), str(mnist_folder(data_dir)),
-            str(workload.epochs)]
+    return [
+        sys.executable,
+        "-m",
+        "implementations.peak_memory",
+        str(script),
+        str(mnist_folder(data_dir)),
+        str(workload.epochs),
+    ]
 
 
 def parse_output(lines: list[str], workload: Workload) -> dict:

@@ -47,8 +47,7 @@ def read_arrays(folder: Path) -> Arrays:
     return Arrays(*(np.load(Path(folder) / f"{name}.npy") for name in PARTS))
 
 
-def write_initial_weights(workload_name: str, weights: list[tuple[np.ndarray, np.ndarray]],
-                          folder: Path) -> None:
+def write_initial_weights(workload_name: str, weights: list[tuple[np.ndarray, np.ndarray]], folder: Path) -> None:
     """(W [n_out, n_in], b [n_out]) per Dense layer, in order."""
     arrays = {}
     for index, (weight, bias) in enumerate(weights):

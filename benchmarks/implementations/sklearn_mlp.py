@@ -39,10 +39,20 @@ def describe(workload: Workload) -> str:
 
 
 def make_classifier(workload: Workload) -> MLPClassifier:
-    return MLPClassifier(hidden_layer_sizes=workload.hidden, activation=ACTIVATIONS[workload.activation],
-                         solver=workload.optimizer, learning_rate_init=workload.lr, learning_rate="constant",
-                         batch_size=workload.batch_size, alpha=0.0, momentum=0.0, nesterovs_momentum=False,
-                         shuffle=True, random_state=workload.seed, max_iter=workload.epochs)
+    return MLPClassifier(
+        hidden_layer_sizes=workload.hidden,
+        activation=ACTIVATIONS[workload.activation],
+        solver=workload.optimizer,
+        learning_rate_init=workload.lr,
+        learning_rate="constant",
+        batch_size=workload.batch_size,
+        alpha=0.0,
+        momentum=0.0,
+        nesterovs_momentum=False,
+        shuffle=True,
+        random_state=workload.seed,
+        max_iter=workload.epochs,
+    )
 
 
 def _log_loss(probabilities: np.ndarray, y: np.ndarray) -> float:

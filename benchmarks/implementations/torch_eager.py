@@ -27,10 +27,17 @@ OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 
 
 def describe(workload: Workload) -> str:
-    parts = ["nn.Sequential", f"{'chapter MSE' if workload.loss == 'mse' else 'CrossEntropyLoss'}",
-             f"torch.optim.{OPTIMIZERS[workload.optimizer].__name__}", "neuralnet's initial weights"]
-    parts.append("its own dropout masks" if workload.dropout or "dropout" in (workload.layers or "")
-                 else "neuralnet's shuffling order")
+    parts = [
+        "nn.Sequential",
+        f"{'chapter MSE' if workload.loss == 'mse' else 'CrossEntropyLoss'}",
+        f"torch.optim.{OPTIMIZERS[workload.optimizer].__name__}",
+        "neuralnet's initial weights",
+    ]
+    parts.append(
+        "its own dropout masks"
+        if workload.dropout or "dropout" in (workload.layers or "")
+        else "neuralnet's shuffling order"
+    )
     return ", ".join(parts)
 
 
@@ -48,8 +55,15 @@ def _stack_modules(workload: Workload) -> list[nn.Module]:
     for spec in build_network(workload).specs():
         kind = spec["type"]
         if kind == "Conv2D":
-            modules.append(nn.Conv2d(spec["in_channels"], spec["out_channels"], tuple(spec["kernel_size"]),
-                                     tuple(spec["stride"]), tuple(spec["padding"])))
+            modules.append(
+                nn.Conv2d(
+                    spec["in_channels"],
+                    spec["out_channels"],
+                    tuple(spec["kernel_size"]),
+                    tuple(spec["stride"]),
+                    tuple(spec["padding"]),
+                )
+            )
         elif kind == "MaxPool2D":
             modules.append(nn.MaxPool2d(tuple(spec["kernel_size"]), tuple(spec["stride"]), tuple(spec["padding"])))
         elif kind == "Flatten":
@@ -112,8 +126,9 @@ def _probabilities(workload: Workload, output: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, workload: Workload, X: torch.Tensor, targets: torch.Tensor,
-             labels: torch.Tensor) -> dict:
+def evaluate(
+    model: nn.Module, workload: Workload, X: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor
+) -> dict:
     """Mean loss and accuracy over all of X, in batches of EVAL_BATCH_SIZE."""
     model.eval()
     loss_function = _loss_function(workload)
@@ -135,7 +150,7 @@ def _train_one_epoch(model, optimizer, loss_function, X, targets, order, batch_s
     model.train()
     stop = X.shape[0] - X.shape[0] % batch_size  # drop the last partial batch, as neuralnet does
     for start in range(0, stop, batch_size):
-        batch = order[start:start + batch_size]
+        batch = order[start : start + batch_size]
         optimizer.zero_grad(set_to_none=True)
         loss = loss_function(model(X[batch]), targets[batch])
         loss.backward()
@@ -175,8 +190,9 @@ def train(workload: Workload, arrays: Arrays, weights, on_epoch: Callable[[int, 
     }
 
 
-def make_predictor(workload: Workload, weights, threads, model: nn.Module | None = None
-                   ) -> Callable[[np.ndarray], np.ndarray]:
+def make_predictor(
+    workload: Workload, weights, threads, model: nn.Module | None = None
+) -> Callable[[np.ndarray], np.ndarray]:
     """predict_proba for NumPy arrays: probabilities [n, classes] as a NumPy array."""
     model = build_model(workload, weights) if model is None else model
     model.eval()

@@ -32,7 +32,9 @@ def load_implementation(name: str):
 
 
 def limit_threads(threads: int) -> None:
-    """At most ``threads`` threads for NumPy's BLAS and (when imported) PyTorch."""
+    """At most ``threads`` threads for NumPy's BLAS and (when imported) PyTorch. (XLA, for JAX, takes
+    no such setting: its CPU pool has a thread per CPU this process may run on, which the harness's
+    pinning, ``child.cpu_subset``, limits.)"""
     threadpool_limits(limits=threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
@@ -63,13 +65,15 @@ def run_inference(task: dict) -> dict:
     folder = Path(task["data_folder"])
     prepare_inputs = getattr(implementation, "prepare_inputs", lambda X: X)  # before the timing
     X_test = prepare_inputs(read_arrays(folder).X_test)
-    predict_proba = implementation.make_predictor(workload, read_initial_weights(workload.name, folder),
-                                                  task["threads"])
+    predict_proba = implementation.make_predictor(
+        workload, read_initial_weights(workload.name, folder), task["threads"]
+    )
     return measure_inference(predict_proba, X_test, task["calls"], task["batch_repeats"])
 
 
 def run_peak(task: dict) -> dict:
     from . import machine
+
     try:
         import torch  # noqa: F401  (imported first, so that limit_threads reaches it)
     except ImportError:
