@@ -260,45 +260,26 @@ def input_shape(
     return (n_values,)
 
 
-def build_network(
-    config: TrainingConfig | Sequence[dict],
-    input_shape: Sequence[int],
-    n_outputs: int | str = 10,
-    dtype=None,
-    seed: int | None = None,
-) -> Network:
-    """The network ``config`` describes, its weights drawn from ``config.seed``.
-
-    A stack of specs in place of the configuration is built as it is
-    (``engine.network.build_network(specs, input_shape, loss, dtype, seed)``), ``n_outputs``
-    then being the loss.
+def build_network(config: TrainingConfig, input_shape: Sequence[int], n_outputs: int) -> Network:
+    """The network ``config`` describes, its weights drawn from ``config.seed`` (a stack of layer
+    specs is built by ``engine.network.build_network``).
 
     Parameters
     ----------
-    config : TrainingConfig or sequence of dict
-        The configuration, or a stack of layer specs.
+    config : TrainingConfig
+        The configuration.
     input_shape : sequence of int
         The shape of one example as the network takes it.
-    n_outputs : int or str
-        Classes (or regression targets); for a stack of specs, the loss's name (any other
-        value: "mse").
-    dtype : str or numpy dtype or None
-        For a stack of specs only: the network's floating-point type (None: float32); a
-        configuration has its own ``dtype``.
-    seed : int or None
-        The seed of the weights in place of ``config.seed`` (None: the configuration's; 123
-        for a stack of specs).
+    n_outputs : int
+        Classes (or regression targets).
 
     Returns
     -------
     Network
         The new network.
     """
-    if not isinstance(config, TrainingConfig):
-        loss = n_outputs if isinstance(n_outputs, str) else "mse"
-        return build_stack(config, input_shape, loss, dtype or np.float32, 123 if seed is None else seed)
     specs = _stack(config, input_shape, int(n_outputs))
-    return build_stack(specs, tuple(input_shape), config.loss, config.dtype, config.seed if seed is None else seed)
+    return build_stack(specs, tuple(input_shape), config.loss, config.dtype, config.seed)
 
 
 # --- optimization -------------------------------------------------------------------------------
@@ -384,9 +365,8 @@ def build_callbacks(config: TrainingConfig, monitor: str | None = None) -> dict[
     """
     callbacks: dict[str, Callback] = {}
     if config.early_stopping is not None:
-        watched = monitor or config.early_stopping_monitor
-        mode = "min" if watched.endswith("loss") else "max"
-        callbacks["early_stopping"] = EarlyStopping(patience=config.early_stopping, monitor=watched, mode=mode)
+        watched = monitor or config.early_stopping_monitor  # its mode from the name (EarlyStopping's "auto")
+        callbacks["early_stopping"] = EarlyStopping(patience=config.early_stopping, monitor=watched)
     if config.schedule == PLATEAU:
         callbacks["reduce_lr_on_plateau"] = ReduceLROnPlateau(
             patience=config.plateau_patience, factor=config.plateau_factor

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..datasets.preprocessing import CHAPTER_PREPROCESSING, Standardization, preprocessing_from_dict
 from ..engine.conv import Conv2D
-from ..engine.layers import Activation, Dense, RandomShift
+from ..engine.layers import Activation, Dense
 from ..engine.network import Network
 from .modelfile import load_model
 
@@ -164,11 +164,8 @@ class Predictor:
         return np.ascontiguousarray(x)
 
     def first_dense(self) -> int | None:
-        """The index of the network's first Dense layer when it takes the image's pixels (only a
-        shift may come before it), None otherwise."""
-        layers = self.network.layers
-        index = next((i for i, layer in enumerate(layers) if isinstance(layer, Dense)), None)
-        return index if index is not None and all(isinstance(layer, RandomShift) for layer in layers[:index]) else None
+        """The index of the network's first Dense layer when it takes the pixels (``first_dense_index``)."""
+        return first_dense_index(self.network)
 
     def hidden_activations(self, pixels) -> np.ndarray:
         """What the units of the first dense layer (and the activation right after it) make of
@@ -197,6 +194,14 @@ class Predictor:
         for layer in layers[:stop]:
             x = layer.forward(x)
         return np.ascontiguousarray(x)
+
+
+def first_dense_index(network: Network) -> int | None:
+    """The index of the network's first layer with weights when it is a Dense layer, so that its
+    units take the inputs themselves (only layers without weights, such as a shift, before it);
+    None otherwise. Its units' weights are then images of the input, e.g. 28 x 28."""
+    index = next((i for i, layer in enumerate(network.layers) if layer.parameters()), None)
+    return index if index is not None and isinstance(network.layers[index], Dense) else None
 
 
 def load(path: str | Path) -> Predictor:

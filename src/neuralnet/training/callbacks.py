@@ -110,7 +110,7 @@ class EarlyStopping(Callback):
         The history column watched.
     mode : str, default "auto"
         "min" for losses and "max" for accuracies ("auto" picks from the name: "max" for a
-        column ending in "acc").
+        column ending in "acc" or "score").
     min_delta : float, default 0.0
         The least change that counts as an improvement.
     restore_best : bool, default True
@@ -127,8 +127,8 @@ class EarlyStopping(Callback):
     ):
         if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
             raise ValueError(f"patience must be a positive integer, got {patience!r}")
-        if mode == "auto":
-            mode = "max" if monitor.endswith("acc") else "min"
+        if mode == "auto":  # accuracies and scores (R^2, the estimators' score): higher is better
+            mode = "max" if monitor.endswith(("acc", "score")) else "min"
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
         self.patience, self.monitor, self.mode = int(patience), monitor, mode

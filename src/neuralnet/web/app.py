@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import math
 import threading
 from functools import cache
 from pathlib import Path
@@ -58,7 +57,7 @@ from .requests import (
     pixels_from_json,
     read_body,
 )
-from .training import TrainingManager, add_training_routes
+from .training import TrainingManager, add_training_routes, json_ready
 
 __all__ = ["create_app", "MAX_UPLOAD_BYTES"]
 
@@ -131,17 +130,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _finite_or_none(value):
-    """JSON has no NaN: replace non-finite floats (e.g. a missing validation loss) by null."""
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _read_optional(read):
     try:
         return read()
@@ -200,7 +188,8 @@ def create_app(
             "web app serves models of 28 x 28 images (784 inputs)"
         )
     header = predictor.header
-    first = next((layer for layer in predictor.network.layers if layer.parameters()), None)
+    dense_index = predictor.first_dense()
+    first = predictor.network.layers[dense_index] if dense_index is not None else None
     # a dense first layer on the pixels: its units' weights [n_hidden, 784] are images
     first_weights = first.weight if isinstance(first, Dense) and first.n_in == 784 else np.zeros((0, 784))
     n_hidden_units = first_weights.shape[0]
@@ -319,7 +308,7 @@ def create_app(
             predictor.network.n_features,
             *(spec["n_out"] for spec in architecture["layers"] if spec["type"] == "Dense"),
         ]
-        return _finite_or_none(
+        return json_ready(
             {
                 "run": run.path.name,
                 "architecture": architecture,

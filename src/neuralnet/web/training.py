@@ -43,7 +43,7 @@ from starlette.concurrency import run_in_threadpool
 from ..runs.config import ConfigError, TrainingConfig
 from ..training.callbacks import Callback
 
-__all__ = ["TrainingManager", "TrainingRefused", "Training", "EVENT_KINDS", "WEB_DEFAULTS"]
+__all__ = ["TrainingManager", "TrainingRefused", "Training", "EVENT_KINDS", "WEB_DEFAULTS", "json_ready"]
 
 EVENT_KINDS = ("started", "points", "batch", "epoch", "boundary", "weights", "done", "stopped", "error")
 FINAL_KINDS = ("done", "stopped", "error")
@@ -255,7 +255,7 @@ def train_in_child(settings: dict, data_dir, out: str, resume: str | None, event
         else:
             result = resume_run(resume, data_dir, log=None, progress=False, callbacks=[reporter], download=False)
         metrics = {k: v for k, v in result.metrics.items() if k != "confusion_matrix"}
-        reporter.send("done", {"run": str(result.path), "metrics": _plain(metrics)}, wait=True)
+        reporter.send("done", {"run": str(result.path), "metrics": json_ready(metrics)}, wait=True)
     except TrainingInterrupted as stop:
         reporter.send("stopped", {"run": str(stop.path), "epoch": stop.epoch}, wait=True)
     except KeyboardInterrupt:  # before the run folder existed
@@ -332,11 +332,11 @@ class EventReporter(Callback):
             return
         self._last_batch_event = now
         epoch, batch, batches, loss = progress
-        self.send("batch", {"epoch": epoch, "batch": batch, "batches": batches, "loss": _plain(loss)})
+        self.send("batch", {"epoch": epoch, "batch": batch, "batches": batches, "loss": json_ready(loss)})
 
     def on_epoch_end(self, trainer, row: dict) -> bool:
         """The history row, and what the network makes of the grid or its first layer now."""
-        self.send("epoch", _plain(dict(row)), wait=True)
+        self.send("epoch", json_ready(dict(row)), wait=True)
         if self._network is None:
             self._network = trainer.network.clone()
         network = self._network
@@ -360,28 +360,30 @@ class EventReporter(Callback):
 def first_layer_units(network) -> np.ndarray | None:
     """The incoming weights of the first dense layer's units, when it takes square images'
     pixels (e.g. 784 = 28 x 28); None otherwise."""
-    from ..engine.layers import Dense
+    from ..serving.predictor import first_dense_index
 
-    dense = next((layer for layer in network.layers if isinstance(layer, Dense)), None)
-    if dense is None or network.layers.index(dense) > 1:  # only a RandomShift may come before
+    index = first_dense_index(network)
+    if index is None:
         return None
-    side = int(round(math.sqrt(dense.weight.shape[1])))
-    return dense.weight if side * side == dense.weight.shape[1] and side >= 8 else None
+    weight = network.layers[index].weight
+    side = int(round(math.sqrt(weight.shape[1])))
+    return weight if side * side == weight.shape[1] and side >= 8 else None
 
 
-def _plain(value):
-    """JSON-ready: NumPy numbers as Python's, NaN and infinities as None."""
+def json_ready(value):
+    """JSON has no NaN: NumPy numbers and arrays as Python's, NaN and infinities (e.g. a missing
+    validation loss) as None, tuples as lists, through dicts and lists."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, (np.floating, float)):
         value = float(value)
         return value if math.isfinite(value) else None
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
+        return json_ready(value.tolist())
     return value
 
 

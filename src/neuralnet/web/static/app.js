@@ -156,6 +156,13 @@
     }, "image/png");
   }
 
+  // an error in words: the server's message, or that the server does not answer at all (fetch
+  // itself failed); the other views' scripts use it too (window.neuralnetPage.errorText)
+  function errorText(error) {
+    return error instanceof TypeError
+      ? "Error: the server does not answer. Is `neuralnet serve` still running?" : `Error: ${error.message}`;
+  }
+
   async function predict(body, asked, describe) {
     let answer;
     openRequests += 1;
@@ -167,9 +174,7 @@
     } catch (error) {
       if (asked === generation) {
         showNothing();  // no earlier answer or picture beside the error
-        const unreachable = error instanceof TypeError;  // fetch itself failed: no server
-        setStatus(unreachable ? "Error: the server does not answer. Is `neuralnet serve` still running?"
-          : `Error: ${error.message}`, true);
+        setStatus(errorText(error), true);
       }
       return;
     } finally {
@@ -572,6 +577,7 @@
   // For scripts and tests: send the pad's current picture now (after painting it from a script),
   // and whether every stroke has been answered.
   window.neuralnetPage = {
+    errorText,
     requestPrediction: () => { hasInk = true; requestPrediction(); },
     isIdle: () => !drawing && !inFlight && !pending && openRequests === 0,
   };

@@ -153,8 +153,7 @@
       draw();
       document.body.dataset.backpropLoaded = String(Number(document.body.dataset.backpropLoaded || 0) + 1);
     } catch (error) {
-      $("bp-status").textContent = error instanceof TypeError
-        ? "Error: the server does not answer. Is `neuralnet serve` still running?" : `Error: ${error.message}`;
+      $("bp-status").textContent = window.neuralnetPage.errorText(error);
     }
   }
 

@@ -67,11 +67,6 @@
     return answer;
   }
 
-  function unreachable(error) {
-    return error instanceof TypeError
-      ? "Error: the server does not answer. Is `neuralnet serve` still running?" : `Error: ${error.message}`;
-  }
-
   // -- starting, stopping, resuming ------------------------------------------------------------
   $("tr-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -84,7 +79,7 @@
       setButtons("starting");
       listen();
     } catch (error) {
-      setStatus(unreachable(error), true);
+      setStatus(window.neuralnetPage.errorText(error), true);
     }
   });
 
@@ -94,7 +89,7 @@
       await post(`/api/trainings/${training.id}/stop`);
       setStatus("Stopping after the mini-batch under way...");
     } catch (error) {
-      setStatus(unreachable(error), true);
+      setStatus(window.neuralnetPage.errorText(error), true);
     }
   });
 
@@ -106,7 +101,7 @@
       setStatus("Resuming from the last finished epoch...");
       listen();
     } catch (error) {
-      setStatus(unreachable(error), true);
+      setStatus(window.neuralnetPage.errorText(error), true);
     }
   });
 
