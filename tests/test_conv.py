@@ -137,6 +137,49 @@ def test_pooling_values_by_hand():
         MaxPool2D(3, padding=2)
 
 
+def test_max_pooling_gives_a_tied_windows_gradient_to_its_first_max_in_either_memory_layout():
+    """Windows whose inputs tie (a ReLU's zeros, say): the gradient goes to the first of the
+    equal ones in row-major window order, as PyTorch does, whether the maps lie channels first
+    or channels last (as a convolution's output does)."""
+    x = np.array([[0.0, 0.0, 1.0, 2.0], [0.0, 0.0, 2.0, 2.0], [3.0, 1.0, 5.0, 4.0], [0.0, 3.0, 4.0, 5.0]])
+    expected = np.array([[1, 0, 0, 1], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]], dtype=float)
+    channels_first = np.stack([x, 2 * x]).reshape(1, 2, 4, 4)
+    channels_last = np.ascontiguousarray(channels_first.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    for images in (channels_first, channels_last):
+        pool = MaxPool2D(2)
+        np.testing.assert_array_equal(pool.forward(images, training=True)[0, 0], [[0.0, 2.0], [3.0, 5.0]])
+        upstream = np.arange(1.0, 9.0).reshape(1, 2, 2, 2)
+        grad = pool.backward(upstream)
+        np.testing.assert_array_equal(grad[0, 0], expected * np.repeat(np.repeat(upstream[0, 0], 2, 0), 2, 1))
+        np.testing.assert_array_equal(grad[0, 1], expected * np.repeat(np.repeat(upstream[0, 1], 2, 0), 2, 1))
+
+
+def test_float32_convolutions_in_chunks_match_float64(monkeypatch):
+    """The chunked float32 path a training uses (stride 1 and padding: dL/dx as a convolution of
+    delta; no padding; stride 2: col2im), with columns made again in the backward pass, agrees
+    with the same layer in float64, whole, its columns kept from the forward pass."""
+    import neuralnet.engine.kernels as kernels
+
+    rng = np.random.RandomState(5)
+    for kernel, stride, padding in ((5, 1, 2), (3, 1, 0), (3, 2, 1)):
+        x = rng.normal(size=(9, 3, 10, 10))
+        exact = Conv2D(3, 5, kernel, stride=stride, padding=padding, rng=4, dtype=np.float64)
+        fast = Conv2D(3, 5, kernel, stride=stride, padding=padding, rng=4)
+        z = exact.forward(x, training=True)
+        upstream = rng.normal(size=z.shape)
+        dx = exact.backward(upstream)
+        with monkeypatch.context() as patch:
+            patch.setattr(kernels, "IM2COL_ELEMENTS", 2 * 100 * 75)  # a few examples at a time
+            patch.setattr(kernels, "KEPT_COLUMNS", 0)  # the backward pass makes the columns again
+            z32 = fast.forward(x.astype(np.float32), training=True)
+            dx32 = fast.backward(upstream.astype(np.float32))
+        assert z32.dtype == dx32.dtype == fast.grad_weight.dtype == np.float32
+        np.testing.assert_allclose(z32, z, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(dx32, dx, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(fast.grad_weight, exact.grad_weight, rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(fast.grad_bias, exact.grad_bias, rtol=1e-4, atol=1e-3)
+
+
 def test_flatten_is_torch_flatten():
     x = np.arange(24).reshape(2, 3, 2, 2)
     layer = Flatten()

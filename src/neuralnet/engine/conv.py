@@ -109,6 +109,50 @@ def _add_windows(grad_windows: np.ndarray, input_shape, kernel, stride, padding)
     return grad[:, :, ph : ph + h, pw : pw + w]
 
 
+def _pad(x_nhwc: np.ndarray, padding) -> np.ndarray:
+    """x [n, h, w, c] (channels last) with ``padding`` zeros around each image, contiguous:
+    [n, h + 2 ph, w + 2 pw, c] (x itself when it is contiguous and there is no padding)."""
+    ph, pw = padding
+    if not (ph or pw):
+        return np.ascontiguousarray(x_nhwc)
+    n, h, w, c = x_nhwc.shape
+    padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x_nhwc.dtype)
+    padded[:, ph : ph + h, pw : pw + w] = x_nhwc
+    return padded
+
+
+def _im2col(x_padded: np.ndarray, kernel, stride, buffer: np.ndarray) -> np.ndarray:
+    """im2col: x [m, h, w, c] (padded, contiguous, channels last) -> [m oh ow, kh kw c] in
+    ``buffer`` (flat, at least that large), one row per output position.
+
+    A patch's row of the kernel (kw positions, c channels) is kw c contiguous values of x, so the
+    copy moves runs of kw c values: a view [m, oh, ow, kh, kw c] of x copied into the buffer."""
+    (kh, kw), (sh, sw) = kernel, stride
+    m, hp, wp, c = x_padded.shape
+    oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    assert x_padded.flags.c_contiguous, "x_padded must be contiguous"
+    size = x_padded.itemsize
+    s_w = c * size
+    s_h = wp * s_w
+    patches = np.lib.stride_tricks.as_strided(
+        x_padded, (m, oh, ow, kh, kw * c), (hp * s_h, s_h * sh, s_w * sw, s_h, size), writeable=False
+    )
+    cols = buffer[: m * oh * ow * kh * kw * c].reshape(m, oh, ow, kh, kw * c)
+    np.copyto(cols, patches)
+    return cols.reshape(m * oh * ow, kh * kw * c)
+
+
+def _col2im(d_cols: np.ndarray, target: np.ndarray, kernel, stride, output_size) -> None:
+    """The adjoint of ``_im2col``: the rows [m oh ow, kh kw c] added into target [m, h, w, c]
+    (padded, channels last) where their patches came from (overlapping patches add up)."""
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, output_size
+    m, c = target.shape[0], target.shape[3]
+    d_cols = d_cols.reshape(m, oh, ow, kh, kw, c)
+    for i in range(kh):
+        for j in range(kw):
+            target[:, i : i + sh * oh : sh, j : j + sw * ow : sw] += d_cols[:, :, :, i, j]
+
+
 class Conv2D(Layer):
     """2-D convolution (cross-correlation, as in PyTorch): z[n, o] = sum_c W[o, c] * x[n, c] + b[o].
 
@@ -162,27 +206,21 @@ class Conv2D(Layer):
         self.grad_weight = np.zeros_like(self.weight)
         self.bias = np.zeros(self.out_channels, dtype=dtype)
         self.grad_bias = np.zeros_like(self.bias)
-        self._x: np.ndarray | None = None
-        self._kept_cols: np.ndarray | None = None
+        self._x: np.ndarray | None = None  # the last training input, padded, channels last
+        self._kept_cols: np.ndarray | None = None  # and its columns, when they are few
 
     def _chunks(self, n: int, positions: int) -> int:
-        """Examples per im2col chunk: the columns of at most IM2COL_ELEMENTS entries."""
+        """Examples per im2col chunk of the forward pass: the columns of at most IM2COL_ELEMENTS entries."""
         per_example = positions * self.in_channels * self.kernel_size[0] * self.kernel_size[1]
         return max(1, min(n, kernels.IM2COL_ELEMENTS // max(per_example, 1)))
-
-    def _cols(self, x_nhwc: np.ndarray) -> np.ndarray:
-        """im2col: x [m, h, w, c] (channels last) -> [m oh ow, kh kw c], one row per output position."""
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        if ph or pw:
-            x_nhwc = np.pad(x_nhwc, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
-        windows = np.lib.stride_tricks.sliding_window_view(x_nhwc, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
-        m, oh, ow, c = windows.shape[:4]
-        # [m, oh, ow, c, kh, kw] -> [m, oh, ow, kh, kw, c]: runs of c contiguous values to copy
-        return np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(m * oh * ow, kh * kw * c)
 
     def _weight_matrix(self) -> np.ndarray:
         """W [out, c, kh, kw] as the matrix [out, kh kw c] that multiplies the columns."""
         return self.weight.transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
+
+    def _transposed(self) -> bool:
+        """Whether dL/dx is computed as a convolution of delta (stride 1, padding < kernel)."""
+        return self.stride == (1, 1) and all(p < k for p, k in zip(self.padding, self.kernel_size))
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """z = conv(x, W) + b, by im2col and one matrix product per chunk of examples.
@@ -192,8 +230,7 @@ class Conv2D(Layer):
         x : ndarray of shape [n, in_channels, h, w]
             The images.
         training : bool, default False
-            Remember x (and, when the whole batch's columns fit ``kernels.IM2COL_ELEMENTS``,
-            the columns) for the backward pass.
+            Remember x (padded, channels last) for the backward pass.
 
         Returns
         -------
@@ -205,24 +242,33 @@ class Conv2D(Layer):
         # and the product's rows are then the output in that layout already.
         n = x.shape[0]
         _, oh, ow, _ = _spatial("Conv2D", x.shape[1:], self.kernel_size, self.stride, self.padding)
-        x_nhwc = x.transpose(0, 2, 3, 1)
+        x_padded = _pad(x.transpose(0, 2, 3, 1), self.padding)
         w = self._weight_matrix()  # [out, kh kw c]
         z = np.empty((n, oh, ow, self.out_channels), dtype=x.dtype)
         step = self._chunks(n, oh * ow)
-        cols = None
+        # a training pass keeps the batch's columns for the backward pass when they are few (a
+        # first layer's, of one channel); else one chunk's buffer, and the backward makes them again
+        keep = training and n * oh * ow * w.shape[1] <= kernels.KEPT_COLUMNS
+        buffer = np.empty((n if keep else step) * oh * ow * w.shape[1], dtype=x.dtype)
         for start in range(0, n, step):
             stop = min(start + step, n)
-            cols = self._cols(x_nhwc[start:stop])
+            chunk = buffer[start * oh * ow * w.shape[1] :] if keep else buffer
+            cols = _im2col(x_padded[start:stop], self.kernel_size, self.stride, chunk)
             # [m oh ow, kh kw c] @ [kh kw c, out] -> [m oh ow, out]
             np.matmul(cols, w.T, out=z[start:stop].reshape(-1, self.out_channels))
         if training:
-            # the whole batch's columns fit the budget: kept for the backward pass, else made again
-            self._x, self._kept_cols = x_nhwc, cols if step >= n else None
+            self._x, self._kept_cols = x_padded, buffer.reshape(n * oh * ow, -1) if keep else None
         z += self.bias
         return z.transpose(0, 3, 1, 2)  # NCHW, a view of the channels-last memory
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True, x: np.ndarray | None = None):
         """Write dL/dW = delta^T cols and dL/db = the sum of delta over n, oh, ow into the gradients.
+
+        Chunk by chunk of examples, while the chunk's columns are in the cache: the columns are
+        made again (cheaper than keeping a batch's, many times the input) and multiplied into
+        dL/dW; dL/dx is, at stride 1, the convolution of delta (padded by kernel - 1 - padding)
+        with the flipped kernel, channels swapped: im2col of delta and one product, into dL/dx
+        directly; at other strides, delta W added back into the input (col2im).
 
         Parameters
         ----------
@@ -236,37 +282,60 @@ class Conv2D(Layer):
         Returns
         -------
         ndarray of shape [n, in_channels, h, w] or None
-            dL/dx (delta W added back into the input, col2im), or None without ``need_input_grad``.
+            dL/dx, or None without ``need_input_grad``.
         """
-        x_nhwc = self._remembered(self._x) if x is None else x.transpose(0, 2, 3, 1)
+        x_padded = self._remembered(self._x) if x is None else _pad(x.transpose(0, 2, 3, 1), self.padding)
+        kept = self._kept_cols if x is None else None  # [n oh ow, kh kw c], or made again below
         n, out, oh, ow = grad_out.shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        _, hp, wp, c = x_padded.shape
+        h, width = hp - 2 * ph, wp - 2 * pw
         w = self._weight_matrix()  # [out, kh kw c]
         delta = np.ascontiguousarray(grad_out.transpose(0, 2, 3, 1))  # [n, oh, ow, out]
         # dL/db = sum over examples and positions of delta
         kernels.sum_rows(delta.reshape(-1, out), out=self.grad_bias)
+        transposed = need_input_grad and self._transposed()
+        if transposed:
+            # W flipped in both spatial axes, in and out channels swapped: [c, kh kw out]
+            w_flipped = self.weight[:, :, ::-1, ::-1].transpose(1, 2, 3, 0).reshape(c, -1)
+            grad_x = np.empty((n, h, width, c), dtype=x_padded.dtype)
+        elif need_input_grad:
+            grad_padded = np.zeros_like(x_padded)
+        # entries of one example's columns: x's patches, and delta's when dL/dx is a convolution
+        per_example = max(oh * ow * kh * kw * c, h * width * kh * kw * out if transposed else 0)
+        step = max(1, min(n, kernels.IM2COL_ELEMENTS // per_example))
+
         grad_w = np.zeros_like(w)  # [out, kh kw c]
-        if need_input_grad:
-            _, h, width, c = x_nhwc.shape
-            grad_padded = np.zeros((n, h + 2 * ph, width + 2 * pw, c), dtype=x_nhwc.dtype)
-        step = self._chunks(n, oh * ow)
-        kept = self._kept_cols if x is None else None
+        product = np.empty_like(w)
+        buffer = np.empty(step * per_example, dtype=x_padded.dtype)
+        if transposed:
+            # delta with kernel - 1 - padding zeros around each map (the border stays zero)
+            qh, qw = kh - 1 - ph, kw - 1 - pw
+            delta_padded = np.zeros((step, oh + 2 * qh, ow + 2 * qw, out), dtype=delta.dtype)
         for start in range(0, n, step):
             stop = min(start + step, n)
             d = delta[start:stop].reshape(-1, out)  # [m oh ow, out]
-            cols = kept if kept is not None and step >= n else self._cols(x_nhwc[start:stop])
-            grad_w += d.T @ cols  # dL/dW = delta^T cols: [out, kh kw c]
-            if need_input_grad:
+            if kept is not None:
+                cols = kept[start * oh * ow : stop * oh * ow]
+            else:
+                cols = _im2col(x_padded[start:stop], self.kernel_size, self.stride, buffer)
+            grad_w += np.matmul(d.T, cols, out=product)  # dL/dW = delta^T cols: [out, kh kw c]
+            if transposed:
+                # dL/dx = conv(delta padded, W flipped): [m h w, kh kw out] @ [kh kw out, c]
+                m = stop - start
+                delta_padded[:m, qh : qh + oh, qw : qw + ow] = delta[start:stop]
+                d_cols = _im2col(delta_padded[:m], self.kernel_size, (1, 1), buffer)
+                np.matmul(d_cols, w_flipped.T, out=grad_x[start:stop].reshape(-1, c))
+            elif need_input_grad:
                 # dL/dcols = delta W, then col2im: each patch's gradient added back where it came from
-                d_cols = (d @ w).reshape(stop - start, oh, ow, kh, kw, c)
-                target = grad_padded[start:stop]
-                for i in range(kh):
-                    for j in range(kw):
-                        target[:, i : i + sh * oh : sh, j : j + sw * ow : sw] += d_cols[:, :, :, i, j]
-        self.grad_weight[...] = grad_w.reshape(out, kh, kw, -1).transpose(0, 3, 1, 2)
+                d_cols = np.matmul(d, w, out=buffer[: d.shape[0] * w.shape[1]].reshape(d.shape[0], -1))
+                _col2im(d_cols, grad_padded[start:stop], self.kernel_size, self.stride, (oh, ow))
+        self.grad_weight[...] = grad_w.reshape(out, kh, kw, c).transpose(0, 3, 1, 2)
         if not need_input_grad:
             return None
-        return grad_padded[:, ph : ph + x_nhwc.shape[1], pw : pw + x_nhwc.shape[2]].transpose(0, 3, 1, 2)
+        if transposed:
+            return grad_x.transpose(0, 3, 1, 2)
+        return grad_padded[:, ph : ph + h, pw : pw + width].transpose(0, 3, 1, 2)
 
     def parameters(self) -> list[Parameter]:
         """``weight`` [out_channels, in_channels, kh, kw] (with weight decay) and ``bias``
@@ -376,9 +445,11 @@ class MaxPool2D(_Pool):
         Added on each side, at most half the kernel (as in PyTorch).
     """
 
-    # what the last training forward pass kept: (x, the maxima) for non-overlapping windows, else
-    # the index of each window's max [n, c, oh, ow] (set with _x_shape)
-    _winner: tuple[np.ndarray, np.ndarray] | np.ndarray | None
+    # what the last training forward pass kept (with _x_shape): the index of each window's max
+    # [n, c, oh, ow], among the kh kw offsets (uint8, "tiles") for non-overlapping windows, else
+    # within the window
+    _winner: np.ndarray | None
+    _tiles_winner: bool = False
 
     def _offsets(self, x: np.ndarray):
         """For non-overlapping windows (stride = kernel, no padding, sizes that divide): the views
@@ -394,11 +465,12 @@ class MaxPool2D(_Pool):
         return [x[:, :, i::kh, j::kw] for i in range(kh) for j in range(kw)]
 
     @staticmethod
-    def _like(view: np.ndarray) -> np.ndarray:
+    def _like(view: np.ndarray, dtype=None) -> np.ndarray:
         """An empty array of ``view``'s shape in its memory order (channels last or first)."""
+        dtype = view.dtype if dtype is None else dtype
         if view.transpose(0, 2, 3, 1).strides[-1] == view.itemsize or view.strides[1] < view.strides[3]:
-            return np.empty((view.shape[0], *view.shape[2:], view.shape[1]), view.dtype).transpose(0, 3, 1, 2)
-        return np.empty(view.shape, view.dtype)
+            return np.empty((view.shape[0], *view.shape[2:], view.shape[1]), dtype).transpose(0, 3, 1, 2)
+        return np.empty(view.shape, dtype)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """The maximum of each window.
@@ -419,16 +491,27 @@ class MaxPool2D(_Pool):
         if views is not None:  # a running max over the kh kw positions of the windows
             best = self._like(views[0])
             np.copyto(best, views[0])
-            for view in views[1:]:
+            winner = None
+            if training and len(views) < 256:
+                # the offset of the max: the last k whose value beats all before it (so the first
+                # of equal ones wins), i.e. the largest k * [view_k > max of views before k]
+                winner, offset, beats = self._like(best, np.uint8), self._like(best, np.uint8), self._like(best, bool)
+                winner[...] = 0
+            for k, view in enumerate(views[1:], start=1):
+                if winner is not None:
+                    np.greater(view, best, out=beats)
+                    np.multiply(beats, np.uint8(k), out=offset)
+                    np.maximum(winner, offset, out=winner)
                 np.maximum(best, view, out=best)
-            winner = (x, best.copy()) if training else None  # the backward pass finds the winners again
+            if training and winner is None:
+                winner = np.argmax(np.stack(views, axis=-1), axis=-1)  # no uint8 for so many offsets
         else:
             windows = _windows(x, self.kernel_size, self.stride, self.padding, fill=-np.inf)
             flat = windows.reshape(*windows.shape[:4], -1)
             winner = flat.argmax(axis=-1)  # index of the max within each window
             best = np.take_along_axis(flat, winner[..., None], axis=-1)[..., 0]
         if training:
-            self._x_shape, self._winner = x.shape, winner
+            self._x_shape, self._winner, self._tiles_winner = x.shape, winner, views is not None
         return best
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True):
@@ -450,20 +533,18 @@ class MaxPool2D(_Pool):
         shape = self._remembered(self._x_shape)
         kh, kw = self.kernel_size
         winner = self._winner
-        if isinstance(winner, tuple):  # non-overlapping windows: the first input equal to the max
-            x, best = winner
-            channels_last = x.transpose(0, 2, 3, 1).flags.c_contiguous
+        if self._tiles_winner:  # non-overlapping windows: dL/dz to the offset of each max
+            assert winner is not None
+            channels_last = winner.strides[1] < winner.strides[3]  # as the forward pass's input
             grad = (
-                np.zeros((shape[0], *shape[2:], shape[1]), grad_out.dtype).transpose(0, 3, 1, 2)
+                np.empty((shape[0], *shape[2:], shape[1]), grad_out.dtype).transpose(0, 3, 1, 2)
                 if channels_last
-                else np.zeros(shape, grad_out.dtype)
+                else np.empty(shape, grad_out.dtype)
             )
-            taken = np.zeros(best.shape, dtype=bool)
-            for view, grad_view in zip(self._offsets(x), self._offsets(grad)):
-                first = view == best
-                first &= ~taken
-                taken |= first
-                np.multiply(grad_out, first, out=grad_view)
+            at_offset = np.empty(winner.shape, bool)
+            for k, grad_view in enumerate(self._offsets(grad)):  # every input is in one window
+                np.equal(winner, k, out=at_offset)
+                np.multiply(grad_out, at_offset, out=grad_view)
             return grad
         assert winner is not None  # kept with _x_shape by the training forward pass
         grad_windows = np.zeros((*grad_out.shape, kh * kw), dtype=grad_out.dtype)

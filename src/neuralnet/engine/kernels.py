@@ -28,6 +28,7 @@ __all__ = [
     "AXPY_BLOCK",
     "ELEMENTWISE_BLOCK",
     "IM2COL_ELEMENTS",
+    "KEPT_COLUMNS",
     "ACTIVATION_ELEMENTS",
     "SMALL_BATCH_WORK",
     "axpy",
@@ -50,11 +51,16 @@ ELEMENTWISE_BLOCK = 131_072
 
 #: the most entries an im2col matrix of a convolution holds at a time (32 MB in float32): larger
 #: batches are multiplied in chunks of examples, so the buffers stay bounded
-IM2COL_ELEMENTS = 8 * 1024 * 1024
+IM2COL_ELEMENTS = 1024 * 1024
 
-#: the most activation values an inference batch may make (128 MB in float32): larger batches of
-#: examples are evaluated in pieces (the maps of a convolutional network are many times its input)
-ACTIVATION_ELEMENTS = 32 * 1024 * 1024
+#: the most entries of a batch's im2col matrix a training forward pass keeps for the backward pass
+#: (16 MB in float32; a first convolution's, of one channel): larger ones are made again
+KEPT_COLUMNS = 4 * 1024 * 1024
+
+#: the most activation values an inference batch may make (32 MB in float32): larger batches of
+#: examples are evaluated in pieces (the maps of a convolutional network are many times its input;
+#: a training's evaluation runs beside its mini-batches, so this adds to the training's peak memory)
+ACTIVATION_ELEMENTS = 8 * 1024 * 1024
 
 #: below this many multiply-adds per mini-batch, BLAS's threads cost more than they give
 SMALL_BATCH_WORK = 16_000_000
