@@ -49,8 +49,10 @@ AXPY_BLOCK = 8192
 #: stay in the core's cache across a dozen operations, instead of a dozen trips through memory
 ELEMENTWISE_BLOCK = 131_072
 
-#: the most entries an im2col matrix of a convolution holds at a time (32 MB in float32): larger
-#: batches are multiplied in chunks of examples, so the buffers stay bounded
+#: the most entries an im2col matrix of a convolution holds at a time (4 MB in float32): a batch is
+#: multiplied in chunks of examples whose columns stay in the cache for the products that read them
+#: (conv 5x5, 32 -> 64 channels on 14 x 14 maps, batch 128, 2 threads: the forward pass took 33 ms
+#: in chunks of 53 examples, 19 ms in chunks of 6), and the buffers stay bounded
 IM2COL_ELEMENTS = 1024 * 1024
 
 #: the most entries of a batch's im2col matrix a training forward pass keeps for the backward pass
