@@ -535,17 +535,19 @@ class MaxPool2D(_Pool):
         winner = self._winner
         if self._tiles_winner:  # non-overlapping windows: dL/dz to the offset of each max
             assert winner is not None
-            channels_last = winner.strides[1] < winner.strides[3]  # as the forward pass's input
-            grad = (
-                np.empty((shape[0], *shape[2:], shape[1]), grad_out.dtype).transpose(0, 3, 1, 2)
-                if channels_last
-                else np.empty(shape, grad_out.dtype)
-            )
-            at_offset = np.empty(winner.shape, bool)
-            for k, grad_view in enumerate(self._offsets(grad)):  # every input is in one window
-                np.equal(winner, k, out=at_offset)
-                np.multiply(grad_out, at_offset, out=grad_view)
-            return grad
+            n, c, h, w = shape
+            offsets = np.arange(kh * kw, dtype=np.uint8)
+            # the input as tiles [n, oh, kh, ow, kw, c] (channels last, as the forward pass's input
+            # after a convolution) or [n, c, oh, kh, ow, kw]: one broadcast comparison and product
+            # in the input's memory order, dL/dz at each tile's winning offset, 0 elsewhere
+            if winner.transpose(0, 2, 3, 1).flags.c_contiguous:
+                at_max = np.equal(
+                    winner.transpose(0, 2, 3, 1)[:, :, None, :, None, :], offsets.reshape(1, 1, kh, 1, kw, 1)
+                )
+                grad = np.multiply(grad_out.transpose(0, 2, 3, 1)[:, :, None, :, None, :], at_max)
+                return grad.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+            at_max = np.equal(winner[:, :, :, None, :, None], offsets.reshape(1, 1, 1, kh, 1, kw))
+            return np.multiply(grad_out[:, :, :, None, :, None], at_max).reshape(n, c, h, w)
         assert winner is not None  # kept with _x_shape by the training forward pass
         grad_windows = np.zeros((*grad_out.shape, kh * kw), dtype=grad_out.dtype)
         np.put_along_axis(grad_windows, winner[..., None].astype(np.intp), grad_out[..., None], axis=-1)
