@@ -154,6 +154,23 @@ def test_max_pooling_gives_a_tied_windows_gradient_to_its_first_max_in_either_me
         np.testing.assert_array_equal(grad[0, 1], expected * np.repeat(np.repeat(upstream[0, 1], 2, 0), 2, 1))
 
 
+def test_max_pooling_with_more_than_255_offsets_per_window():
+    """Windows of 17 x 17 = 289 inputs tiling the image (their winners do not fit one byte):
+    each window's gradient goes to its largest input."""
+    rng = np.random.RandomState(11)
+    x = rng.normal(size=(2, 3, 34, 34))
+    pool = MaxPool2D(17)
+    z = pool.forward(x, training=True)
+    upstream = rng.normal(size=z.shape)
+    grad = pool.backward(upstream)
+    tiles = x.reshape(2, 3, 2, 17, 2, 17).transpose(0, 1, 2, 4, 3, 5).reshape(2, 3, 2, 2, 289)
+    np.testing.assert_array_equal(z, tiles.max(axis=-1))
+    expected = np.zeros_like(tiles)
+    np.put_along_axis(expected, tiles.argmax(axis=-1)[..., None], upstream[..., None], axis=-1)
+    expected = expected.reshape(2, 3, 2, 2, 17, 17).transpose(0, 1, 2, 4, 3, 5).reshape(x.shape)
+    np.testing.assert_array_equal(grad, expected)
+
+
 def test_float32_convolutions_in_chunks_match_float64(monkeypatch):
     """The chunked float32 path a training uses (stride 1 and padding: dL/dx as a convolution of
     delta; no padding; stride 2: col2im), with columns made again in the backward pass, agrees

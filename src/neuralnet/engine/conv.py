@@ -94,18 +94,24 @@ def _windows(x: np.ndarray, kernel, stride, padding, fill: float = 0.0) -> np.nd
     return windows[:, :, :: stride[0], :: stride[1]]
 
 
+def _add_patches(target: np.ndarray, grad_windows: np.ndarray, kernel, stride) -> None:
+    """target [n, c, h, w] (padded; a view in any memory order) += the gradients of its patches
+    [n, c, oh, ow, kh, kw], each where its patch came from (overlapping patches add up)."""
+    oh, ow = grad_windows.shape[2:4]
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            target[:, :, i : i + stride[0] * oh : stride[0], j : j + stride[1] * ow : stride[1]] += grad_windows[
+                ..., i, j
+            ]
+
+
 def _add_windows(grad_windows: np.ndarray, input_shape, kernel, stride, padding) -> np.ndarray:
     """The adjoint of ``_windows``: gradients of the patches [n, c, oh, ow, kh, kw] added back into
     an array of the input's shape [n, c, h, w] (overlapping patches add up)."""
     n, c, h, w = input_shape
     ph, pw = padding
     grad = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=grad_windows.dtype)
-    oh, ow = grad_windows.shape[2:4]
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            grad[:, :, i : i + stride[0] * oh : stride[0], j : j + stride[1] * ow : stride[1]] += grad_windows[
-                ..., i, j
-            ]
+    _add_patches(grad, grad_windows, kernel, stride)
     return grad[:, :, ph : ph + h, pw : pw + w]
 
 
@@ -142,15 +148,10 @@ def _im2col(x_padded: np.ndarray, kernel, stride, buffer: np.ndarray) -> np.ndar
     return cols.reshape(m * oh * ow, kh * kw * c)
 
 
-def _col2im(d_cols: np.ndarray, target: np.ndarray, kernel, stride, output_size) -> None:
-    """The adjoint of ``_im2col``: the rows [m oh ow, kh kw c] added into target [m, h, w, c]
-    (padded, channels last) where their patches came from (overlapping patches add up)."""
-    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, output_size
-    m, c = target.shape[0], target.shape[3]
-    d_cols = d_cols.reshape(m, oh, ow, kh, kw, c)
-    for i in range(kh):
-        for j in range(kw):
-            target[:, i : i + sh * oh : sh, j : j + sw * ow : sw] += d_cols[:, :, :, i, j]
+def _examples_per_chunk(n: int, per_example: int) -> int:
+    """Examples of a batch of n whose im2col columns (``per_example`` entries each) fit
+    ``kernels.IM2COL_ELEMENTS``: at least 1, at most n."""
+    return max(1, min(n, kernels.IM2COL_ELEMENTS // max(per_example, 1)))
 
 
 class Conv2D(Layer):
@@ -211,8 +212,7 @@ class Conv2D(Layer):
 
     def _chunks(self, n: int, positions: int) -> int:
         """Examples per im2col chunk of the forward pass: the columns of at most IM2COL_ELEMENTS entries."""
-        per_example = positions * self.in_channels * self.kernel_size[0] * self.kernel_size[1]
-        return max(1, min(n, kernels.IM2COL_ELEMENTS // max(per_example, 1)))
+        return _examples_per_chunk(n, positions * self.in_channels * self.kernel_size[0] * self.kernel_size[1])
 
     def _weight_matrix(self) -> np.ndarray:
         """W [out, c, kh, kw] as the matrix [out, kh kw c] that multiplies the columns."""
@@ -303,7 +303,7 @@ class Conv2D(Layer):
             grad_padded = np.zeros_like(x_padded)
         # entries of one example's columns: x's patches, and delta's when dL/dx is a convolution
         per_example = max(oh * ow * kh * kw * c, h * width * kh * kw * out if transposed else 0)
-        step = max(1, min(n, kernels.IM2COL_ELEMENTS // per_example))
+        step = _examples_per_chunk(n, per_example)
 
         grad_w = np.zeros_like(w)  # [out, kh kw c]
         product = np.empty_like(w)
@@ -329,7 +329,8 @@ class Conv2D(Layer):
             elif need_input_grad:
                 # dL/dcols = delta W, then col2im: each patch's gradient added back where it came from
                 d_cols = np.matmul(d, w, out=buffer[: d.shape[0] * w.shape[1]].reshape(d.shape[0], -1))
-                _col2im(d_cols, grad_padded[start:stop], self.kernel_size, self.stride, (oh, ow))
+                patches = d_cols.reshape(stop - start, oh, ow, kh, kw, c).transpose(0, 5, 1, 2, 3, 4)
+                _add_patches(grad_padded[start:stop].transpose(0, 3, 1, 2), patches, self.kernel_size, self.stride)
         self.grad_weight[...] = grad_w.reshape(out, kh, kw, c).transpose(0, 3, 1, 2)
         if not need_input_grad:
             return None
@@ -421,13 +422,18 @@ class _Pool(Layer):
             "padding": list(self.padding),
         }
 
+    def _tiled(self, shape) -> bool:
+        """Whether the windows on inputs of ``shape`` [n, c, h, w] tile them: stride = kernel, no
+        padding, sizes that divide."""
+        (kh, kw), h, w = self.kernel_size, shape[2], shape[3]
+        return self.stride == self.kernel_size and not any(self.padding) and not (h % kh or w % kw)
+
     def _tiles(self, x: np.ndarray) -> np.ndarray | None:
         """x [n, c, h, w] as non-overlapping tiles [n, c, oh, kh, ow, kw] (a view), when the pooling
-        is that simple (stride = kernel, no padding, sizes that divide); else None."""
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        n, c, h, w = x.shape
-        if (kh, kw) != (sh, sw) or any(self.padding) or h % kh or w % kw:
+        is that simple (``_tiled``); else None."""
+        if not self._tiled(x.shape):
             return None
+        (kh, kw), (n, c, h, w) = self.kernel_size, x.shape
         return x.reshape(n, c, h // kh, kh, w // kw, kw)
 
 
@@ -446,19 +452,17 @@ class MaxPool2D(_Pool):
     """
 
     # what the last training forward pass kept (with _x_shape): the index of each window's max
-    # [n, c, oh, ow], among the kh kw offsets (uint8, "tiles") for non-overlapping windows, else
-    # within the window
+    # [n, c, oh, ow], among the kh kw offsets (uint8 below 256 of them) when the windows tile the
+    # input, else within the window
     _winner: np.ndarray | None
-    _tiles_winner: bool = False
 
     def _offsets(self, x: np.ndarray):
         """For non-overlapping windows (stride = kernel, no padding, sizes that divide): the views
         of x [n, c, h, w] holding the (i, j)-th value of every window, [n, c, oh, ow] each. They are
         taken in x's memory order (channels last after a convolution), which keeps them fast."""
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        h, w = x.shape[2:]
-        if (kh, kw) != (sh, sw) or any(self.padding) or h % kh or w % kw:
+        if not self._tiled(x.shape):
             return None
+        kh, kw = self.kernel_size
         x_nhwc = x.transpose(0, 2, 3, 1)
         if x_nhwc.flags.c_contiguous:
             return [x_nhwc[:, i::kh, j::kw].transpose(0, 3, 1, 2) for i in range(kh) for j in range(kw)]
@@ -511,7 +515,7 @@ class MaxPool2D(_Pool):
             winner = flat.argmax(axis=-1)  # index of the max within each window
             best = np.take_along_axis(flat, winner[..., None], axis=-1)[..., 0]
         if training:
-            self._x_shape, self._winner, self._tiles_winner = x.shape, winner, views is not None
+            self._x_shape, self._winner = x.shape, winner
         return best
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True):
@@ -533,10 +537,10 @@ class MaxPool2D(_Pool):
         shape = self._remembered(self._x_shape)
         kh, kw = self.kernel_size
         winner = self._winner
-        if self._tiles_winner:  # non-overlapping windows: dL/dz to the offset of each max
-            assert winner is not None
+        assert winner is not None  # kept with _x_shape by the training forward pass
+        if self._tiled(shape):  # non-overlapping windows: dL/dz to the offset of each max
             n, c, h, w = shape
-            offsets = np.arange(kh * kw, dtype=np.uint8)
+            offsets = np.arange(kh * kw, dtype=winner.dtype)
             # the input as tiles [n, oh, kh, ow, kw, c] (channels last, as the forward pass's input
             # after a convolution) or [n, c, oh, kh, ow, kw]: one broadcast comparison and product
             # in the input's memory order, dL/dz at each tile's winning offset, 0 elsewhere
@@ -548,7 +552,6 @@ class MaxPool2D(_Pool):
                 return grad.reshape(n, h, w, c).transpose(0, 3, 1, 2)
             at_max = np.equal(winner[:, :, :, None, :, None], offsets.reshape(1, 1, 1, kh, 1, kw))
             return np.multiply(grad_out[:, :, :, None, :, None], at_max).reshape(n, c, h, w)
-        assert winner is not None  # kept with _x_shape by the training forward pass
         grad_windows = np.zeros((*grad_out.shape, kh * kw), dtype=grad_out.dtype)
         np.put_along_axis(grad_windows, winner[..., None].astype(np.intp), grad_out[..., None], axis=-1)
         grad_windows = grad_windows.reshape(*grad_out.shape, kh, kw)
