@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
-from implementations.machine import cpu_model, numpy_sgemm_gflops
 from implementations.neuralnet_engine import build_network, training_config
+from implementations.reports import call_seconds, report_header, write_report
 from implementations.workloads import CNN
 from threadpoolctl import threadpool_limits
 
@@ -33,14 +32,7 @@ HERE = Path(__file__).resolve().parent
 
 def best_seconds(function, repeats: int = 20) -> float:
     """The shortest wall time of ``function()`` over ``repeats`` calls, after two untimed ones."""
-    function()
-    function()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return min(times)
+    return min(call_seconds(function, repeats, warm=2))
 
 
 def layer_times(data, steps: int):
@@ -156,13 +148,12 @@ def main(argv=None) -> int:
     with threadpool_limits(args.threads):
         network, layers, adam, whole = layer_times(data, args.steps)
         floor = product_floor(network)
-    lines = [
+    lines = report_header(
         f"Where a mini-batch of the cnn workload goes ({CNN.title})",
-        f"{cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, NumPy {np.__version__}, "
-        f"{args.threads} BLAS thread{'s' * (args.threads != 1)}",
-        f"float32 matrix-multiply peak (4096 x 4096): {numpy_sgemm_gflops(4096):.0f} GFLOP/s",
-        f"Command: python benchmarks/profile_cnn.py --data-dir ../shared/data --threads {args.threads}",
-        "",
+        f"python benchmarks/profile_cnn.py --data-dir ../shared/data --threads {args.threads}",
+        f", {args.threads} BLAS thread{'s' * (args.threads != 1)}",
+    )
+    lines += [
         f"Training steps, each layer where it runs ({args.steps} steps after 3 of warm-up), milliseconds:",
         f"  {'layer':<16} {'forward min':>12} {'median':>8} {'backward min':>13} {'median':>8}",
     ]
@@ -186,10 +177,7 @@ def main(argv=None) -> int:
         f"  -> {total * 1e3:.1f} ms per step, {steps_per_epoch * total:.1f} s per epoch: the products alone, the "
         f"floor of im2col and one product per chunk on this machine ({total / step_min * 100:.0f}% of the fastest step)"
     )
-    text = "\n".join(lines)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
-    print(text)
+    write_report(lines, args.out)
     return 0
 
 

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
-from implementations.machine import cpu_model, numpy_sgemm_gflops
 from implementations.neuralnet_engine import build_network, training_config
+from implementations.reports import call_seconds, report_header, write_report
 from implementations.workloads import DEEP
 from threadpoolctl import threadpool_limits
 
@@ -33,14 +31,7 @@ HERE = Path(__file__).resolve().parent
 
 def median_seconds(function, repeats: int = 200, warm: int = 20) -> float:
     """The median wall time of ``function()`` over ``repeats`` calls, after ``warm`` untimed ones."""
-    for _ in range(warm):
-        function()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return statistics.median(call_seconds(function, repeats, warm))
 
 
 def parts(data, threads: int) -> list[tuple[str, float, float | None]]:
@@ -115,13 +106,10 @@ def main(argv=None) -> int:
     from neuralnet.datasets import load_chapter_data
 
     data = load_chapter_data("mnist", data_dir=args.data_dir)
-    lines = [
+    lines = report_header(
         f"Where a mini-batch of the deep workload goes ({DEEP.title})",
-        f"{cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, NumPy {np.__version__}",
-        f"float32 matrix-multiply peak (4096 x 4096): {numpy_sgemm_gflops(4096):.0f} GFLOP/s",
-        "Command: python benchmarks/profile_deep.py --data-dir ../shared/data",
-        "",
-    ]
+        "python benchmarks/profile_deep.py --data-dir ../shared/data",
+    )
     steps_per_epoch = len(data.y_train) // DEEP.batch_size
     for threads in args.threads:
         results = parts(data, threads)
@@ -142,10 +130,7 @@ def main(argv=None) -> int:
             f"{DEEP.epochs * steps_per_epoch * step:.1f} s for {DEEP.epochs} epochs (evaluation apart)"
         )
         lines.append("")
-    text = "\n".join(lines)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
-    print(text)
+    write_report(lines, args.out)
     return 0
 
 
