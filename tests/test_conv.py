@@ -373,3 +373,32 @@ def test_batch_norm_gives_pytorchs_numbers(torch_module):
     np.testing.assert_allclose(ours.running_mean, theirs.running_mean.numpy(), rtol=1e-12)
     np.testing.assert_allclose(ours.running_var, theirs.running_var.numpy(), rtol=1e-12)
     np.testing.assert_allclose(ours.forward(x), theirs.eval()(torch.from_numpy(x)).detach().numpy(), rtol=1e-10)
+
+
+def test_a_training_step_frees_each_layers_maps_as_the_gradient_passes_them():
+    """What a training forward pass keeps for backward (the maps, a convolution's columns, the
+    pools' winners, batch norm's normalised input) is let go once each layer's backward has used
+    it: the batch's maps are not held while the next batch's are made, nor between epochs."""
+    network = build_network(
+        parse_layers("conv2d(4, 3, padding=1), batchnorm, relu, maxpool2d(2), flatten, dense(3)"),
+        (1, 6, 6),
+        "cross-entropy",
+        "float64",
+        seed=0,
+    )
+    rng = np.random.RandomState(0)
+    x, y = rng.normal(size=(5, 1, 6, 6)), one_hot(np.arange(5) % 3, 3, np.float64)
+    network.forward(x, training=True)
+    kept = {(index, name) for index, layer in enumerate(network.layers) for name in layer.remembered}
+    assert {(0, "_x"), (0, "_kept_cols"), (1, "_cache"), (2, "_a"), (3, "_winner"), (5, "_x")} <= kept
+    assert all(getattr(network.layers[index], name) is not None for index, name in kept - {(0, "_kept_cols")})
+    network.backward(network.loss.gradient(network.forward(x, training=True), y))
+    assert all(getattr(network.layers[index], name) is None for index, name in kept)
+    with pytest.raises(RuntimeError, match="Dense.backward called before a forward pass in training mode"):
+        network.backward(np.ones((5, 3)))
+    # the gradients are those of a network that keeps everything (one layer at a time, by hand)
+    grads = network.flat_grads.copy()
+    upstream = network.loss.gradient(network.forward(x, training=True), y)
+    for layer in reversed(network.layers):
+        upstream = layer.backward(upstream)
+    np.testing.assert_array_equal(network.flat_grads, grads)

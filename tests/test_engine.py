@@ -520,3 +520,44 @@ def test_the_kernels_helper_thread_works_in_a_forked_child():
     if child.exitcode is None:
         child.kill()
     assert child.exitcode == 0 and queue.get() == expected
+
+
+def test_elementwise_gives_each_thread_block_sized_scratch_and_the_whole_arrays_numbers():
+    from neuralnet.engine import kernels
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 70)).astype(np.float32), rng.normal(size=(300, 70)).astype(np.float32)
+    expected = np.sqrt(np.abs(a * b)) + b
+    seen: list[tuple[tuple[int, ...], tuple[int, ...], bool]] = []
+
+    def update(a, b, product, root):  # a <- sqrt(|a b|) + b, through two scratch arrays
+        seen.append((a.shape, product.shape, np.shares_memory(product, root)))
+        np.multiply(a, b, out=product)
+        np.abs(product, out=product)
+        np.sqrt(product, out=root)
+        np.add(root, b, out=a)
+
+    kernels.elementwise(update, [(a, b)], block=4096, scratch=2)
+    np.testing.assert_array_equal(a, expected)
+    assert sum(shape[0] for shape, _, _ in seen) == 300 * 70 and len(seen) == 6  # 5 blocks of 4096 and one of 520
+    assert all(shape == scratch and not shared for shape, scratch, shared in seen)
+
+
+def test_a_training_without_a_progress_bar_does_not_import_the_notebook_aware_one():
+    """tqdm.auto imports asyncio and ssl (11 MB of a process), the download module ssl and http:
+    a training loop without a bar (a benchmark, a worker) loads neither."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from neuralnet.engine.network import build_network\n"
+        "from neuralnet.engine.optim import Adam\n"
+        "from neuralnet.training import Trainer\n"
+        "net = build_network([{'type': 'Dense', 'n_out': 3}], 4, 'cross-entropy')\n"
+        "X = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)\n"
+        "Trainer(net, Adam(net.flat_parameters())).fit(X, np.arange(20) % 3, epochs=2, batch_size=8, progress=False)\n"
+        "print(sorted(m for m in ('tqdm', 'tqdm.auto', 'asyncio', 'ssl', 'http.client') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -16,18 +16,13 @@ behind are removed by the next download into the same folder.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import re
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
-
-from tqdm import tqdm
 
 __all__ = ["DownloadError", "download_file"]
 
@@ -253,6 +248,10 @@ def _download_verified(url: str, destination: Path, expected: str, timeout, prog
 
 def _stream_to_file(url: str, temp_file, label: str, timeout, progress, limits: _Limits) -> str:
     """Write the body of ``url`` to ``temp_file``; return the decompressed SHA-256."""
+    import urllib.request  # imported when used: ssl and http are 8 MB of every process
+
+    from tqdm import tqdm
+
     digest = DecompressedSHA256()
     received = 0
     started = time.monotonic()
@@ -299,6 +298,9 @@ def _content_length(response) -> int | None:
 
 def _describe_network_error(exc: Exception, timeout) -> str:
     """Say in words why a request failed."""
+    import http.client
+    import urllib.error
+
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP error {exc.code} {exc.reason}"
     if isinstance(exc, urllib.error.URLError):

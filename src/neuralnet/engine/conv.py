@@ -179,6 +179,7 @@ class Conv2D(Layer):
     """
 
     fresh_output = True
+    remembered = ("_x", "_kept_cols")
 
     def __init__(
         self,
@@ -455,6 +456,7 @@ class MaxPool2D(_Pool):
     # [n, c, oh, ow], among the kh kw offsets (uint8 below 256 of them) when the windows tile the
     # input, else within the window
     _winner: np.ndarray | None
+    remembered = ("_x_shape", "_winner")
 
     def _offsets(self, x: np.ndarray):
         """For non-overlapping windows (stride = kernel, no padding, sizes that divide): the views

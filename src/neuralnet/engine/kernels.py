@@ -159,25 +159,48 @@ def _blocks(arrays: Sequence[np.ndarray], size: int) -> list[tuple[np.ndarray, .
     return [tuple(f[start : start + size] for f in flat) for start in range(0, flat[0].size, size)]
 
 
+_thread_scratch = threading.local()
+
+
+def _scratch(count: int, size: int, dtype) -> list[np.ndarray]:
+    """``count`` flat arrays of at least ``size`` entries of ``dtype``, the calling thread's own,
+    kept from call to call (grown when too small)."""
+    if not count:
+        return []
+    kept: list[np.ndarray] = getattr(_thread_scratch, "arrays", [])
+    if len(kept) < count or kept[0].size < size or kept[0].dtype != dtype:
+        kept = [np.empty(max(size, ELEMENTWISE_BLOCK), dtype=dtype) for _ in range(count)]
+        _thread_scratch.arrays = kept
+    return kept[:count]
+
+
 def elementwise(
-    update: Callable[..., None], groups: Sequence[Sequence[np.ndarray]], *args, block: int = ELEMENTWISE_BLOCK
+    update: Callable[..., None],
+    groups: Sequence[Sequence[np.ndarray]],
+    *args,
+    block: int = ELEMENTWISE_BLOCK,
+    scratch: int = 0,
 ) -> None:
-    """Apply ``update(*arrays_of_a_block, *args)`` to every group of same-shaped arrays, block
-    by block, half of the blocks on the helper thread.
+    """Apply ``update(*arrays_of_a_block, *scratch_arrays, *args)`` to every group of
+    same-shaped arrays, block by block, half of the blocks on the helper thread.
 
     ``update`` must be element-wise (entry i of its outputs depends only on entry i of its
-    inputs): then any split gives the same numbers as one call on the whole arrays.
+    inputs): then any split gives the same numbers as one call on the whole arrays. It is
+    also given ``scratch`` temporary arrays of the block's shape, whose values it may
+    overwrite (each thread's own, of one block's size: an optimizer keeps no full-size
+    scratch copy of its parameters).
     """
     blocks = [piece for group in groups for piece in _blocks(group, block)]
-    if len(blocks) < 2:
-        for piece in blocks:
-            update(*piece, *args)
-        return
 
     def run(pieces):
         for piece in pieces:
-            update(*piece, *args)
+            first = piece[0]
+            temporaries = [t[: first.size].reshape(first.shape) for t in _scratch(scratch, first.size, first.dtype)]
+            update(*piece, *temporaries, *args)
 
+    if len(blocks) < 2:
+        run(blocks)
+        return
     half = len(blocks) // 2
     other_half = run_on_helper(run, blocks[half:])
     run(blocks[:half])

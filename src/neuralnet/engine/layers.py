@@ -100,6 +100,9 @@ class Layer:
     #: activation after such a layer may work in place
     fresh_output = False
 
+    #: the attributes in which a training forward pass keeps the arrays its backward pass needs
+    remembered: tuple[str, ...] = ()
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """The layer's output for a batch.
 
@@ -163,6 +166,13 @@ class Layer:
             If the layer cannot take that input.
         """
         return _shape(input_shape)
+
+    def forget(self) -> None:
+        """Let go of what the last training forward pass kept for the backward pass (the
+        network does so before the next training forward pass, so that one batch's arrays are
+        freed before the next batch's are made, rather than after)."""
+        for name in self.remembered:
+            setattr(self, name, None)
 
     def _remembered(self, value: _T | None) -> _T:
         """What the last forward pass in training kept for the backward pass."""
@@ -267,6 +277,7 @@ class Dense(Layer):
     """
 
     fresh_output = True
+    remembered = ("_x",)
 
     def __init__(
         self,
@@ -405,6 +416,7 @@ class Activation(Layer):
     """
 
     fresh_output = True
+    remembered = ("_a",)
 
     def __init__(self, name: str, inplace: bool = False):
         self.function = get_activation(name)

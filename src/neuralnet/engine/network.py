@@ -274,15 +274,26 @@ class Network:
         ndarray of shape [n, *output_shape]
             The output: logits or activations.
         """
+        if training:  # the last batch's arrays are freed before this one's are made
+            self.forget()
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
+
+    def forget(self) -> None:
+        """Let every layer go of what the last training forward pass kept for the backward pass
+        (a convolutional network's maps: tens of MB; ``backward`` does so layer by layer, and
+        a training forward pass first, for the layers it did not reach)."""
+        for layer in self.layers:
+            layer.forget()
 
     def backward(self, grad_output: np.ndarray) -> None:
         """Backpropagate dL/d(output) through every layer, filling the gradients.
 
         The layers run in reverse, after a forward pass in training mode, down to the first layer
-        with parameters (dL/dx for the input is not computed: nothing uses it).
+        with parameters (dL/dx for the input is not computed: nothing uses it). Each layer then
+        lets go of what its forward pass kept, so the batch's maps are freed as the gradient
+        passes them: a second ``backward`` needs a new forward pass (as in PyTorch).
 
         Parameters
         ----------
@@ -293,7 +304,9 @@ class Network:
         first = self._first_trainable
         for index in range(len(self.layers) - 1, first - 1, -1):
             assert grad is not None  # every layer after the first trainable one returns dL/d(input)
-            grad = self.layers[index].backward(grad, need_input_grad=index > first)
+            layer = self.layers[index]
+            grad = layer.backward(grad, need_input_grad=index > first)
+            layer.forget()
 
     def loss_and_gradients(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
         """Forward and backward on a batch in training mode: fills every parameter's gradient

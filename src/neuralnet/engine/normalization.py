@@ -52,6 +52,8 @@ class BatchNorm(Layer):
     grad_running_mean: np.ndarray
     grad_running_var: np.ndarray
 
+    remembered = ("_cache",)
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, dtype=np.float32):
         self.num_features = _check_positive_int("num_features", num_features)
         self.eps, self.momentum = float(eps), float(momentum)

@@ -337,7 +337,6 @@ class Adam(Optimizer):
         self.eps = _check_positive("eps", eps)
         self.m = [np.zeros_like(p.value) for p in self.params]
         self.v = [np.zeros_like(p.value) for p in self.params]
-        self._scratch = [np.empty_like(p.value) for p in self.params]
 
     @property
     def betas(self) -> tuple[float, float]:
@@ -353,10 +352,8 @@ class Adam(Optimizer):
         if self.decoupled_weight_decay:
             for i in range(len(self.params)):
                 self.decay_weights(i)
-        groups = [
-            (p.value, self.gradient(i), self.m[i], self.v[i], self._scratch[i]) for i, p in enumerate(self.params)
-        ]
-        kernels.elementwise(self._update, groups, step_size, eps_hat)
+        groups = [(p.value, self.gradient(i), self.m[i], self.v[i]) for i, p in enumerate(self.params)]
+        kernels.elementwise(self._update, groups, step_size, eps_hat, scratch=1)
 
     def _update(self, w, g, m, v, scratch, step_size: float, eps_hat: float) -> None:
         # m <- b1 m + (1 - b1) g

@@ -9,13 +9,14 @@ and may stop training (early stopping) or save it (checkpoints).
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..datasets.batches import shuffled_indices
 from ..engine.kernels import BlasThreads, training_threads
@@ -28,6 +29,36 @@ from .history import History
 from .metrics import evaluate
 
 __all__ = ["Trainer", "TrainingDiverged", "EpochSnapshot"]
+
+
+class _NoBar:
+    """The progress bar when there is none to show."""
+
+    def update(self, n: int = 1) -> None:
+        """Nothing to count."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def _progress_bar(disable: bool | None, **options):
+    """An epoch's progress bar: tqdm.auto's (a widget in a notebook), imported when a bar may be
+    shown; none when it is off (tqdm.auto and what it imports, asyncio and ssl, are 11 MB of a
+    training process)."""
+    if disable is True:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(disable=disable, **options)
+
+
+def _bars_paused():
+    """A context in which text can be printed between the progress bars (none without tqdm)."""
+    if "tqdm" not in sys.modules:
+        return nullcontext()
+    from tqdm.std import tqdm
+
+    return tqdm.external_write_mode()
 
 
 class TrainingDiverged(FloatingPointError):
@@ -456,16 +487,16 @@ class _EpochRunner:
         optimizer.lr = lr = trainer.learning_rate(self.epochs)
         warming = trainer.epoch - trainer._schedule_start < trainer.warmup_epochs
         weights = self.weights
-        bar = tqdm(
+        bar = _progress_bar(
             total=self.n_batches,
             desc=f"Epoch {epoch_number:03d}/{self.epochs:03d}",
             unit="batch",
             leave=False,
             disable=None if self.progress is None else not self.progress,
         )
-        if self.epoch_seconds:  # the whole run's time left, from the epochs trained so far in this fit
+        if self.epoch_seconds and not isinstance(bar, _NoBar):  # the run's time left, from its epochs so far
             left = sum(self.epoch_seconds) / len(self.epoch_seconds) * (self.epochs - trainer.epoch)
-            bar.set_postfix_str(f"run: {tqdm.format_interval(left)} left")
+            bar.set_postfix_str(f"run: {bar.format_interval(left)} left")
         started = time.perf_counter()
         X, Y, size, preprocess = self.X, self.Y, self.batch_size, self.preprocess
         reshape = (-1, *net.input_shape) if X.ndim != 1 + len(net.input_shape) else None
@@ -553,7 +584,7 @@ class _EpochRunner:
             trainer.history.append(row)
             trainer._snapshot = snapshot
             if self.log is not None:
-                with tqdm.external_write_mode():
+                with _bars_paused():
                     self.log(row)
             stop = False
             for callback in self.callbacks:
