@@ -85,6 +85,8 @@ class Network:
             input_shape = (first.n_in,)
         self.input_shape = _shape(input_shape)
         self.layer_shapes = self._check_shapes()  # the output shape of each layer
+        # what one example's pass makes: its input and every layer's output (sizes inference batches)
+        self._values_per_example = math.prod(self.input_shape) + sum(math.prod(s) for s in self.layer_shapes)
         self._check_output()
         self._flatten_parameters()
         # backward stops at the first layer with parameters: nothing needs dL/d(input)
@@ -404,8 +406,7 @@ class Network:
     def inference_batch(self, batch_size: int) -> int:
         """``batch_size``, or fewer examples where their activations would pass
         ``kernels.ACTIVATION_ELEMENTS`` (a convolutional network's maps are large)."""
-        per_example = self.n_features + sum(math.prod(shape) for shape in self.layer_shapes)
-        return max(1, min(int(batch_size), kernels.ACTIVATION_ELEMENTS // per_example))
+        return max(1, min(int(batch_size), kernels.ACTIVATION_ELEMENTS // self._values_per_example))
 
     def predict_output(self, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
         """The network's raw output for all of X, in inference mode.
