@@ -168,9 +168,9 @@ class Layer:
         return _shape(input_shape)
 
     def forget(self) -> None:
-        """Let go of what the last training forward pass kept for the backward pass (the
-        network does so before the next training forward pass, so that one batch's arrays are
-        freed before the next batch's are made, rather than after)."""
+        """Let go of what the last training forward pass kept for the backward pass
+        (``Network.backward`` calls it once the layer's backward has run, and a training forward
+        pass first, so that one batch's arrays are freed before the next batch's are made)."""
         for name in self.remembered:
             setattr(self, name, None)
 
