@@ -79,13 +79,46 @@ def _layer_gradients(layer, x, rng):
         (1, 1, 0, (2, 3, 4, 4)),
     ],
 )
-def test_convolution_gradients(kernel, stride, padding, shape):
+@pytest.mark.parametrize("memory", ["channels first", "channels last"])
+def test_convolution_gradients(kernel, stride, padding, shape, memory):
+    """Both ways the columns are made: channel-major from channels-first memory (a network's input
+    images), channels-last rows otherwise (the maps a convolution makes)."""
     rng = np.random.RandomState(0)
     x = rng.normal(size=shape)
+    if memory == "channels last":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     layer = Conv2D(shape[1], 3, kernel, stride=stride, padding=padding, init="glorot", rng=1, dtype=np.float64)
     layer.bias[...] = rng.normal(size=3)
     errors = _layer_gradients(layer, x, rng)
     assert max(errors.values()) < TOLERANCE, errors
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(5, 1, 2), (3, 2, 1), ((2, 3), (1, 2), 0)])
+def test_a_convolution_gives_the_same_numbers_from_either_memory_order(kernel, stride, padding):
+    """The same images in channels-first memory (channel-major columns, b added by their row of
+    ones) and in channels-last memory (channels-last columns, b added after the product): the same
+    z, dL/dx, dL/dW and dL/db, to float64 rounding; and the layer reads both without a copy of x
+    when there is no padding."""
+    rng = np.random.RandomState(3)
+    first = rng.normal(size=(4, 3, 9, 8))
+    last = np.ascontiguousarray(first.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    assert first.flags.c_contiguous and not last.flags.c_contiguous
+    layer = Conv2D(3, 5, kernel, stride=stride, padding=padding, rng=6, dtype=np.float64)
+    layer.bias[...] = rng.normal(size=5)
+    results = []
+    for x in (first, last):
+        z = layer.forward(x, training=True).copy()
+        if not any(layer.padding):
+            assert np.shares_memory(layer._x, x)
+        upstream = np.random.RandomState(4).normal(size=z.shape)
+        dx = layer.backward(upstream).copy()
+        results.append((z, dx, layer.grad_weight.copy(), layer.grad_bias.copy()))
+    for by_columns, by_rows in zip(*results):
+        np.testing.assert_allclose(by_columns, by_rows, rtol=1e-12, atol=1e-12)
+    # b is in the channel-major product: a ramp of biases shows in each output channel
+    layer.weight[...] = 0.0
+    layer.bias[...] = np.arange(5.0)
+    np.testing.assert_array_equal(layer.forward(first)[:, :, 0, 0], np.tile(np.arange(5.0), (4, 1)))
 
 
 def test_convolution_in_chunks_gives_the_same_numbers(monkeypatch):
@@ -399,6 +432,45 @@ def test_a_training_step_frees_each_layers_maps_as_the_gradient_passes_them():
     # the gradients are those of a network that keeps everything (one layer at a time, by hand)
     grads = network.flat_grads.copy()
     upstream = network.loss.gradient(network.forward(x, training=True), y)
-    for layer in reversed(network.layers):
-        upstream = layer.backward(upstream)
+    for index in reversed(network.execution_order):
+        upstream = network.layers[index].backward(upstream)
     np.testing.assert_array_equal(network.flat_grads, grads)
+
+
+def test_a_relu_before_a_max_pool_runs_after_it_with_the_same_numbers():
+    """max(relu(x)) = relu(max(x)) over each window, and the gradient goes to the same input: the
+    network runs such a ReLU after the pool (on a quarter of the values, for a 2 x 2 pool) and gets
+    the loss and gradients of the stack's order, bit for bit, ties and all-negative windows
+    included. Not when no layer with parameters follows (the ReLU's backward then would overwrite
+    the caller's gradient), nor for other activations."""
+    specs = parse_layers(
+        "conv2d(4, 3, padding=1), relu, maxpool2d(2), conv2d(3, 3, padding=1), relu, maxpool2d(3, stride=1, "
+        "padding=1), relu, flatten, dense(3)"
+    )
+    network = build_network(specs, (1, 8, 8), "cross-entropy", "float32", seed=1)
+    assert network.execution_order == [0, 2, 1, 3, 5, 4, 6, 7, 8]
+    rng = np.random.RandomState(7)
+    # few distinct pixel values: many equal maxima; the weights' signs give all-negative windows
+    x = rng.randint(-2, 3, size=(6, 1, 8, 8)).astype(np.float32)
+    y = one_hot(np.arange(6) % 3, 3, np.float32)
+    loss = network.loss_and_gradients(x, y)
+    grads = network.flat_grads.copy()
+    output = network.forward(x)
+    negative = network.layers[1].forward(network.layers[0].forward(x)) == 0
+    assert 0.2 < negative.mean() < 0.8  # the ReLU's zeros are many (ties within windows among them)
+
+    # the stack's order, one layer at a time by hand
+    a = x
+    for layer in network.layers:
+        a = layer.forward(a, training=True)
+    value, upstream = network.loss.value_and_gradient(a, y)
+    for index in range(len(network.layers) - 1, -1, -1):
+        upstream = network.layers[index].backward(upstream, need_input_grad=index > 0)
+    assert value == loss
+    np.testing.assert_array_equal(network.flat_grads, grads)
+    np.testing.assert_array_equal(network.predict_output(x), output)
+
+    kept = build_network(parse_layers("conv2d(2, 3), relu, maxpool2d(2), flatten"), (1, 6, 6), "mse")
+    assert kept.execution_order == [0, 1, 2, 3]
+    other = build_network(parse_layers("conv2d(2, 3), tanh, maxpool2d(2), flatten, dense(2)"), (1, 6, 6), "mse")
+    assert other.execution_order == [0, 1, 2, 3, 4]

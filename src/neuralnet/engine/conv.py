@@ -8,9 +8,16 @@ The convolution is written as im2col and one matrix product: the input's kh x kw
 output position, every channel) become the rows of a matrix ``cols`` [n oh ow, c kh kw], and
 
     z = cols W^T + b            [n oh ow, c kh kw] @ [c kh kw, out] -> [n oh ow, out] -> NCHW
-    dL/dW = delta^T cols        [out, n oh ow] @ [n oh ow, c kh kw]
+    dL/dW^T = cols^T delta      [c kh kw, n oh ow] @ [n oh ow, out]
     dL/db = sum of delta over n, oh, ow
     dL/dcols = delta W          [n oh ow, out] @ [out, c kh kw], added back into the input (col2im)
+
+How ``cols`` is laid out follows the input's memory. An input stored channels first (a C-ordered
+NCHW array, as the data arrives) is copied channel by channel into a [c kh kw + 1, n oh ow] buffer
+whose last row is ones, and ``cols`` is its transpose: each copy reads a contiguous image plane,
+and the bias rides in the product as one more weight column (its gradient is the ones row's).
+An input stored channels last (the NHWC view a layer before gives) is copied patch by patch into
+[n oh ow, kh kw c] rows, and the bias is added after the product.
 
 ``cols`` is made for at most ``kernels.IM2COL_ELEMENTS`` entries at a time (the batch in chunks
 of examples), so the buffers stay bounded whatever the batch size; the backward pass makes the
@@ -127,6 +134,52 @@ def _pad(x_nhwc: np.ndarray, padding) -> np.ndarray:
     return padded
 
 
+def _channels_first(x: np.ndarray) -> bool:
+    """Whether x [n, c, h, w] is in channels-first memory (a network's input images; one channel
+    is both): its columns are then made channel-major (``_im2col_channel_major``)."""
+    return x.flags.c_contiguous
+
+
+def _pad_as_stored(x: np.ndarray, padding) -> np.ndarray:
+    """x [n, c, h, w] padded, contiguous in the memory order the convolution uses for it: channels
+    first when x is (``_channels_first``), else channels last. Returned as the [n, c, hp, wp] view."""
+    if _channels_first(x):
+        ph, pw = padding
+        if not (ph or pw):
+            return x
+        n, c, h, w = x.shape
+        padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+        padded[:, :, ph : ph + h, pw : pw + w] = x
+        return padded
+    return _pad(x.transpose(0, 2, 3, 1), padding).transpose(0, 3, 1, 2)
+
+
+def _im2col_channel_major(x_padded: np.ndarray, kernel, stride, columns: np.ndarray) -> np.ndarray:
+    """im2col of channels-first x [m, c, h, w] (padded, contiguous) into ``columns`` [c kh kw + 1,
+    m oh ow] (any strides): row (ch, i, j) holds value (i, j) of every patch of channel ch, the last
+    row is ones (the bias's input). Returns the columns as [m oh ow, c kh kw + 1] (its transpose).
+
+    Each row is made of runs of ow values of one image row: long copies, where the channels-last
+    ``_im2col`` would move runs of kw c values (5, for a first layer's 5 x 5 kernel)."""
+    (kh, kw), (sh, sw) = kernel, stride
+    m, c, hp, wp = x_padded.shape
+    oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    size = x_padded.itemsize
+    patches = np.lib.stride_tricks.as_strided(
+        x_padded,
+        (c, kh, kw, m, oh, ow),
+        (hp * wp * size, wp * size, size, c * hp * wp * size, wp * size * sh, size * sw),
+        writeable=False,
+    )
+    row, column = columns.strides
+    target = np.lib.stride_tricks.as_strided(
+        columns, (c, kh, kw, m, oh, ow), (kh * kw * row, kw * row, row, oh * ow * column, ow * column, column)
+    )
+    np.copyto(target, patches)
+    columns[-1] = 1.0
+    return columns.T
+
+
 def _im2col(x_padded: np.ndarray, kernel, stride, buffer: np.ndarray) -> np.ndarray:
     """im2col: x [m, h, w, c] (padded, contiguous, channels last) -> [m oh ow, kh kw c] in
     ``buffer`` (flat, at least that large), one row per output position.
@@ -211,13 +264,35 @@ class Conv2D(Layer):
         self._x: np.ndarray | None = None  # the last training input, padded, channels last
         self._kept_cols: np.ndarray | None = None  # and its columns, when they are few
 
-    def _chunks(self, n: int, positions: int) -> int:
-        """Examples per im2col chunk of the forward pass: the columns of at most IM2COL_ELEMENTS entries."""
-        return _examples_per_chunk(n, positions * self.in_channels * self.kernel_size[0] * self.kernel_size[1])
+    def _column_count(self, channel_major: bool) -> int:
+        """Entries of one row of the columns: c kh kw, and the ones of the bias when channel-major."""
+        return self.weight[0].size + (1 if channel_major else 0)
 
-    def _weight_matrix(self) -> np.ndarray:
-        """W [out, c, kh, kw] as the matrix [out, kh kw c] that multiplies the columns."""
+    def _chunks(self, n: int, positions: int, channel_major: bool = False) -> int:
+        """Examples per im2col chunk of the forward pass: the columns of at most IM2COL_ELEMENTS entries."""
+        return _examples_per_chunk(n, positions * self._column_count(channel_major))
+
+    def _weight_matrix(self, channel_major: bool = False) -> np.ndarray:
+        """W [out, c, kh, kw] as the matrix that multiplies the columns: [out, kh kw c] for the
+        channels-last columns, [out, c kh kw + 1] with b as its last column for channel-major ones."""
+        if channel_major:
+            return np.concatenate([self.weight.reshape(self.out_channels, -1), self.bias[:, None]], axis=1)
         return self.weight.transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
+
+    def _columns(self, x_padded: np.ndarray, buffer: np.ndarray) -> np.ndarray:
+        """The columns of the padded images x [m, c, hp, wp] (a view of memory in either order) made
+        in ``buffer`` (flat, large enough), as [m oh ow, K]: channel-major ones (K = c kh kw + 1)
+        for channels-first memory, channels-last ones (K = kh kw c) otherwise."""
+        if _channels_first(x_padded):
+            m, _, hp, wp = x_padded.shape
+            oh, ow = (
+                output_size(hp, self.kernel_size[0], self.stride[0], 0),
+                output_size(wp, self.kernel_size[1], self.stride[1], 0),
+            )
+            rows = self._column_count(True)
+            columns = buffer[: rows * m * oh * ow].reshape(rows, m * oh * ow)
+            return _im2col_channel_major(x_padded, self.kernel_size, self.stride, columns)
+        return _im2col(x_padded.transpose(0, 2, 3, 1), self.kernel_size, self.stride, buffer)
 
     def _transposed(self) -> bool:
         """Whether dL/dx is computed as a convolution of delta (stride 1, padding < kernel)."""
@@ -231,35 +306,38 @@ class Conv2D(Layer):
         x : ndarray of shape [n, in_channels, h, w]
             The images.
         training : bool, default False
-            Remember x (padded, channels last) for the backward pass.
+            Remember x (padded) for the backward pass.
 
         Returns
         -------
         ndarray of shape [n, out_channels, oh, ow]
             z, NCHW: a view of channels-last memory.
         """
-        # z = conv(x, W) + b: [n, c, h, w] -> [n, out, oh, ow]. Computed channels last: x's
-        # [n, h, w, c] view is free when x came from a convolution (its memory is channels last),
-        # and the product's rows are then the output in that layout already.
+        # z = conv(x, W) + b: [n, c, h, w] -> [n, out, oh, ow]. Computed channels last: the
+        # product's rows are the output in that layout, and x's [n, h, w, c] view is free when x
+        # came from a convolution (its memory is channels last). Images in channels-first memory
+        # (the network's input) are read as they are, into channel-major columns whose row of
+        # ones adds b inside the product.
         n = x.shape[0]
         _, oh, ow, _ = _spatial("Conv2D", x.shape[1:], self.kernel_size, self.stride, self.padding)
-        x_padded = _pad(x.transpose(0, 2, 3, 1), self.padding)
-        w = self._weight_matrix()  # [out, kh kw c]
+        x_padded = _pad_as_stored(x, self.padding)  # [n, c, hp, wp], memory in x's order
+        channel_major = _channels_first(x_padded)
+        w = self._weight_matrix(channel_major)  # [out, K]
         z = np.empty((n, oh, ow, self.out_channels), dtype=x.dtype)
-        step = self._chunks(n, oh * ow)
         # a training pass keeps the batch's columns for the backward pass when they are few (a
         # first layer's, of one channel); else one chunk's buffer, and the backward makes them again
         keep = training and n * oh * ow * w.shape[1] <= kernels.KEPT_COLUMNS
-        buffer = np.empty((n if keep else step) * oh * ow * w.shape[1], dtype=x.dtype)
+        step = n if keep else self._chunks(n, oh * ow, channel_major)
+        buffer = np.empty(step * oh * ow * w.shape[1], dtype=x.dtype)
         for start in range(0, n, step):
             stop = min(start + step, n)
-            chunk = buffer[start * oh * ow * w.shape[1] :] if keep else buffer
-            cols = _im2col(x_padded[start:stop], self.kernel_size, self.stride, chunk)
-            # [m oh ow, kh kw c] @ [kh kw c, out] -> [m oh ow, out]
+            cols = self._columns(x_padded[start:stop], buffer)  # [m oh ow, K]
+            # [m oh ow, K] @ [K, out] -> [m oh ow, out]
             np.matmul(cols, w.T, out=z[start:stop].reshape(-1, self.out_channels))
         if training:
-            self._x, self._kept_cols = x_padded, buffer.reshape(n * oh * ow, -1) if keep else None
-        z += self.bias
+            self._x, self._kept_cols = x_padded, cols if keep else None
+        if not channel_major:
+            z += self.bias
         return z.transpose(0, 3, 1, 2)  # NCHW, a view of the channels-last memory
 
     def backward(self, grad_out: np.ndarray, need_input_grad: bool = True, x: np.ndarray | None = None):
@@ -267,9 +345,10 @@ class Conv2D(Layer):
 
         Chunk by chunk of examples, while the chunk's columns are in the cache: the columns are
         made again (cheaper than keeping a batch's, many times the input) and multiplied into
-        dL/dW; dL/dx is, at stride 1, the convolution of delta (padded by kernel - 1 - padding)
-        with the flipped kernel, channels swapped: im2col of delta and one product, into dL/dx
-        directly; at other strides, delta W added back into the input (col2im).
+        dL/dW (and dL/db, for channel-major columns, by their row of ones); dL/dx is, at stride 1,
+        the convolution of delta (padded by kernel - 1 - padding) with the flipped kernel, channels
+        swapped: im2col of delta and one product, into dL/dx directly; at other strides, delta W
+        added back into the input (col2im).
 
         Parameters
         ----------
@@ -285,29 +364,31 @@ class Conv2D(Layer):
         ndarray of shape [n, in_channels, h, w] or None
             dL/dx, or None without ``need_input_grad``.
         """
-        x_padded = self._remembered(self._x) if x is None else _pad(x.transpose(0, 2, 3, 1), self.padding)
-        kept = self._kept_cols if x is None else None  # [n oh ow, kh kw c], or made again below
+        x_padded = self._remembered(self._x) if x is None else _pad_as_stored(x, self.padding)  # [n, c, hp, wp]
+        kept = self._kept_cols if x is None else None  # [n oh ow, K], or made again below
+        channel_major = _channels_first(x_padded)
         n, out, oh, ow = grad_out.shape
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
-        _, hp, wp, c = x_padded.shape
+        _, c, hp, wp = x_padded.shape
         h, width = hp - 2 * ph, wp - 2 * pw
-        w = self._weight_matrix()  # [out, kh kw c]
+        k = self._column_count(channel_major)
         delta = np.ascontiguousarray(grad_out.transpose(0, 2, 3, 1))  # [n, oh, ow, out]
-        # dL/db = sum over examples and positions of delta
-        kernels.sum_rows(delta.reshape(-1, out), out=self.grad_bias)
+        if not channel_major:  # dL/db = sum over examples and positions of delta
+            kernels.sum_rows(delta.reshape(-1, out), out=self.grad_bias)
         transposed = need_input_grad and self._transposed()
         if transposed:
             # W flipped in both spatial axes, in and out channels swapped: [c, kh kw out]
             w_flipped = self.weight[:, :, ::-1, ::-1].transpose(1, 2, 3, 0).reshape(c, -1)
             grad_x = np.empty((n, h, width, c), dtype=x_padded.dtype)
         elif need_input_grad:
-            grad_padded = np.zeros_like(x_padded)
+            w = self._weight_matrix()  # [out, kh kw c]
+            grad_padded = np.zeros((n, hp, wp, c), dtype=x_padded.dtype)
         # entries of one example's columns: x's patches, and delta's when dL/dx is a convolution
-        per_example = max(oh * ow * kh * kw * c, h * width * kh * kw * out if transposed else 0)
+        per_example = max(oh * ow * k, h * width * kh * kw * out if transposed else 0)
         step = _examples_per_chunk(n, per_example)
 
-        grad_w = np.zeros_like(w)  # [out, kh kw c]
-        product = np.empty_like(w)
+        grad_w = np.zeros((k, out), dtype=x_padded.dtype)  # (dL/dW)^T: [K, out]
+        product = np.empty_like(grad_w)
         buffer = np.empty(step * per_example, dtype=x_padded.dtype)
         if transposed:
             # delta with kernel - 1 - padding zeros around each map (the border stays zero)
@@ -319,8 +400,8 @@ class Conv2D(Layer):
             if kept is not None:
                 cols = kept[start * oh * ow : stop * oh * ow]
             else:
-                cols = _im2col(x_padded[start:stop], self.kernel_size, self.stride, buffer)
-            grad_w += np.matmul(d.T, cols, out=product)  # dL/dW = delta^T cols: [out, kh kw c]
+                cols = self._columns(x_padded[start:stop], buffer)
+            grad_w += np.matmul(cols.T, d, out=product)  # (dL/dW)^T = cols^T delta: [K, out]
             if transposed:
                 # dL/dx = conv(delta padded, W flipped): [m h w, kh kw out] @ [kh kw out, c]
                 m = stop - start
@@ -332,7 +413,11 @@ class Conv2D(Layer):
                 d_cols = np.matmul(d, w, out=buffer[: d.shape[0] * w.shape[1]].reshape(d.shape[0], -1))
                 patches = d_cols.reshape(stop - start, oh, ow, kh, kw, c).transpose(0, 5, 1, 2, 3, 4)
                 _add_patches(grad_padded[start:stop].transpose(0, 3, 1, 2), patches, self.kernel_size, self.stride)
-        self.grad_weight[...] = grad_w.reshape(out, kh, kw, c).transpose(0, 3, 1, 2)
+        if channel_major:  # rows (c, i, j), then the ones': dL/db
+            self.grad_weight[...] = grad_w[:-1].T.reshape(out, c, kh, kw)
+            self.grad_bias[...] = grad_w[-1]
+        else:  # rows (i, j, c)
+            self.grad_weight[...] = grad_w.T.reshape(out, kh, kw, c).transpose(0, 3, 1, 2)
         if not need_input_grad:
             return None
         if transposed:

@@ -1,7 +1,9 @@
 """A network: a stack of layers and the loss at its end.
 
-``forward`` runs the layers in order, ``backward`` runs them in reverse from the loss's
-gradient (skipping dL/dx for the input, which nothing uses), and ``parameters`` lists
+``forward`` runs the layers in order (``execution_order``: the stack's, but a ReLU just before
+a max-pool runs after it, the same numbers on a quarter of the values), ``backward`` runs them in
+reverse from the loss's gradient (skipping dL/dx for the input, which nothing uses), and
+``parameters`` lists
 what the optimizer updates. ``build_network`` makes a network from a stack of layer specs
 (``[{"type": "Dense", "n_out": 50}, {"type": "Activation", "name": "sigmoid"}, ...]``),
 checking that each layer fits the shape the one before it gives.
@@ -16,11 +18,12 @@ from typing import Any
 import numpy as np
 
 from . import kernels
+from .conv import MaxPool2D
 from .layers import Activation, Layer, Parameter, RandomStreams, SpecError
 from .losses import Loss, get_loss
 from .specs import build_layer, describe_spec
 
-__all__ = ["Network", "build_network", "check_float_dtype", "FLOAT_DTYPES"]
+__all__ = ["Network", "build_network", "check_float_dtype", "execution_order", "FLOAT_DTYPES"]
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -91,6 +94,7 @@ class Network:
         self._flatten_parameters()
         # backward stops at the first layer with parameters: nothing needs dL/d(input)
         self._first_trainable = next((i for i, layer in enumerate(self.layers) if layer.parameters()), 0)
+        self.execution_order = execution_order(self.layers)
 
     def _check_shapes(self) -> list[tuple[int, ...]]:
         shapes, shape = [], self.input_shape
@@ -261,7 +265,7 @@ class Network:
 
     # -- the two passes ----------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """The network's output for a batch: the layers in order.
+        """The network's output for a batch: the layers in order (``execution_order``).
 
         Parameters
         ----------
@@ -278,8 +282,8 @@ class Network:
         """
         if training:  # the last batch's arrays are freed before this one's are made
             self.forget()
-        for layer in self.layers:
-            x = layer.forward(x, training)
+        for index in self.execution_order:
+            x = self.layers[index].forward(x, training)
         return x
 
     def forget(self) -> None:
@@ -304,7 +308,9 @@ class Network:
         """
         grad: np.ndarray | None = grad_output
         first = self._first_trainable
-        for index in range(len(self.layers) - 1, first - 1, -1):
+        # the layers from the last to the first with parameters, in the forward pass's order reversed
+        # (the first one with parameters is never moved by ``execution_order``)
+        for index in reversed(self.execution_order[first:]):
             assert grad is not None  # every layer after the first trainable one returns dL/d(input)
             layer = self.layers[index]
             grad = layer.backward(grad, need_input_grad=index > first)
@@ -498,6 +504,44 @@ class Network:
         if X.dtype != self.dtype:
             X = X.astype(self.dtype)
         return X
+
+
+def execution_order(layers: Sequence[Layer]) -> list[int]:
+    """The order the forward pass runs ``layers`` in (the backward pass, the reverse): the stack's,
+    except that a ReLU followed by a max-pool runs after it.
+
+    That is the same network, exactly: a window's max of relu(x) is relu of its max of x (both
+    are a value of x, or 0), and the gradient goes to the same input, the window's first maximum
+    of x, times relu' there (when the maximum is not positive, both ways give 0). The ReLU then
+    touches one value per window instead of each of them (a quarter, for a 2 x 2 pool). This is
+    done only when a layer with parameters comes later: a ReLU's backward may overwrite the
+    gradient it is given, which must then be the network's own array, not the caller's.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        The stack.
+
+    Returns
+    -------
+    list of int
+        The layers' indices, in the order they run.
+    """
+    order = list(range(len(layers)))
+    index = 0
+    while index < len(layers) - 1:
+        layer, after = layers[index], layers[index + 1]
+        if (
+            isinstance(layer, Activation)
+            and layer.name == "relu"
+            and isinstance(after, MaxPool2D)
+            and any(later.parameters() for later in layers[index + 2 :])
+        ):
+            order[index], order[index + 1] = index + 1, index
+            index += 2
+        else:
+            index += 1
+    return order
 
 
 def build_layers(
