@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..datasets.batches import shuffled_indices
-from ..engine.kernels import BlasThreads, training_threads
+from ..engine.kernels import BlasThreads, keep_freed_memory, training_threads
 from ..engine.network import Network
 from ..engine.optim import Optimizer
 from ..engine.schedules import Schedule, get_schedule
@@ -367,6 +367,7 @@ class Trainer:
             valid = check_data(net, X_valid, y_valid, "valid", raw=raw)
             sets["valid"] = (*valid, check_weights(valid_weight, valid[0].shape[0], "valid_weight"))
 
+        keep_freed_memory()  # each step's maps reuse the last step's pages instead of faulting in new ones
         blas = BlasThreads()
         matrices = [p.value.size for p in net.parameters() if p.value.ndim == 2]
         loop_threads = training_threads(matrices, batch_size, threads)
