@@ -54,23 +54,24 @@ def layer_times(data, steps: int):
         x = data.X_train[rows].reshape(-1, *network.input_shape)
         y = one_hot(data.y_train[rows], 10, dtype=np.float32)
         began = time.perf_counter()
-        a, spent_f, spent_b = x, [], []
-        for layer in network.layers:
+        a, spent_f, spent_b = x, [0.0] * count, [0.0] * count
+        for index in network.execution_order:  # as Network.forward runs them
             started = time.perf_counter()
-            a = layer.forward(a, True)
-            spent_f.append(time.perf_counter() - started)
+            a = network.layers[index].forward(a, True)
+            spent_f[index] = time.perf_counter() - started
         _, grad = network.loss.value_and_gradient(a, y)
-        for index in range(count - 1, -1, -1):
+        for index in reversed(network.execution_order):  # as Network.backward
             started = time.perf_counter()
             grad = network.layers[index].backward(grad, need_input_grad=index > 0)
-            spent_b.append(time.perf_counter() - started)
+            network.layers[index].forget()
+            spent_b[index] = time.perf_counter() - started
         started = time.perf_counter()
         optimizer.step()
         ended = time.perf_counter()
         if step >= 3:
             for index in range(count):
                 forward[index].append(spent_f[index])
-                backward[index].append(spent_b[count - 1 - index])
+                backward[index].append(spent_b[index])
             adam.append(ended - started)
             whole.append(ended - began)
     names = [type(layer).__name__ for layer in network.layers]
@@ -92,9 +93,15 @@ def product_floor(network) -> list[tuple[str, float, float]]:
             _, oh, ow = layer.output_shape(shape)
             k = layer.weight[0].size  # c kh kw
             out = layer.out_channels
-            step = layer._chunks(batch, oh * ow)
+            # the network's input images are channels-first memory: channel-major columns with a
+            # row of ones for the bias, the batch's at once when they are kept for the backward pass
+            channel_major = index == 0
+            k += int(channel_major)
+            kept = channel_major and batch * oh * ow * k <= kernels.KEPT_COLUMNS
+            step = batch if kept else layer._chunks(batch, oh * ow, channel_major)
             rows = step * oh * ow
-            cols = rng.standard_normal((rows, k), dtype=np.float32)
+            cols = rng.standard_normal((k, rows) if channel_major else (rows, k), dtype=np.float32)
+            cols = cols.T if channel_major else cols  # [rows, k], as the layer multiplies it
             w = rng.standard_normal((out, k), dtype=np.float32)
             d = rng.standard_normal((rows, out), dtype=np.float32)
             chunks = -(-batch // step)
@@ -102,9 +109,9 @@ def product_floor(network) -> list[tuple[str, float, float]]:
             z = np.empty((rows, out), np.float32)
             t = best_seconds(lambda cols=cols, w=w, z=z: np.matmul(cols, w.T, out=z)) * chunks
             results.append((f"layer {index} conv forward  [{rows}x{k}] [{k}x{out}] x {chunks}", t, flop * chunks / t))
-            g = np.empty((out, k), np.float32)
-            t = best_seconds(lambda cols=cols, d=d, g=g: np.matmul(d.T, cols, out=g)) * chunks
-            what = f"layer {index} conv dL/dW     [{out}x{rows}] [{rows}x{k}] x {chunks}"
+            g = np.empty((k, out), np.float32)
+            t = best_seconds(lambda cols=cols, d=d, g=g: np.matmul(cols.T, d, out=g)) * chunks
+            what = f"layer {index} conv dL/dW^T   [{k}x{rows}] [{rows}x{out}] x {chunks}"
             results.append((what, t, flop * chunks / t))
             if index > 0:
                 c = layer.in_channels
@@ -142,7 +149,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "profile_cnn.txt")
     args = parser.parse_args(argv)
     from neuralnet.datasets import load_chapter_data
+    from neuralnet.engine.kernels import keep_freed_memory
 
+    keep_freed_memory()  # as Trainer.fit does
     data = load_chapter_data("mnist", data_dir=args.data_dir)
     steps_per_epoch = len(data.y_train) // CNN.batch_size
     with threadpool_limits(args.threads):
