@@ -1,6 +1,6 @@
 """Where a mini-batch of the cnn workload goes: each layer's forward and backward pass timed in turn.
 
-    python benchmarks/profile_cnn.py --data-dir ../shared/data [--threads 2] [--steps 20]
+    python benchmarks/profile_cnn.py --data-dir ../shared/data [--threads 2] [--steps 20] [--torch]
 
 The cnn workload (recipes/mnist-cnn.toml's network: conv 5x5 32 - ReLU - max-pool - conv 5x5 64 -
 ReLU - max-pool - dense 512 - ReLU - dropout 0.5 - dense 10, softmax cross-entropy, Adam 1e-3,
@@ -10,7 +10,9 @@ leaves them), Adam's update apart; the minimum and the median over the steps aft
 warm-up (the median is what a training sees on a busy machine, the minimum what the code costs).
 Then the floor of the approach: the matrix products the convolutions and the dense layer need,
 each timed alone at the shapes the layers use (the convolutions' chunks of examples), with their
-GFLOP/s. Writes benchmarks/results/profile_cnn.txt.
+GFLOP/s. With --torch, PyTorch eager's whole training step (the same network, loss, optimizer and
+mini-batches, as benchmarks/compare.py runs it) is timed the same way, in the same process and
+under the same malloc settings, after neuralnet's. Writes benchmarks/results/profile_cnn.txt.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from implementations.neuralnet_engine import build_network, training_config
+from implementations.neuralnet_engine import build_network, initial_weights, training_config
 from implementations.reports import call_seconds, report_header, write_report
 from implementations.workloads import CNN
 from threadpoolctl import threadpool_limits
@@ -76,6 +78,34 @@ def layer_times(data, steps: int):
             whole.append(ended - began)
     names = [type(layer).__name__ for layer in network.layers]
     return network, list(zip(names, forward, backward)), adam, whole
+
+
+def torch_step_times(data, network, steps: int, threads: int) -> list[float]:
+    """PyTorch eager's training step on the same mini-batches, from neuralnet's initial weights:
+    the seconds of each of ``steps`` steps after three of warm-up (zero_grad, forward, loss,
+    backward, Adam's step, as benchmarks/implementations/torch_eager.py trains)."""
+    import torch
+    from implementations import torch_eager
+
+    torch.set_num_threads(threads)
+    model = torch_eager.build_model(CNN, initial_weights(CNN))
+    optimizer = torch_eager.OPTIMIZERS[CNN.optimizer](model.parameters(), lr=CNN.lr)
+    loss_function = torch_eager._loss_function(CNN)
+    X = torch.from_numpy(data.X_train)  # flat rows: the model begins by unflattening them
+    targets = torch_eager._targets(CNN, data.y_train)
+    order = torch.from_numpy(np.random.default_rng(0).permutation(len(data.y_train)))
+    model.train()
+    seconds = []
+    for step in range(steps + 3):
+        rows = order[step * CNN.batch_size : (step + 1) * CNN.batch_size]
+        began = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_function(model(X[rows]), targets[rows])
+        loss.backward()
+        optimizer.step()
+        if step >= 3:
+            seconds.append(time.perf_counter() - began)
+    return seconds
 
 
 def product_floor(network) -> list[tuple[str, float, float]]:
@@ -146,6 +176,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=os.environ.get("NEURALNET_DATA_DIR"), help="folder holding mnist/")
     parser.add_argument("--threads", type=int, default=2, help="BLAS threads (default 2)")
     parser.add_argument("--steps", type=int, default=20, help="timed training steps (default 20)")
+    parser.add_argument("--torch", action="store_true", help="also time PyTorch eager's step")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "profile_cnn.txt")
     args = parser.parse_args(argv)
     from neuralnet.datasets import load_chapter_data
@@ -157,9 +188,11 @@ def main(argv=None) -> int:
     with threadpool_limits(args.threads):
         network, layers, adam, whole = layer_times(data, args.steps)
         floor = product_floor(network)
+    torch_steps = torch_step_times(data, network, args.steps, args.threads) if args.torch else None
     lines = report_header(
         f"Where a mini-batch of the cnn workload goes ({CNN.title})",
-        f"python benchmarks/profile_cnn.py --data-dir ../shared/data --threads {args.threads}",
+        f"python benchmarks/profile_cnn.py --data-dir ../shared/data --threads {args.threads}"
+        + " --torch" * args.torch,
         f", {args.threads} BLAS thread{'s' * (args.threads != 1)}",
     )
     lines += [
@@ -186,6 +219,14 @@ def main(argv=None) -> int:
         f"  -> {total * 1e3:.1f} ms per step, {steps_per_epoch * total:.1f} s per epoch: the products alone, the "
         f"floor of im2col and one product per chunk on this machine ({total / step_min * 100:.0f}% of the fastest step)"
     )
+    if torch_steps is not None:
+        torch_min, torch_median = min(torch_steps), statistics.median(torch_steps)
+        lines += [
+            "",
+            f"PyTorch eager's whole step, the same network and mini-batches ({args.steps} steps after 3 of warm-up):",
+            f"  min {torch_min * 1e3:.1f} ms, median {torch_median * 1e3:.1f} ms; neuralnet's fastest step takes "
+            f"{step_min / torch_min:.2f}x as long as its fastest, its products alone {total / torch_min:.2f}x",
+        ]
     write_report(lines, args.out)
     return 0
 
