@@ -80,10 +80,10 @@ def layer_times(data, steps: int):
     return network, list(zip(names, forward, backward)), adam, whole
 
 
-def torch_step_times(data, network, steps: int, threads: int) -> list[float]:
+def torch_step_times(data, steps: int, threads: int) -> list[float]:
     """PyTorch eager's training step on the same mini-batches, from neuralnet's initial weights:
-    the seconds of each of ``steps`` steps after three of warm-up (zero_grad, forward, loss,
-    backward, Adam's step, as benchmarks/implementations/torch_eager.py trains)."""
+    the seconds of each of ``steps`` steps after three of warm-up (``torch_eager.train_step``, as
+    benchmarks/compare.py trains)."""
     import torch
     from implementations import torch_eager
 
@@ -99,10 +99,7 @@ def torch_step_times(data, network, steps: int, threads: int) -> list[float]:
     for step in range(steps + 3):
         rows = order[step * CNN.batch_size : (step + 1) * CNN.batch_size]
         began = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_function(model(X[rows]), targets[rows])
-        loss.backward()
-        optimizer.step()
+        torch_eager.train_step(model, optimizer, loss_function, X, targets, rows)
         if step >= 3:
             seconds.append(time.perf_counter() - began)
     return seconds
@@ -188,7 +185,7 @@ def main(argv=None) -> int:
     with threadpool_limits(args.threads):
         network, layers, adam, whole = layer_times(data, args.steps)
         floor = product_floor(network)
-    torch_steps = torch_step_times(data, network, args.steps, args.threads) if args.torch else None
+    torch_steps = torch_step_times(data, args.steps, args.threads) if args.torch else None
     lines = report_header(
         f"Where a mini-batch of the cnn workload goes ({CNN.title})",
         f"python benchmarks/profile_cnn.py --data-dir ../shared/data --threads {args.threads}"

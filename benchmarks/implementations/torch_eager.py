@@ -146,15 +146,19 @@ def _evaluation_tensors(workload: Workload, X: np.ndarray, y: np.ndarray):
     return torch.from_numpy(X), _targets(workload, y), torch.from_numpy(y.astype(np.int64))
 
 
+def train_step(model, optimizer, loss_function, X, targets, batch) -> None:
+    """One mini-batch: the rows ``batch`` of X gathered, zero_grad, forward, loss, backward, step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss = loss_function(model(X[batch]), targets[batch])
+    loss.backward()
+    optimizer.step()
+
+
 def _train_one_epoch(model, optimizer, loss_function, X, targets, order, batch_size) -> None:
     model.train()
     stop = X.shape[0] - X.shape[0] % batch_size  # drop the last partial batch, as neuralnet does
     for start in range(0, stop, batch_size):
-        batch = order[start : start + batch_size]
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_function(model(X[batch]), targets[batch])
-        loss.backward()
-        optimizer.step()
+        train_step(model, optimizer, loss_function, X, targets, order[start : start + batch_size])
 
 
 def train(workload: Workload, arrays: Arrays, weights, on_epoch: Callable[[int, int, dict], None]) -> dict:
